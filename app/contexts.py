@@ -1,0 +1,190 @@
+"""Application contexts: one per served app, owning its sessions.
+
+Sessions are created once per id even when a page request and a websocket (or two
+websockets) ask for the same id at the same moment: later askers wait on the first
+creation's result. A websocket may reach a worker that never saw the page; the token
+then carries the request facts that rebuild the session here (contract 6.3).
+"""
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import gevent
+from bokeh.application import Application
+from bokeh.application.application import ServerContext as BokehServerContext
+from bokeh.application.application import SessionContext as BokehSessionContext
+from bokeh.application.handlers.document_lifecycle import DocumentLifecycleHandler
+from bokeh.document import Document
+from gevent.event import AsyncResult
+
+from .coroutines import resolve
+from .requests import RequestInfo, RequestProxy
+from .session import ServerSession, SessionDestroyed
+from .tokens import decode_token
+
+if TYPE_CHECKING:
+    from .server import ServerCore
+
+log = logging.getLogger(__name__)
+
+
+class ServerContext(BokehServerContext):
+    """What ``on_server_loaded`` and ``session_context.server_context`` see."""
+
+    def __init__(self, application_context: ApplicationContext) -> None:
+        self.application_context = application_context
+
+    @property
+    def sessions(self) -> list[ServerSession]:
+        return list(self.application_context.sessions.values())
+
+
+class SessionContext(BokehSessionContext):
+    """``doc.session_context``: the session id, the request that made it, the lock."""
+
+    def __init__(self, server_context: ServerContext, session_id: str, document: Document,
+                 request: RequestProxy, token: str, logout_url: str | None) -> None:
+        super().__init__(server_context, session_id)
+        self._document = document
+        self._request = request
+        self._token = token
+        self._logout_url = logout_url
+        self._session: ServerSession | None = None
+
+    @property
+    def destroyed(self) -> bool:
+        return self._session is not None and self._session.destroyed
+
+    @property
+    def session(self) -> ServerSession | None:
+        return self._session
+
+    @property
+    def request(self) -> RequestProxy:
+        return self._request
+
+    @property
+    def token_payload(self) -> dict[str, Any]:
+        return decode_token(self._token)[1]
+
+    @property
+    def logout_url(self) -> str | None:
+        return self._logout_url
+
+    def with_locked_document(self, func: Callable[[Document], Any]) -> Awaitable[Any]:
+        async def run() -> Any:
+            if self._session is None:
+                return resolve(func(self._document))
+            return self._session.with_document_locked(func, self._document)
+        return run()
+
+
+class ApplicationContext:
+    """One served app: its ``Application``, URL key and live sessions."""
+
+    def __init__(self, core: ServerCore, key: str, application: Application) -> None:
+        self.core = core
+        self.url = key
+        self.application = application
+        self.server_context = ServerContext(self)
+        self.sessions: dict[str, ServerSession] = {}
+        self._pending: dict[str, AsyncResult] = {}
+        self._runs_document_destroyed = not any(
+            isinstance(h, DocumentLifecycleHandler) for h in application.handlers
+        )
+
+    def get_session(self, session_id: str) -> ServerSession | None:
+        return self.sessions.get(session_id)
+
+    def create_session_if_needed(self, session_id: str, token: str,
+                                 request: RequestInfo | None) -> ServerSession:
+        """Get the live session with this id or build it by running the app code."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            return session
+        pending = self._pending.get(session_id)
+        if pending is not None:
+            return pending.get()
+        pending = self._pending[session_id] = AsyncResult()
+        try:
+            session = self._create_session(session_id, token, request)
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            del self._pending[session_id]
+        self.sessions[session_id] = session
+        pending.set(session)
+        return session
+
+    def _create_session(self, session_id: str, token: str, request: RequestInfo | None) -> ServerSession:
+        payload = decode_token(token)[1]
+        doc = Document()
+        context = SessionContext(self.server_context, session_id, doc,
+                                 RequestProxy(request, payload), token, self.core.logout_url)
+        doc._session_context = weakref.ref(context)
+        try:
+            resolve(self.application.on_session_created(context))
+        except Exception:
+            log.exception("on_session_created failed for app %s", self.url)
+        self.application.initialize_document(doc)
+        session = ServerSession(session_id, doc, token)
+        session.context = context
+        context._session = session
+        return session
+
+    def discard_session(self, session: ServerSession) -> None:
+        """Destroy an unused session, then run its destroy hooks outside the lock."""
+        if session.connection_count > 0:
+            return
+        try:
+            with session.locked():
+                if session.connection_count > 0:
+                    log.warning("session %s came back to life; not discarding", session.id[:8])
+                    return
+                session.destroy()
+        except SessionDestroyed:
+            return
+        self.sessions.pop(session.id, None)
+        context = session.context
+        if context is None:
+            return
+        if self._runs_document_destroyed:
+            _run_document_destroyed(context)
+        try:
+            resolve(self.application.on_session_destroyed(context))
+        except Exception:
+            log.exception("on_session_destroyed failed for app %s", self.url)
+
+    def expired_sessions(self, lifetime_s: float) -> list[ServerSession]:
+        return [
+            s for s in list(self.sessions.values())
+            if s.connection_count == 0 and not s.expiration_blocked
+            and (s.expiration_requested or s.seconds_since_last_unsubscribe() > lifetime_s)
+        ]
+
+    def run_load_hook(self) -> None:
+        try:
+            self.application.on_server_loaded(self.server_context)
+        except Exception:
+            log.exception("on_server_loaded failed for app %s", self.url)
+
+    def run_unload_hook(self) -> None:
+        try:
+            self.application.on_server_unloaded(self.server_context)
+        except Exception:
+            log.exception("on_server_unloaded failed for app %s", self.url)
+
+
+def _run_document_destroyed(context: SessionContext) -> None:
+    """Bokeh's DocumentLifecycleHandler, minus its full ``gc.collect()`` per session."""
+    callbacks = context._document.session_destroyed_callbacks
+    context._document.session_destroyed_callbacks = set()
+    for callback in callbacks:
+        try:
+            callback(context)
+        except Exception:
+            log.exception("on_session_destroyed callback %r failed", callback)
+    gevent.sleep(0)

@@ -1,0 +1,85 @@
+"""HTML and JavaScript the server renders: doc pages, autoload scripts, the index.
+
+All from ``bokeh.embed`` and Jinja2, with BokehJS URLs pointing at our own ``/static``.
+``Resources`` objects are cached per root URL, so no page re-hashes or re-bundles files.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import jinja2
+from bokeh.core.templates import AUTOLOAD_JS
+from bokeh.embed.bundle import Script, bundle_for_objs_and_resources
+from bokeh.embed.elements import script_for_render_items
+from bokeh.embed.server import server_html_page_for_session
+from bokeh.embed.util import RenderItem
+from bokeh.resources import Resources
+from bokeh.settings import settings as bokeh_settings
+
+from .session import ServerSession
+from .static_files import versioned
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=64)
+def resources_for(root_url: str) -> Resources:
+    """BokehJS resources served from ``<root_url>static/`` (``BOKEH_RESOURCES`` may override)."""
+    mode = bokeh_settings.resources(default="server")
+    if mode in ("server", "server-dev"):
+        return Resources(mode=mode, root_url=root_url, path_versioner=versioned)
+    return Resources(mode=mode)
+
+
+def root_url(prefix: str, absolute_url: str | None = None) -> str:
+    base = "/"
+    if absolute_url:
+        parts = urlsplit(absolute_url)
+        if parts.scheme and parts.netloc:
+            base = f"{parts.scheme}://{parts.netloc}/"
+    return base + (prefix.strip("/") + "/" if prefix.strip("/") else "")
+
+
+def doc_page(session: ServerSession, resources: Resources) -> str:
+    """The app page; honours ``doc.template``, ``doc.template_variables`` and the title."""
+    doc = session.document
+    return server_html_page_for_session(
+        session, resources=resources, title=doc.title, template=doc.template,
+        template_variables=doc.template_variables,
+    )
+
+
+def autoload_script(token: str, element_id: str, app_path: str, absolute_url: str | None,
+                    resources: Resources | None) -> str:
+    bundle = bundle_for_objs_and_resources(None, resources)
+    items = [RenderItem(token=token, elementid=element_id, use_for_title=False)]
+    bundle.add(Script(script_for_render_items({}, items, app_path=app_path, absolute_url=absolute_url)))
+    return AUTOLOAD_JS.render(bundle=bundle, elementid=element_id)
+
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
+
+
+def index_page(prefix: str, keys: Iterable[str], template_path: str | None) -> str:
+    """The app listing. A custom ``--index`` template may be Jinja2 or, as ``bokeh serve``
+    actually requires despite its docs, Tornado template syntax; both are accepted."""
+    items = sorted(keys)
+    if template_path is None:
+        return _env.get_template("index.html").render(prefix=prefix, items=items)
+    return _custom_index(template_path)(prefix=prefix, items=items)
+
+
+@lru_cache(maxsize=8)
+def _custom_index(template_path: str) -> Any:
+    source = Path(template_path).read_text(encoding="utf-8")
+    try:
+        template = jinja2.Environment(autoescape=True).from_string(source)
+        return template.render
+    except jinja2.TemplateSyntaxError:
+        import tornado.template
+
+        tornado_template = tornado.template.Template(source)
+        return lambda **kw: tornado_template.generate(**kw).decode("utf-8")

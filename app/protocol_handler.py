@@ -1,0 +1,67 @@
+"""Dispatch complete Bokeh messages from a client to the session (contract 5.2).
+
+Client-allowed types map to handlers; a server-only type closes the connection as a
+protocol error. A handler that fails on the message's content (an unknown model id, a
+wrong value type) answers ERROR with the exception's text and no traceback: the client's
+request is refused, the connection and its session carry on.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from bokeh.protocol import Protocol
+
+from .connection import ServerConnection
+from .errors import CLOSE_PROTOCOL_ERROR, WebSocketClose
+from .session import SessionDestroyed
+
+log = logging.getLogger(__name__)
+
+_protocol = Protocol()
+
+
+def _pull(connection: ServerConnection, message: Any) -> None:
+    connection.session.pull(connection, message.header["msgid"])
+
+
+def _push(connection: ServerConnection, message: Any) -> None:
+    connection.session.push(connection, message)
+
+
+def _patch(connection: ServerConnection, message: Any) -> None:
+    connection.session.patch(connection, message)
+
+
+def _server_info(connection: ServerConnection, message: Any) -> None:
+    connection.send_message(_protocol.create("SERVER-INFO-REPLY", message.header["msgid"]))
+
+
+HANDLERS: dict[str, Callable[[ServerConnection, Any], None]] = {
+    "PULL-DOC-REQ": _pull,
+    "PUSH-DOC": _push,
+    "PATCH-DOC": _patch,
+    "SERVER-INFO-REQ": _server_info,
+}
+
+
+def handle(connection: ServerConnection, message: Any) -> None:
+    """Answer one message; raise :class:`WebSocketClose` when the connection must end."""
+    handler = HANDLERS.get(message.msgtype)
+    if handler is None:
+        raise WebSocketClose(CLOSE_PROTOCOL_ERROR, f"message type {message.msgtype!r} is not accepted from clients")
+    try:
+        handler(connection, message)
+    except SessionDestroyed:
+        raise WebSocketClose(4000, "session was destroyed") from None
+    except WebSocketClose:
+        raise
+    except Exception as exc:
+        log.warning("%s from session %s failed: %r", message.msgtype, _short(connection.session.id), exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+        connection.send_message(connection.error(message, f"{type(exc).__name__}: {exc}"[:1000]))
+
+
+def _short(session_id: str) -> str:
+    """Enough of a session id to correlate log lines, never a signature."""
+    return session_id.split(".", 1)[0][:8] + "…"

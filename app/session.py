@@ -1,0 +1,191 @@
+"""ServerSession: one Document, its lock, its connections and its callbacks.
+
+The session is the Document's dispatch receiver: every syncable change made while the
+lock is held becomes one PATCH-DOC, serialised once and written to every subscribed
+connection except the one whose patch caused it (Bokeh serialises per connection, which
+sends new models' definitions to only the first connection; we do not).
+
+Nothing here knows about sockets: connections are :class:`app.connection.ServerConnection`
+objects whose transport writes frames.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from bokeh.document import Document
+from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
+from bokeh.io.doc import patch_curdoc
+from bokeh.protocol import Protocol
+from bokeh.server.callbacks import SessionCallback
+from gevent.lock import Semaphore
+
+from .callbacks import CallbackGroup
+from .coroutines import resolve
+from .frames import message_frames
+
+if TYPE_CHECKING:
+    from .connection import ServerConnection
+
+log = logging.getLogger(__name__)
+
+_protocol = Protocol()
+
+
+class SessionDestroyed(Exception):
+    """The session was discarded while an operation waited for it."""
+
+
+class ServerSession:
+    """A live Bokeh session: ``document`` plus everything needed to serve it."""
+
+    def __init__(self, session_id: str, document: Document, token: str) -> None:
+        self.id = session_id
+        self.document = document
+        self.token = token
+        #: the SessionContext handed to app hooks (set by the ApplicationContext)
+        self.context: Any = None
+        self._lock = Semaphore(1)
+        self._connections: set[ServerConnection] = set()
+        self._expiration_blocked = 0
+        self._expiration_requested = False
+        self._destroyed = False
+        self._last_unsubscribe = time.monotonic()
+        self._callbacks = CallbackGroup(self._run_callback)
+        document.callbacks.on_change_dispatch_to(self)
+        for callback in document.session_callbacks:
+            self._callbacks.add(callback)
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def destroyed(self) -> bool:
+        return self._destroyed
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    @property
+    def expiration_blocked(self) -> bool:
+        return self._expiration_blocked > 0
+
+    @property
+    def expiration_requested(self) -> bool:
+        return self._expiration_requested
+
+    def request_expiration(self) -> None:
+        """Ask the cleanup job to discard this session at its next pass."""
+        self._expiration_requested = True
+
+    def seconds_since_last_unsubscribe(self) -> float:
+        return time.monotonic() - self._last_unsubscribe
+
+    def subscribe(self, connection: ServerConnection) -> None:
+        self._connections.add(connection)
+
+    def unsubscribe(self, connection: ServerConnection) -> None:
+        self._connections.discard(connection)
+        self._last_unsubscribe = time.monotonic()
+
+    # -- the lock ------------------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[Document]:
+        """Hold the document lock; the session cannot expire meanwhile."""
+        self._expiration_blocked += 1
+        try:
+            with self._lock:
+                if self._destroyed:
+                    raise SessionDestroyed(self.id)
+                yield self.document
+        finally:
+            self._expiration_blocked -= 1
+
+    def with_document_locked(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run ``func(*args)`` with the lock held and ``curdoc()`` set to this document."""
+        with self.locked() as doc, patch_curdoc(doc):
+            return resolve(func(*args))
+
+    # -- protocol requests (called by connections) ----------------------------------------
+
+    def pull(self, connection: ServerConnection, reqid: str) -> None:
+        with self.locked() as doc:
+            reply = _protocol.create("PULL-DOC-REPLY", reqid, doc)
+        connection.send_message(reply)
+
+    def push(self, connection: ServerConnection, message: Any) -> None:
+        with self.locked() as doc:
+            message.push_to_document(doc)
+        connection.send_message(connection.ok(message))
+
+    def patch(self, connection: ServerConnection, message: Any) -> None:
+        with self.locked() as doc:
+            message.apply_to_document(doc, setter=connection)
+        connection.send_message(connection.ok(message))
+
+    # -- Document dispatch hooks ----------------------------------------------------------
+
+    def _document_patched(self, event: DocumentPatchedEvent) -> None:
+        if not self._lock.locked():
+            raise RuntimeError(
+                "a Bokeh document was changed without holding its lock; from another "
+                "thread use doc.add_next_tick_callback(...)"
+            )
+        if not self._connections:
+            return
+        frames = message_frames(_protocol.create("PATCH-DOC", [event]))
+        for connection in list(self._connections):
+            if connection is not event.setter:
+                connection.write_frames(frames)
+
+    def _session_callback_added(self, event: SessionCallbackAdded) -> None:
+        self._callbacks.add(event.callback)
+
+    def _session_callback_removed(self, event: SessionCallbackRemoved) -> None:
+        self._callbacks.remove(event.callback)
+
+    def _run_callback(self, callback: SessionCallback) -> None:
+        if self._destroyed:
+            return
+        func = callback.callback
+        if getattr(func, "nolock", False):
+            resolve(func())
+            return
+        try:
+            with self.locked():
+                resolve(func())
+        except SessionDestroyed:
+            pass
+
+    # -- teardown -------------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Stop callbacks and release the document; idempotent.
+
+        ``Document.destroy`` ends with a full ``gc.collect()``, which with thousands of
+        live models stalls every user of the worker for a noticeable time per session. We
+        do the same teardown without it; the cyclic collector frees the rest in its own
+        time.
+        """
+        if self._destroyed:
+            return
+        self._destroyed = True
+        self._callbacks.remove_all()
+        self._connections.clear()
+        _destroy_document(self.document, self)
+
+
+def _destroy_document(doc: Document, receiver: Any) -> None:
+    doc.callbacks.remove_on_change(receiver)
+    for name in ("_roots", "_theme", "_template"):
+        if hasattr(doc, name):
+            delattr(doc, name)
+    doc._session_context = None
+    doc.callbacks.destroy()
+    doc.models.destroy()
+    modules = getattr(doc, "modules", None)
+    if modules is not None:
+        modules.destroy()

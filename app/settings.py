@@ -1,0 +1,271 @@
+"""Typed server settings: the one home of every option, its default and its validation.
+
+Values come from four places, strongest first: explicit overrides (CLI flags or keyword
+arguments to ``BokehServer``), Flask config (``BOKEH_<NAME>`` keys), Bokeh's own
+``BOKEH_*`` environment variables, then the defaults below (Bokeh's defaults).
+Everything is validated once at start-up; a bad value raises :class:`SettingsError` with
+a message naming the option and where it came from.
+
+This module must stay import-light (no Flask, no Bokeh): the CLI validates settings in the
+gunicorn master before any worker imports the web stack.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+#: Bokeh's default port for ``bokeh serve``.
+DEFAULT_PORT = 5006
+#: Keep-alive ping interval (ms); Bokeh's default. 0 disables pings.
+DEFAULT_KEEP_ALIVE_MS = 37_000
+#: How often unused sessions are looked for (ms); Bokeh's default.
+DEFAULT_CHECK_UNUSED_MS = 17_000
+#: How long a session with no connection lives (ms); Bokeh's default.
+DEFAULT_UNUSED_LIFETIME_MS = 15_000
+#: Lifetime of a session token (s); Bokeh's default. Reconnects after it fail.
+DEFAULT_TOKEN_EXPIRATION_S = 300
+#: Largest incoming websocket message (bytes); Bokeh's default of 20 MiB.
+DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
+
+_TRUE = {"1", "yes", "true", "on", "y", "t"}
+_FALSE = {"0", "no", "false", "off", "n", "f", ""}
+
+SESSION_ID_MODES = ("unsigned", "signed", "external-signed")
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message says which and why."""
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """Read a boolean the way a user means it.
+
+    Bokeh itself treats any non-empty ``BOKEH_SIGN_SESSIONS`` as true (so ``no`` enables
+    signing); we read ``no``, ``false``, ``0`` and ``off`` as false and reject nonsense.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SettingsError(f"{name}: expected yes/no (true/false, 1/0), got {value!r}")
+
+
+def _parse_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def normalize_prefix(prefix: str | None) -> str:
+    """Bokeh's prefix rule: strip slashes, then one leading slash if anything is left."""
+    stripped = (prefix or "").strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option of the server, with Bokeh's defaults.
+
+    Field names follow ``bokeh serve``'s flags (``--keep-alive`` -> ``keep_alive``).
+    """
+
+    #: Interface to listen on (CLI only); empty means all interfaces, as ``bokeh serve``.
+    address: str = ""
+    #: Port to listen on (CLI only); also the default websocket origin ``localhost:<port>``.
+    port: int = DEFAULT_PORT
+    #: URL prefix for every route but ``/favicon.ico``.
+    prefix: str = ""
+    #: Websocket origins allowed (``host[:port]``, ``*`` wildcards).
+    allow_websocket_origin: tuple[str, ...] = ()
+    #: Path to a Jinja2 template that replaces the built-in index page.
+    index: str | None = None
+    #: Serve no index page at ``<prefix>/``.
+    disable_index: bool = False
+    #: Always list the apps on the index, even when there is only one.
+    disable_index_redirect: bool = False
+    #: Keep-alive ping interval in ms (0 disables).
+    keep_alive: int = DEFAULT_KEEP_ALIVE_MS
+    #: How often to look for unused sessions, in ms.
+    check_unused_sessions: int = DEFAULT_CHECK_UNUSED_MS
+    #: How long a session without connections lives, in ms.
+    unused_session_lifetime: int = DEFAULT_UNUSED_LIFETIME_MS
+    #: Session token lifetime in seconds.
+    session_token_expiration: int = DEFAULT_TOKEN_EXPIRATION_S
+    #: Largest websocket message accepted, in bytes.
+    websocket_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    #: Sign session ids and tokens with ``secret_key``.
+    sign_sessions: bool = False
+    #: HMAC key for signing (``BOKEH_SECRET_KEY``).
+    secret_key: str | None = dataclasses.field(default=None, repr=False)
+    #: Generate session ids (off in ``external-signed`` mode).
+    generate_session_ids: bool = True
+    #: Request headers to put in the session token (all when empty).
+    include_headers: tuple[str, ...] = ()
+    #: Request headers to leave out of the session token.
+    exclude_headers: tuple[str, ...] = ()
+    #: Cookies to put in the session token (all when empty).
+    include_cookies: tuple[str, ...] = ()
+    #: Cookies to leave out of the session token.
+    exclude_cookies: tuple[str, ...] = ()
+    #: Favicon file; ``"none"`` disables ``/favicon.ico``; None uses Bokeh's icon.
+    ico_path: str | None = None
+    #: Log level for the server's loggers.
+    log_level: str = "info"
+    #: Worker processes (CLI only).
+    workers: int = 1
+
+    @property
+    def session_ids(self) -> str:
+        """The ``--session-ids`` mode these settings amount to."""
+        if not self.sign_sessions:
+            return "unsigned"
+        return "signed" if self.generate_session_ids else "external-signed"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        """Serialise for handing to gunicorn workers (the secret travels only in-process env)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Settings":
+        return build_settings(overrides=json.loads(text), environ={})
+
+
+#: Bokeh environment variables and the field each one sets.
+ENV_VARS: dict[str, str] = {
+    "BOKEH_ALLOW_WS_ORIGIN": "allow_websocket_origin",
+    "BOKEH_SECRET_KEY": "secret_key",
+    "BOKEH_SIGN_SESSIONS": "sign_sessions",
+    "BOKEH_ICO_PATH": "ico_path",
+    "BOKEH_PY_LOG_LEVEL": "log_level",
+    "BOKEH_DEFAULT_SERVER_PORT": "port",
+}
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = _FIELD_TYPES[name]
+    label = f"{name.replace('_', '-')} (from {source})"
+    if kind == "bool":
+        return parse_bool(value, label)
+    if kind == "int":
+        if isinstance(value, bool):
+            raise SettingsError(f"{label}: expected an integer, got {value!r}")
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise SettingsError(f"{label}: expected an integer, got {value!r}") from None
+    if kind == "tuple[str, ...]":
+        return tuple(_parse_list(value))
+    if kind == "str | None":
+        return None if value is None else str(value)
+    return str(value)
+
+
+def build_settings(
+    overrides: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge overrides, Flask config and environment over the defaults, then validate.
+
+    ``config`` is a Flask config mapping: keys ``BOKEH_<FIELD>`` (for example
+    ``BOKEH_PREFIX``, ``BOKEH_KEEP_ALIVE``) and Bokeh's own variable names
+    (``BOKEH_ALLOW_WS_ORIGIN`` ...). ``overrides`` uses field names. A special
+    ``session_ids`` key (unsigned / signed / external-signed) sets the signing fields.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    origins: list[str] = []
+
+    def take(name: str, value: Any, source: str) -> None:
+        if name == "session_ids":
+            values.update(_session_mode(value, source))
+            return
+        if name not in _FIELD_TYPES:
+            raise SettingsError(f"unknown setting {name!r} (from {source})")
+        coerced = _coerce(name, value, source)
+        if name == "allow_websocket_origin":
+            # Bokeh reads BOKEH_ALLOW_WS_ORIGIN entries verbatim: no port means any port.
+            if source == "BOKEH_ALLOW_WS_ORIGIN":
+                coerced = tuple(o if ":" in o or o == "*" else f"{o}:*" for o in coerced)
+            origins.extend(coerced)
+        else:
+            values[name] = coerced
+
+    for var, name in ENV_VARS.items():
+        if environ.get(var, "") != "":
+            take(name, environ[var], var)
+    for key, value in (config or {}).items():
+        if not key.startswith("BOKEH_") or value is None:
+            continue
+        name = ENV_VARS.get(key) or key[len("BOKEH_"):].lower()
+        if name in _FIELD_TYPES or name == "session_ids":
+            take(name, value, f"Flask config {key}")
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            take(name, value, "argument")
+
+    if origins:
+        values["allow_websocket_origin"] = tuple(dict.fromkeys(origins))
+    values["prefix"] = normalize_prefix(values.get("prefix"))
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def _session_mode(value: Any, source: str) -> dict[str, bool]:
+    mode = str(value).strip().lower()
+    if mode not in SESSION_ID_MODES:
+        raise SettingsError(
+            f"session-ids (from {source}): expected one of {', '.join(SESSION_ID_MODES)}, got {value!r}"
+        )
+    return {"sign_sessions": mode != "unsigned", "generate_session_ids": mode != "external-signed"}
+
+
+def validate(settings: Settings) -> None:
+    """Refuse settings ``bokeh serve`` would refuse, with the flag's name in the message."""
+    positive = {
+        "check_unused_sessions": settings.check_unused_sessions,
+        "unused_session_lifetime": settings.unused_session_lifetime,
+        "session_token_expiration": settings.session_token_expiration,
+        "websocket_max_message_size": settings.websocket_max_message_size,
+        "workers": settings.workers,
+    }
+    for name, value in positive.items():
+        if value <= 0:
+            raise SettingsError(f"--{name.replace('_', '-')} must be greater than 0, got {value}")
+    if settings.keep_alive < 0:
+        raise SettingsError(f"--keep-alive must be 0 (off) or more, got {settings.keep_alive}")
+    if not 0 <= settings.port <= 65535:
+        raise SettingsError(f"--port must be between 0 and 65535, got {settings.port}")
+    if settings.sign_sessions and not settings.secret_key:
+        raise SettingsError(
+            "session signing is on but no secret key is set: set BOKEH_SECRET_KEY "
+            "(make one with `bokeh-flask secret`)"
+        )
+    for kind in ("headers", "cookies"):
+        if getattr(settings, f"include_{kind}") and getattr(settings, f"exclude_{kind}"):
+            raise SettingsError(f"--include-{kind} and --exclude-{kind} cannot be used together")
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise SettingsError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
+    if settings.index is not None and not os.path.isfile(settings.index):
+        raise SettingsError(f"--index: no such template file: {settings.index}")
+    if settings.ico_path not in (None, "") and settings.ico_path.lower() != "none":
+        if not os.path.isfile(settings.ico_path):
+            raise SettingsError(f"--ico-path: no such file: {settings.ico_path}")
+    from .origins import OriginAllowlist  # local: keeps this module's import surface tiny
+
+    OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)

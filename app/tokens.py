@@ -1,0 +1,173 @@
+"""Session ids and session tokens, per Bokeh's format (``bokeh.util.token``).
+
+Bokeh's token helpers capture ``BOKEH_SECRET_KEY`` and ``BOKEH_SIGN_SESSIONS`` as default
+arguments at import time; everything here passes both explicitly from :class:`Settings`.
+A token's signature is checked before any part of its payload is decoded, and decoding
+failures of any kind become :class:`TokenError`, never a traceback.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import datetime as dt
+import hashlib
+import hmac
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from bokeh.util.token import generate_jwt_token, generate_session_id, get_token_payload
+
+from .errors import HTTPError
+from .requests import RequestInfo, last_argument
+from .settings import Settings
+
+_ZLIB_KEY = "__bk__zlib_"
+
+
+class TokenError(ValueError):
+    """A token or session id that must be refused; the message is safe to log (no secrets)."""
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(text: str, key: bytes) -> str:
+    digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def now_seconds() -> int:
+    return calendar.timegm(dt.datetime.now(tz=dt.timezone.utc).timetuple())
+
+
+@dataclass(frozen=True)
+class TokenService:
+    """Mints and checks session ids and tokens with one server's signing settings."""
+
+    sign: bool
+    secret_key: bytes | None
+    expiration: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "TokenService":
+        key = settings.secret_key.encode("utf-8") if settings.secret_key else None
+        return cls(settings.sign_sessions, key, settings.session_token_expiration)
+
+    def new_session_id(self) -> str:
+        return generate_session_id(secret_key=self.secret_key, signed=self.sign)
+
+    def new_token(self, session_id: str, extra_payload: Mapping[str, Any] | None = None) -> str:
+        return generate_jwt_token(
+            session_id,
+            secret_key=self.secret_key,
+            signed=self.sign,
+            extra_payload=dict(extra_payload) if extra_payload else None,
+            expiration=self.expiration,
+        )
+
+    def session_id_valid(self, session_id: str) -> bool:
+        if not self.sign:
+            return True
+        assert self.secret_key is not None
+        base, dot, sig = session_id.partition(".")
+        return bool(dot) and hmac.compare_digest(_signature(base, self.secret_key), sig)
+
+    def verify(self, token: str, *, check_expiry: bool) -> tuple[str, dict[str, Any]]:
+        """Check a token and return ``(session_id, payload)``.
+
+        Order: signature (when signing), then decoding, then the embedded id's signature,
+        then expiry. Raises :class:`TokenError` with a loggable reason.
+        """
+        if not token:
+            raise TokenError("empty token")
+        if self.sign:
+            assert self.secret_key is not None
+            base, dot, sig = token.partition(".")
+            if not dot or not hmac.compare_digest(_signature(base, self.secret_key), sig):
+                raise TokenError("token has an invalid signature")
+        session_id, payload = decode_token(token)
+        if not self.session_id_valid(session_id):
+            raise TokenError("session id in token has an invalid signature")
+        if check_expiry:
+            expiry = payload.get("session_expiry")
+            if not isinstance(expiry, int) or now_seconds() >= expiry:
+                raise TokenError(
+                    "token is expired; configure a larger --session-token-expiration if needed"
+                )
+        return session_id, payload
+
+
+def decode_token(token: str) -> tuple[str, dict[str, Any]]:
+    """Read ``(session_id, payload)`` from a token without checking it."""
+    try:
+        head = json.loads(_b64decode(token.split(".", 1)[0]))
+        session_id = head["session_id"]
+        if not isinstance(session_id, str) or not session_id:
+            raise TokenError("token has no session id")
+        payload = get_token_payload(token) if _ZLIB_KEY in head else {
+            k: v for k, v in head.items() if k != "session_id"
+        }
+    except TokenError:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error, zlib.error, UnicodeError):
+        raise TokenError("token could not be decoded") from None
+    if not isinstance(payload, dict):
+        raise TokenError("token payload is not an object")
+    return session_id, payload
+
+
+def build_extra_payload(request: RequestInfo, settings: Settings) -> dict[str, Any]:
+    """The request facts a token carries, so any worker can rebuild the session (3.4)."""
+    headers = _select(request.headers, settings.include_headers, settings.exclude_headers)
+    cookies = _select(request.cookies, settings.include_cookies, settings.exclude_cookies)
+    if cookies and "Cookie" in headers and "Cookie" not in settings.include_headers:
+        del headers["Cookie"]
+    return {"headers": headers, "cookies": cookies, "arguments": request.arguments}
+
+
+def _select(values: Mapping[str, str], include: tuple[str, ...], exclude: tuple[str, ...]) -> dict[str, str]:
+    if include:
+        return {k: v for k, v in values.items() if k in include}
+    return {k: v for k, v in values.items() if k not in exclude}
+
+
+def resolve_session_request(
+    request: RequestInfo, tokens: TokenService, settings: Settings, extra: Mapping[str, Any] | None
+) -> tuple[str, str]:
+    """Bokeh's SessionHandler decision order (contract 2.1): return ``(session_id, token)``.
+
+    ``extra`` is what the app's ``process_request`` added. Raises :class:`HTTPError` 403
+    for conflicting or invalid ids and tokens; an empty id is a 400 (Bokeh answers 500).
+    """
+    token = last_argument(request.arguments, "bokeh-token")
+    session_id = last_argument(request.arguments, "bokeh-session-id")
+    header_id = request.headers.get("Bokeh-Session-Id")
+    if header_id is not None:
+        if session_id is not None:
+            raise HTTPError(403, "session ID was provided as an argument and header")
+        session_id = header_id.strip()
+    if token is not None:
+        if session_id is not None:
+            raise HTTPError(403, "Both token and session ID were provided")
+        try:
+            session_id, _ = tokens.verify(token, check_expiry=False)
+        except TokenError:
+            raise HTTPError(403, "Invalid token or session ID") from None
+        return session_id, token
+    if session_id is None:
+        if not settings.generate_session_ids:
+            raise HTTPError(403, "No bokeh-session-id provided")
+        session_id = tokens.new_session_id()
+    elif session_id == "":
+        raise HTTPError(400, "bokeh-session-id must not be empty")
+    if not tokens.session_id_valid(session_id):
+        raise HTTPError(403, "Invalid token or session ID")
+    payload = build_extra_payload(request, settings)
+    if extra:
+        payload.update(extra)
+    payload.pop("session_id", None)
+    return session_id, tokens.new_token(session_id, payload)

@@ -1,0 +1,78 @@
+"""bokeh-flask's web layer: the ``BokehServer`` extension and one blueprint per view.
+
+``BokehServer(app, apps=..., url_prefix=...)`` (or ``BokehServer()`` then ``init_app``)
+builds the core for a Flask app from its config, the ``BOKEH_*`` environment and keyword
+settings, and registers the blueprints. State lives in ``app.extensions["bokeh_flask"]``,
+so one extension object can serve several Flask apps.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from app.server import ServerCore
+from app.settings import build_settings, normalize_prefix
+from app.sources import AppSource
+
+from .routes import register_routes
+
+__all__ = ["BokehServer"]
+
+log = logging.getLogger(__name__)
+
+#: Flask-Sock options our websockets need; see ``_sock_options``.
+RECEIVE_BYTES = 65536
+
+
+def _ensure_gevent() -> None:
+    """The session layer runs on gevent; make sure sockets and threads cooperate."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        log.warning("gevent monkey-patching was not applied; applying it now (run under "
+                    "`gunicorn -k gevent` or call gevent.monkey.patch_all() first to avoid this)")
+        monkey.patch_all()
+
+
+class BokehServer:
+    """The Flask extension: serves Bokeh apps from a Flask app."""
+
+    def __init__(self, app: Flask | None = None, apps: Any = None, url_prefix: str = "",
+                 name: str = "bokeh", **settings: Any) -> None:
+        self.apps = apps
+        self.url_prefix = url_prefix
+        self.name = name
+        self.settings = settings
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, apps: AppSource | Any = None, url_prefix: str | None = None,
+                 **settings: Any) -> ServerCore:
+        """Build the core from config and register the blueprints; return the core."""
+        _ensure_gevent()
+        overrides = {**self.settings, **settings}
+        resolved = build_settings(overrides=overrides, config=app.config)
+        core = ServerCore(resolved, apps if apps is not None else self.apps)
+        mount = url_prefix if url_prefix is not None else self.url_prefix
+        prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
+        options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
+        options.setdefault("subprotocols", ["bokeh"])
+        options.setdefault("receive_bytes", RECEIVE_BYTES)
+        options.setdefault("max_message_size", resolved.websocket_max_message_size)
+        register_routes(app, core, prefix, self.name)
+        app.extensions.setdefault("bokeh_flask", {})[self.name] = core
+        _configure_logging(resolved.log_level)
+        return core
+
+    @staticmethod
+    def core(app: Flask, name: str = "bokeh") -> ServerCore:
+        """The ServerCore registered on ``app`` under ``name``."""
+        return app.extensions["bokeh_flask"][name]
+
+
+def _configure_logging(level: str) -> None:
+    numeric = logging.DEBUG if level.lower() == "trace" else getattr(logging, level.upper())
+    for name in ("app", "blueprints"):
+        logging.getLogger(name).setLevel(numeric)

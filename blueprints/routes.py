@@ -1,0 +1,89 @@
+"""The route table: which URL goes to which view, readable top to bottom.
+
+Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``, contract 1.2):
+
+====================================  =====================  ==========================
+``P/K`` and ``P/K/``                  DocHandler             GET
+``P/K/ws``                            WSHandler              websocket (Flask-Sock)
+``P/K/metadata``                      MetadataHandler        GET
+``P/K/autoload.js``                   AutoloadJsHandler      GET, OPTIONS
+``P/K/static/<file>``                 StaticHandler          GET, HEAD (app's static/, else BokehJS)
+``P/``  and ``P``                     RootHandler            GET (unless an app is at ``/`` or the index is off)
+``P/static/extensions/<pkg>/<file>``  StaticHandler          GET, HEAD (extension bundles)
+``P/static/<file>``                   StaticHandler          GET, HEAD (BokehJS)
+``/favicon.ico``                      IcoHandler             GET (never prefixed)
+====================================  =====================  ==========================
+
+Each handler gets its own blueprint (``<name>_doc``, ``<name>_ws``, ...), so a host app can
+see and order them like its own.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask
+from flask_sock import Sock
+
+from app.server import ServerCore
+from app.settings import SettingsError
+from app.static_files import bokehjs_root
+
+from .autoload import AutoloadJsHandler
+from .doc import DocHandler
+from .metadata import MetadataHandler
+from .root import RootHandler
+from .static import IcoHandler, StaticHandler
+from .ws import WSHandler
+
+_BOKEH_ICO = Path(__import__("bokeh").__file__).parent / "server" / "views" / "bokeh.ico"
+
+
+def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> None:
+    """Add every route of ``core`` to ``app`` under ``prefix`` (already normalised)."""
+    static_rule = prefix + "/static/<path:filename>"
+    for existing in app.url_map.iter_rules():
+        if existing.rule == static_rule:
+            raise SettingsError(
+                f"the Flask app already serves {prefix}/static (endpoint {existing.endpoint!r}), "
+                "where BokehJS must be served: mount bokeh-flask with url_prefix=..., or create "
+                "the Flask app with static_url_path='/assets' (or static_folder=None)"
+            )
+    bps = {part: Blueprint(f"{name}_{part}", __name__) for part in
+           ("doc", "ws", "metadata", "autoload", "static", "root")}
+    sock = Sock()
+
+    def rule(bp: str, path: str, view: type, endpoint: str, methods: list[str], **options: Any) -> None:
+        bps[bp].add_url_rule(path, view_func=view.as_view(endpoint, core=core, prefix=prefix, **options),
+                             methods=methods, strict_slashes=False if path.endswith("/") else None)
+
+    for index, key in enumerate(core.applications):
+        base = prefix + ("" if key == "/" else key)
+        context = core.applications[key]
+        for path in {base or "/", base + "/"}:
+            rule("doc", path, DocHandler, f"doc{index}{'_slash' if path.endswith('/') else ''}",
+                 ["GET"], app_key=key)
+        rule("metadata", base + "/metadata", MetadataHandler, f"metadata{index}", ["GET"], app_key=key)
+        rule("autoload", base + "/autoload.js", AutoloadJsHandler, f"autoload{index}",
+             ["GET", "OPTIONS"], app_key=key)
+        app_static = context.application.static_path
+        if key != "/" or app_static:
+            rule("static", base + "/static/<path:filename>", StaticHandler, f"app_static{index}",
+                 ["GET", "HEAD"], root=Path(app_static) if app_static else bokehjs_root())
+        sock.route(base + "/ws", bp=bps["ws"], endpoint=f"ws{index}", defaults={"app_key": key})(
+            lambda ws, app_key: WSHandler.serve(core, ws, app_key))
+
+    if not core.settings.disable_index and "/" not in core.applications:
+        for path in {prefix or "/", prefix + "/"}:
+            rule("root", path, RootHandler, f"root{'_slash' if path.endswith('/') else ''}", ["GET"])
+    rule("static", prefix + "/static/extensions/<path:filename>", StaticHandler, "extensions",
+         ["GET", "HEAD"], root=None)
+    rule("static", prefix + "/static/<path:filename>", StaticHandler, "bokehjs", ["GET", "HEAD"],
+         root=bokehjs_root())
+    ico = core.settings.ico_path
+    if not (ico and ico.lower() == "none"):
+        rule("static", "/favicon.ico", IcoHandler, "favicon", ["GET"], ico_path=ico or _BOKEH_ICO)
+
+    bps["ws"].before_request(lambda: WSHandler.prepare_upgrade(core))
+    for bp in bps.values():
+        app.register_blueprint(bp)
