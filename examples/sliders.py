@@ -7,7 +7,7 @@ recomputes the data and the browser redraws.
 Run with either server:
 
     bokeh serve examples/sliders.py
-    bokeh-flask examples/sliders.py
+    bokeh-flask serve examples/sliders.py
 
 Every widget has a stable ``name`` so browser tests can find it, and the
 ``status`` Div is only ever written by Python, so seeing it change proves the

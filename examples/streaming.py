@@ -5,7 +5,7 @@ and keeps at most 300 on screen. The "pause" button removes / re-adds the
 periodic callback; the "count" Div shows how many points have been streamed.
 
     bokeh serve examples/streaming.py
-    bokeh-flask examples/streaming.py
+    bokeh-flask serve examples/streaming.py
 """
 import random
 
