@@ -8,19 +8,6 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import json  # noqa: E402
-import os  # noqa: E402
-
-from flask import Flask  # noqa: E402
-
-from blueprints import BokehServer  # noqa: E402
-
-
-def create_app() -> Flask:
-    flask_app = Flask(__name__, static_folder=None)
-    overrides = json.loads(os.environ.get("BOKEH_FLASK_SETTINGS", "{}"))
-    BokehServer(flask_app, **overrides)
-    return flask_app
-
+from bokeh_flask import create_app  # noqa: E402
 
 app = create_app()

@@ -7,18 +7,20 @@ so one extension object can serve several Flask apps.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any
 
 from flask import Flask
 
-from app.server import ServerCore
-from app.settings import build_settings, normalize_prefix
-from app.sources import AppSource
+from ..app.server import ServerCore
+from ..app.settings import build_settings, normalize_prefix
+from ..app.sources import AppSource
 
 from .routes import register_routes
 
-__all__ = ["BokehServer"]
+__all__ = ["BokehServer", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -74,5 +76,15 @@ class BokehServer:
 
 def _configure_logging(level: str) -> None:
     numeric = logging.DEBUG if level.lower() == "trace" else getattr(logging, level.upper())
-    for name in ("app", "blueprints"):
-        logging.getLogger(name).setLevel(numeric)
+    logging.getLogger("bokeh_flask").setLevel(numeric)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def create_app() -> Flask:
+    """The standalone server: apps from ``BOKEH_APPS`` (else the examples), settings from
+    ``BOKEH_*`` variables and the CLI's ``BOKEH_FLASK_SETTINGS``."""
+    flask_app = Flask(__name__, static_folder=None)
+    overrides = json.loads(os.environ.get("BOKEH_FLASK_SETTINGS", "{}"))
+    BokehServer(flask_app, **overrides)
+    return flask_app

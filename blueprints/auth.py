@@ -13,8 +13,8 @@ from urllib.parse import quote
 from flask import redirect, request
 from werkzeug.wrappers import Response
 
-from app.errors import HTTPError
-from app.server import ServerCore
+from ..app.errors import HTTPError
+from ..app.server import ServerCore
 
 #: The user every request has when no auth provider is configured (Bokeh's NullAuth).
 DEFAULT_USER = "default_user"

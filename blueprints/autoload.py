@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from app import pages
-from app.requests import last_argument
-from app.errors import HTTPError
+from ..app import pages
+from ..app.requests import last_argument
+from ..app.errors import HTTPError
 
 from .session import SessionHandler
 from .views import error_response

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from app import pages
+from ..app import pages
 
 from .session import SessionHandler
 

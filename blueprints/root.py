@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, redirect
 
-from app import pages
+from ..app import pages
 
 from .auth import AuthRequestHandler
 from .views import BokehView

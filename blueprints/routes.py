@@ -25,9 +25,9 @@ from typing import Any
 from flask import Blueprint, Flask
 from flask_sock import Sock
 
-from app.server import ServerCore
-from app.settings import SettingsError
-from app.static_files import bokehjs_root
+from ..app.server import ServerCore
+from ..app.settings import SettingsError
+from ..app.static_files import bokehjs_root
 
 from .autoload import AutoloadJsHandler
 from .doc import DocHandler

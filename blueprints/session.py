@@ -6,8 +6,8 @@ this class only binds them to the app the URL names.
 """
 from __future__ import annotations
 
-from app.contexts import ApplicationContext
-from app.session import ServerSession
+from ..app.contexts import ApplicationContext
+from ..app.session import ServerSession
 
 from .auth import AuthRequestHandler
 from .views import BokehView

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from flask import Response, request
 
-from app import static_files
-from app.errors import HTTPError
+from ..app import static_files
+from ..app.errors import HTTPError
 
 from .views import BokehView
 

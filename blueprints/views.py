@@ -12,9 +12,9 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 
-from app.errors import HTTPError
-from app.requests import RequestInfo
-from app.server import ServerCore
+from ..app.errors import HTTPError
+from ..app.requests import RequestInfo
+from ..app.server import ServerCore
 
 
 def error_response(error: HTTPError) -> Response:

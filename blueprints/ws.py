@@ -23,14 +23,14 @@ from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed
 from wsproto.events import CloseConnection, Message, Ping
 
-from app import protocol_handler
-from app.connection import ServerConnection
-from app.contexts import ApplicationContext
-from app.errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
-from app.frames import Frame
-from app.requests import RequestInfo
-from app.server import ServerCore
-from app.tokens import TokenError
+from ..app import protocol_handler
+from ..app.connection import ServerConnection
+from ..app.contexts import ApplicationContext
+from ..app.errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
+from ..app.frames import Frame
+from ..app.requests import RequestInfo
+from ..app.server import ServerCore
+from ..app.tokens import TokenError
 
 from .auth import AuthRequestHandler
 from .views import error_response

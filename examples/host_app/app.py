@@ -12,14 +12,16 @@ Run (from the repository root):
     flask --app examples/host_app/app.py run
 """
 # gevent must patch the stdlib before anything else imports socket/threading.
-from gevent import monkey; monkey.patch_all()  # noqa: E702, I001
+from gevent import monkey
+
+monkey.patch_all()
 
 import os
 from pathlib import Path
 
 from flask import Flask, render_template, request
 from bokeh.embed import server_document
-from blueprints import BokehServer
+from bokeh_flask import BokehServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent
 

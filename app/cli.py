@@ -1,0 +1,229 @@
+"""``bokeh-flask``: ``serve`` (a drop-in for ``bokeh serve``) and ``secret``.
+
+``bokeh-flask serve`` takes ``bokeh serve``'s flag names and meanings, validates every
+setting and app path in the master process (a bad value is one clear line and exit code 2,
+not a worker traceback), then runs gunicorn with the gevent worker. Settings reach the
+workers as ``BOKEH_FLASK_SETTINGS`` (JSON) and the apps as ``BOKEH_APPS``, which is what
+``create_app`` reads; gunicorn's options come from :func:`gunicorn_options`, shared with
+``gunicorn.conf.py``.
+
+This module must not import Flask or Bokeh at import time: gunicorn's gevent workers
+monkey-patch after the fork, and the master should not have the web stack loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+from typing import Any, Sequence
+
+from .settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
+
+log = logging.getLogger(__name__)
+
+#: ``bokeh serve`` flags we accept for compatibility but which change nothing here.
+_IGNORED = {
+    "stats_log_frequency": "the stats log",
+    "mem_log_frequency": "the memory log",
+    "log_format": "--log-format (gunicorn formats its log)",
+}
+#: ``bokeh serve`` flags that would weaken security if silently ignored.
+_REFUSED = {
+    "auth_module": "--auth-module",
+    "enable_xsrf_cookies": "--enable-xsrf-cookies",
+    "cookie_secret": "--cookie-secret",
+    "websocket_compression_level": "--websocket-compression-level",
+}
+
+
+def gunicorn_options(settings: Settings | None = None, bind: str | None = None) -> dict[str, Any]:
+    """gunicorn settings for a bokeh-flask worker (also used by ``gunicorn.conf.py``)."""
+    settings = settings or Settings()
+    return {
+        "bind": [bind or f"{settings.address or '0.0.0.0'}:{settings.port}"],
+        # The session layer runs on gevent: one process serves many websockets.
+        "worker_class": "gevent",
+        "workers": settings.workers,
+        # Open websockets plus requests per worker (each browser tab holds one websocket).
+        "worker_connections": 10000,
+        # A gevent worker keeps answering gunicorn's heartbeat while sessions work.
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # Session tokens travel in the Sec-WebSocket-Protocol header and carry the page's
+        # headers and cookies: allow large header lines (Tornado allows 64 KiB).
+        "limit_request_field_size": 65536,
+        "limit_request_fields": 200,
+        # The websocket request line carries the page's query string.
+        "limit_request_line": 16384,
+        "loglevel": "debug" if settings.log_level == "trace" else settings.log_level,
+        "errorlog": "-",
+        # gunicorn 23.1+ opens a control socket at one fixed path per user; several
+        # bokeh-flask servers on one host would fight over it.
+        "control_socket_disable": True,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bokeh-flask", description="Serve Bokeh apps with Flask, gunicorn and gevent.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("secret", help="print a new secret key for BOKEH_SECRET_KEY")
+
+    serve = commands.add_parser("serve", help="serve Bokeh apps (flags as `bokeh serve`)")
+    serve.add_argument("files", nargs="*", metavar="APP_PATH",
+                       help="scripts, notebooks or directories (default: the bundled examples)")
+    serve.add_argument("--address", default=None, help="interface to listen on (default: all)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 5006)")
+    serve.add_argument("--unix-socket", default=None, help="listen on a Unix socket instead")
+    serve.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                       help="allow websockets from this origin (repeatable)")
+    serve.add_argument("--prefix", default=None, help="URL prefix for every route")
+    serve.add_argument("--index", default=None, help="Jinja2 (or Tornado) template for the index page")
+    serve.add_argument("--disable-index", action="store_true", default=None)
+    serve.add_argument("--disable-index-redirect", action="store_true", default=None)
+    serve.add_argument("--keep-alive", type=int, default=None, metavar="MS", help="ping interval (0: off)")
+    serve.add_argument("--check-unused-sessions", type=int, default=None, metavar="MS")
+    serve.add_argument("--unused-session-lifetime", type=int, default=None, metavar="MS")
+    serve.add_argument("--session-token-expiration", type=int, default=None, metavar="SECONDS")
+    serve.add_argument("--websocket-max-message-size", type=int, default=None, metavar="BYTES")
+    serve.add_argument("--session-ids", choices=SESSION_ID_MODES, default=None)
+    serve.add_argument("--include-headers", nargs="+", default=None)
+    serve.add_argument("--exclude-headers", nargs="+", default=None)
+    serve.add_argument("--include-cookies", nargs="+", default=None)
+    serve.add_argument("--exclude-cookies", nargs="+", default=None)
+    serve.add_argument("--ico-path", default=None, help="favicon file, or 'none'")
+    serve.add_argument("--log-level", default=None, choices=("trace", "debug", "info", "warning", "error", "critical"))
+    serve.add_argument("--log-file", default=None, help="write the log here instead of stderr")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
+    serve.add_argument("--num-procs", type=int, default=None, help="as --workers; 0 means one per core")
+    serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards")
+    serve.add_argument("--show", action="store_true", help="accepted for compatibility; prints the URL")
+    serve.add_argument("--dev", nargs="*", default=None, help="reload workers when files change")
+    serve.add_argument("--use-xheaders", action="store_true", help="trust X-Forwarded-* from proxies")
+    serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"))
+    serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"))
+    serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
+    for name in (*_IGNORED, *_REFUSED):
+        serve.add_argument(f"--{name.replace('_', '-')}", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
+    for name, label in _REFUSED.items():
+        if getattr(ns, name) is not None:
+            raise SettingsError(f"{label} is not supported by this version of bokeh-flask")
+    for name, label in _IGNORED.items():
+        if getattr(ns, name) is not None:
+            log.warning("%s is accepted for compatibility and ignored", label)
+    workers = ns.workers
+    if ns.num_procs is not None:
+        workers = ns.num_procs or os.cpu_count() or 1
+    overrides = {
+        "address": ns.address, "port": ns.port, "prefix": ns.prefix,
+        "allow_websocket_origin": ns.allow_websocket_origin or None,
+        "index": ns.index, "disable_index": ns.disable_index,
+        "disable_index_redirect": ns.disable_index_redirect, "keep_alive": ns.keep_alive,
+        "check_unused_sessions": ns.check_unused_sessions,
+        "unused_session_lifetime": ns.unused_session_lifetime,
+        "session_token_expiration": ns.session_token_expiration,
+        "websocket_max_message_size": ns.websocket_max_message_size,
+        "session_ids": ns.session_ids, "include_headers": ns.include_headers,
+        "exclude_headers": ns.exclude_headers, "include_cookies": ns.include_cookies,
+        "exclude_cookies": ns.exclude_cookies, "ico_path": ns.ico_path,
+        "log_level": ns.log_level, "workers": workers,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    settings = build_settings(overrides=overrides)
+    return settings, overrides
+
+
+def _app_paths(ns: argparse.Namespace) -> list[str]:
+    paths: list[str] = []
+    for pattern in ns.files:
+        matches = sorted(glob.glob(pattern)) if ns.glob else [pattern]
+        if ns.glob and not matches:
+            raise SettingsError(f"no files match {pattern!r}")
+        paths.extend(matches)
+    for path in paths:
+        if not os.path.exists(path):
+            raise SettingsError(f"app path does not exist: {path}")
+        if os.path.isfile(path) and not path.endswith((".py", ".ipynb")):
+            raise SettingsError(f"app path must be a .py script, a .ipynb notebook or a directory: {path}")
+    return [os.path.abspath(p) for p in paths]
+
+
+def serve(ns: argparse.Namespace) -> int:
+    settings, overrides = _settings_from_args(ns)
+    paths = _app_paths(ns)
+    if ns.unix_socket and (ns.port is not None or ns.address is not None):
+        raise SettingsError("--unix-socket cannot be combined with --port or --address")
+    bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
+    options = gunicorn_options(settings, bind)
+    if ns.log_file:
+        options["errorlog"] = ns.log_file
+    if ns.dev is not None:
+        options["reload"] = True
+        options["reload_extra_files"] = [os.path.abspath(p) for p in ns.dev] + paths
+    if ns.use_xheaders:
+        options["forwarded_allow_ips"] = "*"
+    if ns.ssl_certfile:
+        options["certfile"] = ns.ssl_certfile
+        options["keyfile"] = ns.ssl_keyfile
+    os.environ["BOKEH_FLASK_SETTINGS"] = json.dumps(overrides)
+    if paths:
+        os.environ["BOKEH_APPS"] = os.pathsep.join(paths)
+    if ns.args:
+        os.environ["BOKEH_FLASK_ARGS"] = json.dumps(ns.args)
+    if ns.show or True:
+        scheme = "https" if ns.ssl_certfile else "http"
+        host = settings.address or "localhost"
+        print(f"bokeh-flask: serving at {scheme}://{host}:{settings.port}{settings.prefix}/", file=sys.stderr)
+    _GunicornApp(options).run()
+    return 0
+
+
+class _GunicornApp:
+    """Runs gunicorn in-process with our options; workers import ``wsgi:app``."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    def run(self) -> None:
+        from gunicorn.app.base import BaseApplication
+
+        options = self.options
+
+        class Application(BaseApplication):
+            def load_config(self) -> None:
+                for key, value in options.items():
+                    if key in self.cfg.settings:  # older gunicorn lacks some settings
+                        self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                from bokeh_flask import create_app
+
+                return create_app()
+
+        Application().run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="bokeh-flask: %(message)s")
+    ns = _parser().parse_args(argv)
+    if ns.command == "secret":
+        from bokeh.util.token import generate_secret_key
+
+        print(generate_secret_key())
+        return 0
+    try:
+        return serve(ns)
+    except SettingsError as exc:
+        print(f"bokeh-flask: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
