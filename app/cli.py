@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
     serve.add_argument("--num-procs", type=int, default=None, help="as --workers; 0 means one per core")
     serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards")
-    serve.add_argument("--show", action="store_true", help="accepted for compatibility; prints the URL")
+    serve.add_argument("--show", action="store_true", help="accepted for compatibility (the URL is always printed)")
     serve.add_argument("--dev", nargs="*", default=None, help="reload workers when files change")
     serve.add_argument("--use-xheaders", action="store_true", help="trust X-Forwarded-* from proxies")
     serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"))
@@ -177,10 +177,9 @@ def serve(ns: argparse.Namespace) -> int:
         os.environ["BOKEH_APPS"] = os.pathsep.join(paths)
     if ns.args:
         os.environ["BOKEH_FLASK_ARGS"] = json.dumps(ns.args)
-    if ns.show or True:
-        scheme = "https" if ns.ssl_certfile else "http"
-        host = settings.address or "localhost"
-        print(f"bokeh-flask: serving at {scheme}://{host}:{settings.port}{settings.prefix}/", file=sys.stderr)
+    scheme = "https" if ns.ssl_certfile else "http"
+    host = settings.address or "localhost"
+    print(f"bokeh-flask: serving at {scheme}://{host}:{settings.port}{settings.prefix}/", file=sys.stderr)
     _GunicornApp(options).run()
     return 0
 

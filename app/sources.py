@@ -41,6 +41,13 @@ def key_for_path(path: str) -> str:
     return normalize_key(p.stem if p.is_file() or p.suffix in (".py", ".ipynb") else p.name)
 
 
+def app_argv() -> list[str]:
+    """``sys.argv`` for app code, from ``bokeh-flask serve --args`` (``BOKEH_FLASK_ARGS``)."""
+    import json
+
+    return list(json.loads(os.environ.get("BOKEH_FLASK_ARGS", "[]")))
+
+
 def build_application(source: AppSource, argv: list[str] | None = None) -> Application:
     if isinstance(source, Application):
         return source
@@ -54,7 +61,7 @@ def build_application(source: AppSource, argv: list[str] | None = None) -> Appli
     from bokeh.command.util import build_single_handler_application
 
     try:
-        return build_single_handler_application(path, argv or [])
+        return build_single_handler_application(path, argv if argv is not None else app_argv())
     except Exception as exc:
         raise SettingsError(f"could not load app {path}: {exc}") from exc
 
