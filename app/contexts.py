@@ -129,7 +129,11 @@ class ApplicationContext:
             resolve(self.application.on_session_created(context))
         except Exception:
             log.exception("on_session_created failed for app %s", self.url)
-        self.application.initialize_document(doc)
+        try:
+            self.application.initialize_document(doc)
+        except Exception:
+            # as bokeh serve: the error is logged and the session serves what was built
+            log.exception("error running the code of app %s", self.url)
         session = ServerSession(session_id, doc, token)
         session.context = context
         context._session = session

@@ -7,6 +7,7 @@ greenlet or hub crosses a fork.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from typing import Any, Mapping
@@ -52,6 +53,7 @@ class ServerCore:
         if self._started_pid == os.getpid():
             return
         self._started_pid = os.getpid()
+        atexit.register(self.stop)
         self._jobs = [gevent.spawn(self._cleanup_loop)]
         if self.settings.keep_alive > 0:
             self._jobs.append(gevent.spawn(self._keep_alive_loop))
