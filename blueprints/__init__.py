@@ -13,12 +13,14 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from ..app.server import ServerCore
 from ..app.settings import build_settings, normalize_prefix
 from ..app.sources import AppSource
 
 from .routes import register_routes
+from .views import http_exception_response
 
 __all__ = ["BokehServer", "create_app"]
 
@@ -85,6 +87,8 @@ def create_app() -> Flask:
     """The standalone server: apps from ``BOKEH_APPS`` (else the examples), settings from
     ``BOKEH_*`` variables and the CLI's ``BOKEH_FLASK_SETTINGS``."""
     flask_app = Flask(__name__, static_folder=None)
+    # the whole app is ours: routing errors answer in plain text like our views
+    flask_app.register_error_handler(HTTPException, http_exception_response)
     overrides = json.loads(os.environ.get("BOKEH_FLASK_SETTINGS", "{}"))
     BokehServer(flask_app, **overrides)
     return flask_app

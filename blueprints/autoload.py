@@ -54,6 +54,6 @@ class AutoloadJsHandler(SessionHandler):
         absolute_url = last_argument(info.arguments, "bokeh-absolute-url") or None
         resources = None
         if last_argument(info.arguments, "resources") != "none":
-            resources = pages.resources_for(pages.root_url(request.script_root + self.options["prefix"], absolute_url))
+            resources = pages.resources_for(pages.root_url(request.script_root + self.route_options["prefix"], absolute_url))
         script = pages.autoload_script(session.token, element_id, app_path, absolute_url, resources)
         return Response(script, content_type="application/javascript")

@@ -13,6 +13,6 @@ class DocHandler(SessionHandler):
 
     def get(self) -> Response:
         session = self.get_session()
-        resources = pages.resources_for(pages.root_url(request.script_root + self.options["prefix"]))
+        resources = pages.resources_for(pages.root_url(request.script_root + self.route_options["prefix"]))
         html = pages.doc_page(session, resources)
         return Response(html, content_type="text/html; charset=utf-8")

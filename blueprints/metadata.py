@@ -13,7 +13,7 @@ class MetadataHandler(AuthRequestHandler, BokehView):
     """No session is created: this only describes the app."""
 
     def get(self) -> Response:
-        context = self.core.application_context(self.options["app_key"])
+        context = self.core.application_context(self.route_options["app_key"])
         data = context.application.metadata
         if callable(data):
             data = data()

@@ -12,7 +12,7 @@ from .views import BokehView
 class RootHandler(AuthRequestHandler, BokehView):
     def get(self) -> Response:
         settings = self.core.settings
-        prefix = self.options["prefix"]
+        prefix = self.route_options["prefix"]
         keys = list(self.core.applications)
         if len(keys) == 1 and not settings.disable_index_redirect:
             return redirect(prefix + keys[0])

@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 from flask_sock import Sock
+from werkzeug.exceptions import HTTPException
 
 from ..app.server import ServerCore
 from ..app.settings import SettingsError
@@ -34,6 +35,7 @@ from .doc import DocHandler
 from .metadata import MetadataHandler
 from .root import RootHandler
 from .static import IcoHandler, StaticHandler
+from .views import http_exception_response
 from .ws import WSHandler
 
 _BOKEH_ICO = Path(__import__("bokeh").__file__).parent / "server" / "views" / "bokeh.ico"
@@ -54,8 +56,9 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
     sock = Sock()
 
     def rule(bp: str, path: str, view: type, endpoint: str, methods: list[str], **options: Any) -> None:
+        # exact paths as Bokeh's anchored patterns: no slash merging (/app//), no automatic OPTIONS
         bps[bp].add_url_rule(path, view_func=view.as_view(endpoint, core=core, prefix=prefix, **options),
-                             methods=methods, strict_slashes=False if path.endswith("/") else None)
+                             methods=methods, merge_slashes=False, provide_automatic_options=False)
 
     for index, key in enumerate(core.applications):
         base = prefix + ("" if key == "/" else key)
@@ -70,7 +73,8 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
         if key != "/" or app_static:
             rule("static", base + "/static/<path:filename>", StaticHandler, f"app_static{index}",
                  ["GET", "HEAD"], root=Path(app_static) if app_static else bokehjs_root())
-        sock.route(base + "/ws", bp=bps["ws"], endpoint=f"ws{index}", defaults={"app_key": key})(
+        sock.route(base + "/ws", bp=bps["ws"], endpoint=f"ws{index}", defaults={"app_key": key},
+                   merge_slashes=False)(
             lambda ws, app_key: WSHandler.serve(core, ws, app_key))
 
     if not core.settings.disable_index and "/" not in core.applications:
@@ -86,4 +90,5 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
 
     bps["ws"].before_request(lambda: WSHandler.prepare_upgrade(core))
     for bp in bps.values():
+        bp.register_error_handler(HTTPException, http_exception_response)
         app.register_blueprint(bp)

@@ -18,7 +18,7 @@ class SessionHandler(AuthRequestHandler, BokehView):
 
     @property
     def application_context(self) -> ApplicationContext:
-        return self.core.application_context(self.options["app_key"])
+        return self.core.application_context(self.route_options["app_key"])
 
     def get_session(self) -> ServerSession:
         return self.core.session_for_request(self.application_context, self.request_info())

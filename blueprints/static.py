@@ -41,8 +41,11 @@ def file_response(root: Path, subpath: str) -> Response:
 class StaticHandler(BokehView):
     """Files under one root: ``options['root']`` (a Path) or an extension's dist folder."""
 
+    def head(self, filename: str) -> Response:  # type: ignore[override]
+        return self.get(filename)
+
     def get(self, filename: str) -> Response:
-        root = self.options.get("root")
+        root = self.route_options.get("root")
         if root is None:  # extension bundles: /static/extensions/<package>/<file>
             name, _, rest = filename.partition("/")
             root = static_files.extension_root(name) if rest else None
@@ -56,5 +59,5 @@ class IcoHandler(BokehView):
     """``/favicon.ico`` (never prefixed, as Bokeh)."""
 
     def get(self) -> Response:
-        path = Path(self.options["ico_path"])
+        path = Path(self.route_options["ico_path"])
         return Response(static_files.load(path).body, content_type="image/x-icon")

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..app.errors import HTTPError
 from ..app.requests import RequestInfo
@@ -22,12 +23,24 @@ def error_response(error: HTTPError) -> Response:
                     content_type="text/plain; charset=utf-8")
 
 
+def http_exception_response(error: HTTPException) -> Response:
+    """Werkzeug's routing errors (404, 405, 400) as short plain text, not an HTML page."""
+    response = error_response(HTTPError(error.code or 500, error.description or error.name))
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
 class BokehView(MethodView):
     """A view bound to one :class:`ServerCore` (passed to ``as_view``)."""
 
     def __init__(self, core: ServerCore, **kwargs: Any) -> None:
         self.core = core
-        self.options = kwargs
+        self.route_options = kwargs
+
+    def head(self, **kwargs: Any) -> Response:
+        """Bokeh's page views answer GET only; HEAD must not create a session."""
+        raise HTTPError(405, "Method Not Allowed")
 
     def dispatch_request(self, **kwargs: Any) -> Any:
         self.core.ensure_started()

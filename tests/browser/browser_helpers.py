@@ -1,0 +1,122 @@
+"""Helpers for the browser tests: the root conftest's launcher, a launcher for the
+``examples/host_app`` Flask app, and small Playwright helpers that read Bokeh model state
+in the page through ``Bokeh.documents[0]``."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _root_conftest():
+    """tests/conftest.py's helpers (``import conftest`` would find the wrong file: every
+    conftest.py here is a top-level module named ``conftest``)."""
+    name = "_bokeh_flask_tests_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_root = _root_conftest()
+ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
+Server, launch, free_port = _root.Server, _root.launch, _root.free_port
+
+KINDS = ["gunicorn", "flask"]
+#: Generous upper bound for anything that needs a server round trip.
+TIMEOUT_MS = 15_000
+
+
+# -- servers ----------------------------------------------------------------------------
+
+def launch_host_app(env: dict | None = None, port: int | None = None,
+                    timeout: float = 60.0) -> Server:
+    """``gunicorn -k gevent -b 127.0.0.1:PORT --chdir examples/host_app app:app``, run from
+    the repository root as examples/host_app/README.md says."""
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
+    full_env.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
+    full_env.update(env or {})
+    log = Path(tempfile.mkstemp(prefix="bokeh-flask-host-app-", suffix=".log")[1])
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-k", "gevent", "-b", f"127.0.0.1:{port}",
+         "--chdir", str(EXAMPLES / "host_app"), "app:app"],
+        cwd=ROOT, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = Server("host_app", port, process, log, full_env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"host app exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            import requests
+
+            if requests.get(server.url + "/health", timeout=2).status_code == 200:
+                return server
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"host app did not answer within {timeout}s:\n{server.log_text()}")
+
+
+def wait_for_log_after(server: Server, offset: int, text: str, timeout: float = 10.0) -> str:
+    """Wait until ``text`` appears in the server log *after* character ``offset``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tail = server.log_text()[offset:]
+        if text in tail:
+            return tail
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in server log after offset {offset}:\n"
+                         f"{server.log_text()[offset:][-3000:]}")
+
+
+# -- page helpers -----------------------------------------------------------------------
+
+def console_errors(page) -> list[str]:
+    return [m for m in page.console_messages if m.startswith("error:")]
+
+
+def assert_no_console_errors(page) -> None:
+    errors = console_errors(page)
+    if errors:
+        print("browser console:\n" + "\n".join(page.console_messages))
+    assert not errors, "console errors:\n" + "\n".join(errors)
+
+
+def wait_for_bokeh(page, timeout: int = TIMEOUT_MS) -> None:
+    """Wait until BokehJS holds a document (pulled over the websocket) and a canvas shows."""
+    page.wait_for_function(
+        "() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=timeout)
+    page.locator("canvas").first.wait_for(state="visible", timeout=timeout)
+
+
+_READ = ("const m = Bokeh.documents[0].get_model_by_name(name);"
+         " if (m == null) return undefined;"
+         " return Function('m', 'return m.' + expr)(m);")
+
+
+def model_value(page, name: str, expr: str = "text"):
+    """``Bokeh.documents[0].get_model_by_name(name).<expr>``, read in the browser."""
+    return page.evaluate(f"([name, expr]) => {{ {_READ} }}", [name, expr])
+
+
+def wait_for_model(page, name: str, predicate_js: str, expr: str = "text",
+                   timeout: int = TIMEOUT_MS) -> None:
+    """Wait until the JS expression ``predicate_js`` over ``v`` (= ``model.<expr>``) holds."""
+    page.wait_for_function(
+        "([name, expr, pred]) => { const read = () => {" + _READ + "};"
+        " if (!window.Bokeh || Bokeh.documents.length === 0) return false;"
+        " const v = read(); if (v === undefined) return false;"
+        " return Function('v', 'return (' + pred + ')')(v); }",
+        arg=[name, expr, predicate_js], timeout=timeout)

@@ -1,0 +1,253 @@
+"""bokeh_flask.app.server.ServerCore: session requests, connections, unused-session cleanup, jobs."""
+from __future__ import annotations
+
+import json
+import time
+
+import gevent
+import gevent.event
+import pytest
+from bokeh.application import Application
+from bokeh.application.handlers.handler import Handler
+from bokeh.models import ColumnDataSource, Div
+from bokeh.layouts import column
+
+from bokeh_flask.app.errors import HTTPError
+from bokeh_flask.app.requests import RequestInfo
+from bokeh_flask.app.tokens import decode_token
+
+from core_helpers import FakeTransport, make_core, new_session, wait_until
+
+
+def test_apps_from_mapping_function_and_application():
+    core = make_core({"x": lambda doc: None, "/y/": Application()})
+    assert set(core.applications) == {"/x", "/y"}
+    assert make_core(lambda doc: None).applications.keys() == {"/"}
+    with pytest.raises(HTTPError) as err:
+        core.application_context("/nope")
+    assert err.value.status == 404
+
+
+def test_session_for_request_creates_then_joins_with_fresh_tokens():
+    runs = []
+    core = make_core({"/x": lambda doc: runs.append(doc)})
+    context = core.applications["/x"]
+    r = RequestInfo.from_environ({"QUERY_STRING": "bokeh-session-id=shared&a=1", "HTTP_X_A": "1"})
+    s1 = core.session_for_request(context, r)
+    s2 = core.session_for_request(context, r)
+    assert len(runs) == 1
+    assert s1.id == s2.id == "shared"
+    assert s1.document is s2.document
+    for s in (s1, s2):
+        sid, payload = core.tokens.verify(s.token, check_expiry=True)
+        assert sid == "shared" and payload["arguments"]["a"] == [b"1"]
+
+
+def test_session_for_request_uses_process_request():
+    class PR(Handler):
+        def modify_document(self, doc):
+            pass
+
+        def process_request(self, request):
+            return {"uri": request.uri, "user": "ann"}
+
+    core = make_core({"/x": Application(PR())})
+    s = core.session_for_request(core.applications["/x"], RequestInfo.from_environ(
+        {"PATH_INFO": "/x", "QUERY_STRING": "q=1"}))
+    payload = decode_token(s.token)[1]
+    assert payload["uri"] == "/x?q=1" and payload["user"] == "ann"
+    assert s.context.token_payload["user"] == "ann"
+
+
+@pytest.mark.parametrize("result", [None, ["not", "a", "dict"]])
+def test_process_request_bad_result_is_500(result):
+    class PR(Handler):
+        def modify_document(self, doc):
+            pass
+
+        def process_request(self, request):
+            return result
+
+    core = make_core({"/x": Application(PR())})
+    with pytest.raises(HTTPError) as err:
+        core.session_for_request(core.applications["/x"], RequestInfo())
+    assert err.value.status == 500
+
+
+def test_session_for_request_errors_propagate():
+    core = make_core({"/x": lambda doc: None}, session_ids="external-signed", secret_key="k" * 44)
+    with pytest.raises(HTTPError) as err:
+        core.session_for_request(core.applications["/x"], RequestInfo())
+    assert (err.value.status, err.value.reason) == (403, "No bokeh-session-id provided")
+
+
+def test_open_connection_sends_ack_first_and_close_detaches():
+    core = make_core({"/x": lambda doc: doc.add_root(Div())})
+    context = core.applications["/x"]
+    sid = core.tokens.new_session_id()
+    token = core.tokens.new_token(sid)
+    t = FakeTransport()
+    c = core.open_connection(context, sid, token, RequestInfo(), t)
+    assert t.msgtypes() == ["ACK"]
+    assert c in core.connections and context.sessions[sid].connection_count == 1
+    assert core.stats() == {"sessions": 1, "connections": 1}
+    core.close_connection(c)
+    core.close_connection(c)
+    assert c not in core.connections and context.sessions[sid].connection_count == 0
+
+
+def test_cleanup_discards_only_idle_sessions_past_lifetime():
+    destroyed = []
+
+    def modify(doc):
+        doc.on_session_destroyed(lambda ctx: destroyed.append(ctx.id))
+
+    core = make_core({"/x": modify}, unused_session_lifetime=150)
+    context = core.applications["/x"]
+    old = new_session(core, session_id="old")
+    connected = new_session(core, session_id="connected")
+    connection = core.open_connection(context, "connected", connected.token, RequestInfo(), FakeTransport())
+    gevent.sleep(0.2)
+    young = new_session(core, session_id="young")
+    assert core.cleanup_unused_sessions() == 1
+    assert destroyed == ["old"]
+    assert set(context.sessions) == {"connected", "young"}
+    assert old.destroyed and not connected.destroyed and not young.destroyed
+
+    # a connected session is never discarded, however long it lives
+    gevent.sleep(0.2)
+    assert core.cleanup_unused_sessions() == 1  # young is now idle
+    assert set(context.sessions) == {"connected"}
+
+    # once its connection closes, the lifetime counts from the unsubscribe
+    core.close_connection(connection)
+    assert core.cleanup_unused_sessions() == 0
+    gevent.sleep(0.2)
+    assert core.cleanup_unused_sessions() == 1
+    assert context.sessions == {}
+    assert sorted(destroyed) == ["connected", "old", "young"]
+
+
+def test_cleanup_respects_lock_and_requested_expiration():
+    core = make_core({"/x": lambda doc: None}, unused_session_lifetime=50)
+    context = core.applications["/x"]
+    busy = new_session(core, session_id="busy")
+    wanted = new_session(core, session_id="wanted")
+    wanted.request_expiration()
+    holding = gevent.event.Event()
+    release = gevent.event.Event()
+
+    def hold_lock():
+        with busy.locked():
+            holding.set()
+            release.wait(5)
+
+    g = gevent.spawn(hold_lock)
+    holding.wait(5)
+    assert core.cleanup_unused_sessions() == 1  # wanted goes at once, although it is young
+    assert set(context.sessions) == {"busy"}
+    gevent.sleep(0.1)
+    assert core.cleanup_unused_sessions() == 0  # busy is past its lifetime but locked
+    release.set()
+    g.join(5)
+    assert core.cleanup_unused_sessions() == 1
+    assert context.sessions == {}
+
+
+def test_cleanup_keeps_a_session_that_gains_a_connection_while_waiting_for_its_lock():
+    core = make_core({"/x": lambda doc: None}, unused_session_lifetime=10)
+    context = core.applications["/x"]
+    session = new_session(core, session_id="revive")
+    gevent.sleep(0.05)
+    assert session in context.expired_sessions(0.01)
+    holding, release = gevent.event.Event(), gevent.event.Event()
+
+    def hold_then_connect():
+        with session.locked():
+            holding.set()
+            release.wait(5)
+            session.subscribe(object())
+
+    g = gevent.spawn(hold_then_connect)
+    holding.wait(5)
+    discarder = gevent.spawn(context.discard_session, session)
+    gevent.sleep(0.02)
+    release.set()
+    gevent.joinall([g, discarder], timeout=5, raise_error=True)
+    assert not session.destroyed and "revive" in context.sessions
+
+
+def test_discarding_many_sessions_does_not_stall_other_greenlets():
+    """A stall check, not a benchmark: a ticker greenlet must keep getting turns."""
+    def modify(doc):
+        # a few models each: Bokeh's model construction, not the discard, dominates the time
+        source = ColumnDataSource(data={"x": list(range(200)), "y": list(range(200))})
+        doc.add_root(column(Div(text="a"), Div(text="b")))
+        doc.add_root(source)
+        doc.add_periodic_callback(lambda: None, 60_000)
+        doc.on_session_destroyed(lambda ctx: None)
+
+    core = make_core({"/x": modify}, unused_session_lifetime=1)
+    context = core.applications["/x"]
+    for i in range(500):
+        new_session(core, session_id=f"s{i}")
+        if i % 50 == 0:
+            gevent.sleep(0)
+    assert len(context.sessions) == 500
+    gevent.sleep(0.01)
+
+    gaps = []
+    stop = [False]
+
+    def ticker():
+        last = time.monotonic()
+        while not stop[0]:
+            gevent.sleep(0.001)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    t = gevent.spawn(ticker)
+    gevent.sleep(0.01)
+    started = time.monotonic()
+    cleaner = gevent.spawn(core.cleanup_unused_sessions)
+    assert cleaner.get(timeout=120) == 500
+    elapsed = time.monotonic() - started
+    stop[0] = True
+    t.join(2)
+    assert context.sessions == {}
+    assert max(gaps) < 0.5, (max(gaps), elapsed)
+
+
+def test_ensure_started_runs_cleanup_and_keep_alive_jobs():
+    core = make_core({"/x": lambda doc: None}, unused_session_lifetime=30, check_unused_sessions=20,
+                     keep_alive=20)
+    context = core.applications["/x"]
+    try:
+        core.ensure_started()
+        idle = new_session(core)
+        live = new_session(core)
+        t = FakeTransport()
+        c = core.open_connection(context, live.id, live.token, RequestInfo(), t)
+        assert wait_until(lambda: idle.destroyed, timeout=3)
+        assert not live.destroyed
+        assert wait_until(lambda: len(t.pings) >= 3, timeout=3)
+        assert t.pings[:3] == [b"0", b"1", b"2"]
+        c.on_pong(b"2")
+        assert c.pong_count == 2
+        c.on_pong(b"junk")
+        assert c.pong_count == 2
+    finally:
+        core.stop()
+    n = len(t.pings)
+    gevent.sleep(0.08)
+    assert len(t.pings) == n
+
+
+def test_keep_alive_zero_starts_no_ping_job():
+    core = make_core({"/x": lambda doc: None}, keep_alive=0)
+    try:
+        core.ensure_started()
+        assert len(core._jobs) == 1
+    finally:
+        core.stop()

@@ -1,0 +1,88 @@
+"""Fixtures for the websocket protocol and bokeh.client tests.
+
+``server`` is re-declared here with package scope (same apps, same two kinds) so the
+whole folder starts each kind once instead of once per module.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bokeh.util.token import generate_secret_key
+
+from bokeh_wire import BokehWS, page_token
+
+
+def _root_conftest():
+    """tests/conftest.py's helpers (``import conftest`` would find this file: both are top-level)."""
+    path = Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_bokeh_flask_tests_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_root = _root_conftest()
+APPS, Server, launch = _root.APPS, _root.Server, _root.launch
+
+KINDS = ["gunicorn", "flask"]
+ALL_APPS = [APPS / "hello.py", *sorted(APPS.glob("*_app.py"))]
+
+#: Small limits so size, keep-alive and session expiry are observable within a test.
+TUNED_SETTINGS = {
+    "keep_alive": 200,
+    "unused_session_lifetime": 300,
+    "check_unused_sessions": 100,
+    "websocket_max_message_size": 1_000_000,
+}
+
+
+def _serve(kind: str, env: dict | None = None) -> Iterator[Server]:
+    s = launch(kind, apps=ALL_APPS, env=env)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="package", params=KINDS)
+def server(request) -> Iterator[Server]:
+    """hello.py plus every tests/apps/*_app.py, default settings."""
+    yield from _serve(request.param)
+
+
+@pytest.fixture(scope="package", params=KINDS)
+def tuned_server(request) -> Iterator[Server]:
+    """Same apps with TUNED_SETTINGS (via BOKEH_FLASK_SETTINGS)."""
+    yield from _serve(request.param, {"BOKEH_FLASK_SETTINGS": json.dumps(TUNED_SETTINGS)})
+
+
+@pytest.fixture(scope="package", params=KINDS)
+def signed_server(request) -> Iterator[Server]:
+    """Signed session ids and tokens; the key is in ``signed_server.env``."""
+    yield from _serve(request.param, {"BOKEH_SECRET_KEY": generate_secret_key(),
+                                      "BOKEH_SIGN_SESSIONS": "yes"})
+
+
+@pytest.fixture
+def connect() -> Iterator:
+    """``connect(server, app="hello", token=None, **options)`` -> BokehWS (ACK already read);
+    the token comes from the app's doc page unless given. All closed at teardown."""
+    opened: list[BokehWS] = []
+
+    def open_ws(srv: Server, app: str = "hello", token: str | None = None, **options) -> BokehWS:
+        if token is None:
+            token = page_token(srv.url, app)
+        ws = BokehWS(f"{srv.ws_url}/{app}/ws", token, **options)
+        opened.append(ws)
+        return ws
+
+    yield open_ws
+    for ws in opened:
+        ws.close()
