@@ -75,7 +75,10 @@ class ServerConnection:
         return _protocol.create("OK", message.header["msgid"])
 
     def error(self, message: Any, text: str) -> Any:
-        return _protocol.create("ERROR", message.header["msgid"], text)
+        """An ERROR reply; never carries a server traceback (Bokeh's reads ``sys.exc_info``)."""
+        reply = _protocol.create("ERROR", message.header["msgid"], text)
+        reply.content["traceback"] = None
+        return reply
 
     def send_ping(self) -> None:
         if self.state is ConnectionState.OPEN:
@@ -99,7 +102,7 @@ class ServerConnection:
             return done.value
         except (MessageError, ProtocolError, ValidationError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, _reason(exc)) from None
-        except (KeyError, ValueError, TypeError, AttributeError, UnicodeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, UnicodeError, RecursionError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, f"server failed to parse a message: {_reason(exc)}") from None
         coro.close()
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, "message assembly did not complete")

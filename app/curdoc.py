@@ -7,7 +7,8 @@ with a stack kept per greenlet, so ``curdoc()`` in app code always names its own
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import bokeh.io.doc
 from gevent.local import local
@@ -36,8 +37,28 @@ class GreenletLocalList:
     def __len__(self) -> int:
         return len(self._local.items)
 
+    def truncate(self, depth: int) -> None:
+        del self._local.items[depth:]
+
 
 def install() -> None:
     """Idempotently swap Bokeh's global curdoc stack for the greenlet-local one."""
     if not isinstance(bokeh.io.doc._PATCHED_CURDOCS, GreenletLocalList):
         bokeh.io.doc._PATCHED_CURDOCS = GreenletLocalList()  # type: ignore[assignment]
+
+
+@contextmanager
+def balanced() -> Iterator[None]:
+    """Restore this greenlet's curdoc stack on exit, even when the body raised.
+
+    Bokeh's ``patch_curdoc`` pops its entry only on success, so every raising callback
+    would leave one behind, and a long-lived greenlet (a periodic callback, a websocket)
+    would grow its stack without bound.
+    """
+    stack = bokeh.io.doc._PATCHED_CURDOCS
+    depth = len(stack)
+    try:
+        yield
+    finally:
+        if isinstance(stack, GreenletLocalList):
+            stack.truncate(depth)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 from werkzeug.http import parse_cookie
 
@@ -19,10 +19,18 @@ def _title_case(name: str) -> str:
 
 
 def parse_arguments(query: str) -> dict[str, list[bytes]]:
-    """Query arguments as Tornado gives them: every value, as bytes, blanks kept."""
+    """Query arguments as Tornado gives them: every value, as raw bytes, blanks kept.
+
+    ``query`` is a WSGI ``QUERY_STRING`` (bytes decoded as latin-1, per PEP 3333).
+    """
+    raw = query.encode("latin-1", "replace")
     args: dict[str, list[bytes]] = {}
-    for name, value in parse_qsl(query.encode("latin-1", "replace"), keep_blank_values=True):
-        args.setdefault(name.decode("utf-8", "replace"), []).append(value)
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+        args.setdefault(key, []).append(unquote_to_bytes(value.replace(b"+", b" ")))
     return args
 
 

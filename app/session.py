@@ -22,6 +22,7 @@ from bokeh.protocol import Protocol
 from bokeh.server.callbacks import SessionCallback
 from gevent.lock import Semaphore
 
+from . import curdoc
 from .callbacks import CallbackGroup
 from .coroutines import resolve
 from .frames import message_frames
@@ -97,7 +98,7 @@ class ServerSession:
         """Hold the document lock; the session cannot expire meanwhile."""
         self._expiration_blocked += 1
         try:
-            with self._lock:
+            with self._lock, curdoc.balanced():
                 if self._destroyed:
                     raise SessionDestroyed(self.id)
                 yield self.document
@@ -152,7 +153,8 @@ class ServerSession:
             return
         func = callback.callback
         if getattr(func, "nolock", False):
-            resolve(func())
+            with curdoc.balanced():
+                resolve(func())
             return
         try:
             with self.locked():

@@ -188,7 +188,6 @@ def build_settings(
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    origins: list[str] = []
 
     def take(name: str, value: Any, source: str) -> None:
         if name == "session_ids":
@@ -197,13 +196,10 @@ def build_settings(
         if name not in _FIELD_TYPES:
             raise SettingsError(f"unknown setting {name!r} (from {source})")
         coerced = _coerce(name, value, source)
-        if name == "allow_websocket_origin":
+        if name == "allow_websocket_origin" and source == "BOKEH_ALLOW_WS_ORIGIN":
             # Bokeh reads BOKEH_ALLOW_WS_ORIGIN entries verbatim: no port means any port.
-            if source == "BOKEH_ALLOW_WS_ORIGIN":
-                coerced = tuple(o if ":" in o or o == "*" else f"{o}:*" for o in coerced)
-            origins.extend(coerced)
-        else:
-            values[name] = coerced
+            coerced = tuple(o if ":" in o or o == "*" else f"{o}:*" for o in coerced)
+        values[name] = coerced
 
     for var, name in ENV_VARS.items():
         if environ.get(var, "") != "":
@@ -218,8 +214,6 @@ def build_settings(
         if value is not None:
             take(name, value, "argument")
 
-    if origins:
-        values["allow_websocket_origin"] = tuple(dict.fromkeys(origins))
     values["prefix"] = normalize_prefix(values.get("prefix"))
     settings = Settings(**values)
     validate(settings)

@@ -36,8 +36,14 @@ def _b64decode(text: str) -> bytes:
 
 
 def _signature(text: str, key: bytes) -> str:
-    digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _signature_matches(text: str, signature: str, key: bytes) -> bool:
+    """Constant-time comparison of bytes (``compare_digest`` refuses non-ASCII str)."""
+    expected = _signature(text, key).encode("ascii")
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
 
 
 def now_seconds() -> int:
@@ -74,7 +80,7 @@ class TokenService:
             return True
         assert self.secret_key is not None
         base, dot, sig = session_id.partition(".")
-        return bool(dot) and hmac.compare_digest(_signature(base, self.secret_key), sig)
+        return bool(dot) and _signature_matches(base, sig, self.secret_key)
 
     def verify(self, token: str, *, check_expiry: bool) -> tuple[str, dict[str, Any]]:
         """Check a token and return ``(session_id, payload)``.
@@ -87,7 +93,7 @@ class TokenService:
         if self.sign:
             assert self.secret_key is not None
             base, dot, sig = token.partition(".")
-            if not dot or not hmac.compare_digest(_signature(base, self.secret_key), sig):
+            if not dot or not _signature_matches(base, sig, self.secret_key):
                 raise TokenError("token has an invalid signature")
         session_id, payload = decode_token(token)
         if not self.session_id_valid(session_id):
@@ -113,7 +119,7 @@ def decode_token(token: str) -> tuple[str, dict[str, Any]]:
         }
     except TokenError:
         raise
-    except (ValueError, KeyError, TypeError, binascii.Error, zlib.error, UnicodeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, zlib.error, UnicodeError, RecursionError):
         raise TokenError("token could not be decoded") from None
     if not isinstance(payload, dict):
         raise TokenError("token payload is not an object")

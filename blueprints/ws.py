@@ -26,7 +26,7 @@ from wsproto.events import CloseConnection, Message, Ping
 from ..app import protocol_handler
 from ..app.connection import ServerConnection
 from ..app.contexts import ApplicationContext
-from ..app.errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
+from ..app.errors import CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
 from ..app.frames import Frame
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
@@ -41,6 +41,49 @@ log = logging.getLogger(__name__)
 WRITE_TIMEOUT = 30.0
 #: Size of each socket read: large reads make big buffers arrive in few steps.
 RECEIVE_BYTES = 65536
+#: Seconds a closing socket waits for the peer's side of the close.
+LINGER_SECONDS = 2.0
+#: TCP keep-alive: probe an idle peer after 60 s, every 10 s, give up after 6 misses, so a
+#: peer that vanished without a FIN or RST is found in about two minutes. Bokeh's ping
+#: frames keep proxies from timing out idle connections; a missing pong alone never
+#: closes a connection, since bokeh.client answers pings only while its loop runs.
+TCP_KEEPALIVE = (60, 10, 6)
+
+
+class LockedSocket:
+    """The websocket's socket as simple-websocket sees it after the handshake.
+
+    simple-websocket's reader greenlet answers pings and close frames with its own
+    ``sock.send``; routing that through our write lock keeps its frames from landing in
+    the middle of a large message we are writing. ``close`` lingers: it half-closes and
+    drains briefly, so a close frame we just sent (1009 after an oversized message, say)
+    is not destroyed by a TCP reset over unread input.
+    """
+
+    def __init__(self, sock: socket.socket, lock: Semaphore) -> None:
+        self.raw = sock
+        self._lock = lock
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self.raw.sendall(data)
+        return len(data)
+
+    def recv(self, size: int) -> bytes:
+        return self.raw.recv(size)
+
+    def close(self) -> None:
+        try:
+            self.raw.shutdown(socket.SHUT_WR)
+            with gevent.Timeout(LINGER_SECONDS, False):
+                while self.raw.recv(RECEIVE_BYTES):
+                    pass
+        except OSError:
+            pass
+        self.raw.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
 
 
 def parse_subprotocols(header: str | None) -> tuple[str, str]:
@@ -154,8 +197,15 @@ class WSHandler(AuthRequestHandler):
             self.on_close()
 
     def open(self) -> None:
+        raw = self.ws.sock
+        self.ws.sock = LockedSocket(raw, self.write_lock)
         try:
-            self.ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            idle, interval, count = TCP_KEEPALIVE
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
         except (OSError, AttributeError):
             pass
         self.connection = self.core.open_connection(
@@ -175,6 +225,9 @@ class WSHandler(AuthRequestHandler):
         self._closed = True
         if self.connection is not None:
             self.core.close_connection(self.connection)
+        # let simple-websocket's reader finish the closing handshake before the server
+        # closes the socket under it
+        self.ws.thread.join(timeout=LINGER_SECONDS + 1)
 
     # -- the Transport the core writes through ----------------------------------------
 
@@ -196,7 +249,7 @@ class WSHandler(AuthRequestHandler):
             data = b"".join(self.ws.ws.send(event) for event in events)
             try:
                 with gevent.Timeout(WRITE_TIMEOUT):
-                    self.ws.sock.sendall(data)
+                    self.ws.sock.raw.sendall(data)
                 return True
             except (OSError, gevent.Timeout):
                 log.info("dropping websocket: peer stopped reading")
@@ -204,16 +257,12 @@ class WSHandler(AuthRequestHandler):
                 return False
 
     def ping(self, payload: bytes) -> None:
-        """Send a keep-alive ping; a peer that did not answer the previous one is dead.
+        """Send a keep-alive ping (dead peers are found by TCP keep-alive, see TCP_KEEPALIVE).
 
         simple-websocket consumes pongs itself and only records that one arrived, so the
-        pong is noticed here, at the next ping.
+        previous ping's pong is noticed here, at the next ping.
         """
-        if self._last_ping is not None:
-            if not self.ws.pong_received:
-                log.info("closing websocket: no pong since the last keep-alive ping")
-                self.close(CLOSE_GOING_AWAY, "keep-alive ping timed out")
-                return
+        if self._last_ping is not None and self.ws.pong_received:
             self.on_pong(self._last_ping)
         self.ws.pong_received = False
         self._last_ping = payload
@@ -226,7 +275,7 @@ class WSHandler(AuthRequestHandler):
         if self.ws.connected:
             try:
                 with self.write_lock, gevent.Timeout(5):
-                    self.ws.sock.sendall(self.ws.ws.send(CloseConnection(code=code, reason=reason)))
+                    self.ws.sock.raw.sendall(self.ws.ws.send(CloseConnection(code=code, reason=reason)))
             except Exception:
                 pass
             self.ws.connected = False
@@ -237,7 +286,7 @@ class WSHandler(AuthRequestHandler):
         self._closed = True
         self.ws.connected = False
         try:
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
+            self.ws.sock.raw.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         if self.connection is not None:

@@ -156,11 +156,6 @@ def test_patch_fan_out_serialised_once_and_skips_setter():
 
     # a change whose setter is connection 1 is not echoed to it
     div = session.document.roots[0]
-
-    def setter_change():
-        div.update(text="from c1")
-        div.apply_theme({})
-
     with session.locked():
         div.set_from_json("text", "from c1", setter=c1)
     assert t1.msgtypes()[-1] == "PATCH-DOC" and len(t1.messages) == 2

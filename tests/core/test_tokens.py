@@ -257,7 +257,7 @@ _tokens = st.one_of(
 )
 
 
-@hsettings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hsettings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(token=_tokens, check_expiry=st.booleans())
 def test_verify_only_raises_token_error(token, check_expiry):
     for svc in (UNSIGNED, SIGNED):

@@ -75,6 +75,8 @@ class BokehWS:
     def __init__(self, url: str, token: str, *, timeout: float = TIMEOUT, expect_ack: bool = True,
                  sockopt: tuple = (), **options: Any) -> None:
         self.token = token
+        self.pings: list[bytes] = []
+        self.pongs: list[bytes] = []
         self.ws = websocket.create_connection(
             url, subprotocols=["bokeh", token], timeout=timeout, sockopt=NODELAY + tuple(sockopt),
             **options)
@@ -123,11 +125,18 @@ class BokehWS:
     # -- receiving ------------------------------------------------------------------------
 
     def recv_frame(self) -> tuple[int, bytes]:
-        """Next data frame (pings are answered by websocket-client); Closed on a close frame."""
-        opcode, data = self.ws.recv_data(control_frame=False)
-        if opcode == ABNF.OPCODE_CLOSE:
-            raise Closed(*parse_close(data))
-        return opcode, data
+        """Next data frame; Closed on a close frame. Pings (answered by websocket-client)
+        and pongs are recorded in ``self.pings`` / ``self.pongs``."""
+        while True:
+            opcode, frame = self.ws.recv_data_frame(control_frame=True)
+            if opcode == ABNF.OPCODE_CLOSE:
+                raise Closed(*parse_close(frame.data))
+            if opcode == ABNF.OPCODE_PING:
+                self.pings.append(frame.data)
+            elif opcode == ABNF.OPCODE_PONG:
+                self.pongs.append(frame.data)
+            else:
+                return opcode, frame.data
 
     def recv_json(self, part: str) -> Any:
         opcode, data = self.recv_frame()

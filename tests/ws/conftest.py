@@ -34,13 +34,15 @@ APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 KINDS = ["gunicorn", "flask"]
 ALL_APPS = [APPS / "hello.py", *sorted(APPS.glob("*_app.py"))]
 
-#: Small limits so size, keep-alive and session expiry are observable within a test.
+#: Short intervals so keep-alive and session expiry are observable within a test.
 TUNED_SETTINGS = {
     "keep_alive": 200,
     "unused_session_lifetime": 300,
     "check_unused_sessions": 100,
-    "websocket_max_message_size": 1_000_000,
 }
+#: A small incoming-message limit (kept apart from the fast keep-alive above, so the size
+#: tests do not depend on answering pings in time).
+LIMITED_SETTINGS = {"websocket_max_message_size": 1_000_000}
 
 
 def _serve(kind: str, env: dict | None = None) -> Iterator[Server]:
@@ -61,6 +63,12 @@ def server(request) -> Iterator[Server]:
 def tuned_server(request) -> Iterator[Server]:
     """Same apps with TUNED_SETTINGS (via BOKEH_FLASK_SETTINGS)."""
     yield from _serve(request.param, {"BOKEH_FLASK_SETTINGS": json.dumps(TUNED_SETTINGS)})
+
+
+@pytest.fixture(scope="package", params=KINDS)
+def limited_server(request) -> Iterator[Server]:
+    """Same apps with LIMITED_SETTINGS (via BOKEH_FLASK_SETTINGS)."""
+    yield from _serve(request.param, {"BOKEH_FLASK_SETTINGS": json.dumps(LIMITED_SETTINGS)})
 
 
 @pytest.fixture(scope="package", params=KINDS)

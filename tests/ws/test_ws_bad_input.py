@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bokeh_wire import BokehWS
+from bokeh_wire import BokehWS, page_token
 
 
 def _h(msgtype: str | None, **extra) -> str:
@@ -74,8 +74,6 @@ def test_two_messages_back_to_back_are_both_answered(server, connect):
 
 def test_victim_session_survives_for_a_new_connection(server, connect):
     """Closing a connection for bad input does not break its session for others."""
-    from bokeh_wire import page_token
-
     token = page_token(server.url)
     other = connect(server, token=token)
     victim = connect(server, token=token)
