@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 #: ``bokeh serve`` flags we accept for compatibility but which change nothing here.
 _IGNORED = {
-    "stats_log_frequency": "the stats log",
-    "mem_log_frequency": "the memory log",
     "log_format": "--log-format (gunicorn formats its log)",
 }
 #: ``bokeh serve`` flags that would weaken security if silently ignored.
@@ -97,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ico-path", default=None, help="favicon file, or 'none'")
     serve.add_argument("--log-level", default=None, choices=("trace", "debug", "info", "warning", "error", "critical"))
     serve.add_argument("--log-file", default=None, help="write the log here instead of stderr")
+    serve.add_argument("--stats-log-frequency", type=int, default=None, metavar="MS",
+                       help="log session and connection counts (debug level)")
+    serve.add_argument("--mem-log-frequency", type=int, default=None, metavar="MS",
+                       help="log memory use (0: off)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
     serve.add_argument("--num-procs", type=int, default=None, help="as --workers; 0 means one per core")
     serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards")
@@ -134,6 +136,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "exclude_headers": ns.exclude_headers, "include_cookies": ns.include_cookies,
         "exclude_cookies": ns.exclude_cookies, "ico_path": ns.ico_path,
         "log_level": ns.log_level, "workers": workers,
+        "stats_log_frequency": ns.stats_log_frequency, "mem_log_frequency": ns.mem_log_frequency,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)

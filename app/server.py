@@ -57,6 +57,10 @@ class ServerCore:
         self._jobs = [gevent.spawn(self._cleanup_loop)]
         if self.settings.keep_alive > 0:
             self._jobs.append(gevent.spawn(self._keep_alive_loop))
+        if self.settings.stats_log_frequency > 0:
+            self._jobs.append(gevent.spawn(self._every, self.settings.stats_log_frequency, self._log_stats))
+        if self.settings.mem_log_frequency > 0:
+            self._jobs.append(gevent.spawn(self._every, self.settings.mem_log_frequency, self._log_memory))
         for context in self.applications.values():
             context.run_load_hook()
 
@@ -153,6 +157,40 @@ class ServerCore:
             "sessions": sum(len(c.sessions) for c in self.applications.values()),
             "connections": len(self.connections),
         }
+
+    @staticmethod
+    def _every(interval_ms: int, job: Any) -> None:
+        while True:
+            gevent.sleep(interval_ms / 1000.0)
+            try:
+                job()
+            except Exception:
+                log.exception("periodic job %s failed", getattr(job, "__name__", job))
+
+    def _log_stats(self) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            stats = self.stats()
+            log.debug("[pid %d] %d connections, %d sessions", os.getpid(),
+                      stats["connections"], stats["sessions"])
+
+    def _log_memory(self) -> None:
+        import gc
+
+        from greenlet import greenlet
+
+        stats = self.stats()
+        greenlets = sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet))
+        log.info("[pid %d] memory: %.1f MiB RSS, %d sessions, %d connections, %d greenlets",
+                 os.getpid(), _rss_mib(), stats["sessions"], stats["connections"], greenlets)
+
+
+def _rss_mib() -> float:
+    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 class _TokenView:

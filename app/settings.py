@@ -120,6 +120,16 @@ class Settings:
     ico_path: str | None = None
     #: Log level for the server's loggers.
     log_level: str = "info"
+    #: How often to log session and connection counts, in ms (debug level; 0 disables).
+    stats_log_frequency: int = 15_000
+    #: How often to log memory use, in ms (info level; 0 disables).
+    mem_log_frequency: int = 0
+    #: Auth module file (Bokeh's ``--auth-module``).
+    auth_module: str | None = None
+    #: Require an XSRF token on state-changing requests (login/logout forms).
+    enable_xsrf_cookies: bool = False
+    #: Secret for signed cookies (Flask's ``SECRET_KEY`` when unset).
+    cookie_secret: str | None = dataclasses.field(default=None, repr=False)
     #: Worker processes (CLI only).
     workers: int = 1
 
@@ -150,6 +160,9 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_ICO_PATH": "ico_path",
     "BOKEH_PY_LOG_LEVEL": "log_level",
     "BOKEH_DEFAULT_SERVER_PORT": "port",
+    "BOKEH_AUTH_MODULE": "auth_module",
+    "BOKEH_XSRF_COOKIES": "enable_xsrf_cookies",
+    "BOKEH_COOKIE_SECRET": "cookie_secret",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
@@ -241,6 +254,11 @@ def validate(settings: Settings) -> None:
     for name, value in positive.items():
         if value <= 0:
             raise SettingsError(f"--{name.replace('_', '-')} must be greater than 0, got {value}")
+    for name in ("stats_log_frequency", "mem_log_frequency"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"--{name.replace('_', '-')} must be 0 (off) or more")
+    if settings.auth_module is not None and not os.path.isfile(settings.auth_module):
+        raise SettingsError(f"--auth-module: no such file: {settings.auth_module}")
     if settings.keep_alive < 0:
         raise SettingsError(f"--keep-alive must be 0 (off) or more, got {settings.keep_alive}")
     if not 0 <= settings.port <= 65535:
