@@ -8,11 +8,13 @@ port means the origin scheme's default port (80 for http, 443 for https).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .settings import SettingsError
 
+_LABEL = re.compile(r"\*|[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")
 _DEFAULT_PORTS = {"http": "80", "ws": "80", "https": "443", "wss": "443"}
 
 
@@ -107,6 +109,6 @@ def _parse_entry(entry: str) -> OriginPattern:
     if port and port != "*" and not port.isdigit():
         raise SettingsError(f"--allow-websocket-origin: port of {entry!r} must be a number or *")
     labels = None if host == "*" else tuple(host.split("."))
-    if labels is not None and any(label == "" for label in labels):
-        raise SettingsError(f"--allow-websocket-origin: {entry!r} has an empty host label")
+    if labels is not None and not all(_LABEL.fullmatch(label) for label in labels):
+        raise SettingsError(f"--allow-websocket-origin: {entry!r} is not a valid host name (labels of letters, digits, '-' or '*')")
     return OriginPattern(labels, port or None)
