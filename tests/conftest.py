@@ -151,9 +151,13 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian chromium via Playwright; skipped locally without it, a failure under CI=true."""
+    """Debian chromium via Playwright; skipped locally without it, a failure under CI=true.
+
+    Module-scoped: Playwright's sync API keeps an asyncio loop running in the main thread
+    while it is open, which would break ``bokeh.client`` (Tornado) in later test modules.
+    """
     if not chromium_available():
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium")

@@ -245,7 +245,7 @@ def test_ensure_started_runs_cleanup_and_keep_alive_jobs():
 
 
 def test_keep_alive_zero_starts_no_ping_job():
-    core = make_core({"/x": lambda doc: None}, keep_alive=0)
+    core = make_core({"/x": lambda doc: None}, keep_alive=0, stats_log_frequency=0)
     try:
         core.ensure_started()
         assert len(core._jobs) == 1
