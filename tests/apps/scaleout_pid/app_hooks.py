@@ -1,0 +1,5 @@
+import os
+
+
+def process_request(request):
+    return {"page_pid": os.getpid()}
