@@ -47,6 +47,8 @@ HANDLERS: dict[str, Callable[[ServerConnection, Any], None]] = {
 
 def handle(connection: ServerConnection, message: Any) -> None:
     """Answer one message; raise :class:`WebSocketClose` when the connection must end."""
+    if not isinstance(message.header.get("msgid"), str):
+        raise WebSocketClose(CLOSE_PROTOCOL_ERROR, "message header has no 'msgid'")
     handler = HANDLERS.get(message.msgtype)
     if handler is None:
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, f"message type {message.msgtype!r} is not accepted from clients")
