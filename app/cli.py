@@ -28,11 +28,8 @@ log = logging.getLogger(__name__)
 _IGNORED = {
     "log_format": "--log-format (gunicorn formats its log)",
 }
-#: ``bokeh serve`` flags that would weaken security if silently ignored.
+#: ``bokeh serve`` flags we do not support and must not silently ignore.
 _REFUSED = {
-    "auth_module": "--auth-module",
-    "enable_xsrf_cookies": "--enable-xsrf-cookies",
-    "cookie_secret": "--cookie-secret",
     "websocket_compression_level": "--websocket-compression-level",
 }
 
@@ -107,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--use-xheaders", action="store_true", help="trust X-Forwarded-* from proxies")
     serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"))
     serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"))
+    serve.add_argument("--auth-module", default=None, metavar="PATH",
+                       help="a bokeh serve auth module (get_user, login_url, LoginHandler, ...)")
+    serve.add_argument("--enable-xsrf-cookies", action="store_true", default=None,
+                       help="require Tornado XSRF tokens on the auth module's POST handlers")
+    serve.add_argument("--cookie-secret", default=None, metavar="SECRET",
+                       help="secret for signed cookies (Tornado secure cookies, Flask's session)")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
     for name in (*_IGNORED, *_REFUSED):
         serve.add_argument(f"--{name.replace('_', '-')}", default=None, help=argparse.SUPPRESS)
@@ -137,9 +140,17 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "exclude_cookies": ns.exclude_cookies, "ico_path": ns.ico_path,
         "log_level": ns.log_level, "workers": workers,
         "stats_log_frequency": ns.stats_log_frequency, "mem_log_frequency": ns.mem_log_frequency,
+        "auth_module": os.path.abspath(ns.auth_module) if ns.auth_module else None,
+        "enable_xsrf_cookies": ns.enable_xsrf_cookies, "cookie_secret": ns.cookie_secret,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)
+    if settings.auth_module:
+        # load it here, in the master, so a bad module is one line and exit 2 instead of
+        # a worker that fails to boot (its code runs again in each worker)
+        from .auth import AuthModule
+
+        AuthModule(settings.auth_module)
     return settings, overrides
 
 

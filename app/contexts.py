@@ -19,6 +19,7 @@ from bokeh.application.handlers.document_lifecycle import DocumentLifecycleHandl
 from bokeh.document import Document
 from gevent.event import AsyncResult
 
+from .auth import request_user
 from .coroutines import resolve
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
@@ -45,12 +46,14 @@ class SessionContext(BokehSessionContext):
     """``doc.session_context``: the session id, the request that made it, the lock."""
 
     def __init__(self, server_context: ServerContext, session_id: str, document: Document,
-                 request: RequestProxy, token: str, logout_url: str | None) -> None:
+                 request: RequestProxy, token: str, logout_url: str | None,
+                 user: str | None = None) -> None:
         super().__init__(server_context, session_id)
         self._document = document
         self._request = request
         self._token = token
         self._logout_url = logout_url
+        self._user = user
         self._session: ServerSession | None = None
 
     @property
@@ -72,6 +75,11 @@ class SessionContext(BokehSessionContext):
     @property
     def logout_url(self) -> str | None:
         return self._logout_url
+
+    @property
+    def user(self) -> str | None:
+        """The identity of the user who owns this session (None when auth is off)."""
+        return self._user
 
     def with_locked_document(self, func: Callable[[Document], Any]) -> Awaitable[Any]:
         async def run() -> Any:
@@ -100,7 +108,10 @@ class ApplicationContext:
 
     def create_session_if_needed(self, session_id: str, token: str,
                                  request: RequestInfo | None) -> ServerSession:
-        """Get the live session with this id or build it by running the app code."""
+        """Get the live session with this id or build it by running the app code.
+
+        A new session belongs to the request's authenticated user (see :mod:`app.auth`).
+        """
         session = self.sessions.get(session_id)
         if session is not None:
             return session
@@ -123,7 +134,8 @@ class ApplicationContext:
         payload = decode_token(token)[1]
         doc = Document()
         context = SessionContext(self.server_context, session_id, doc,
-                                 RequestProxy(request, payload), token, self.core.logout_url)
+                                 RequestProxy(request, payload), token, self.core.logout_url,
+                                 request_user(request))
         doc._session_context = weakref.ref(context)
         try:
             resolve(self.application.on_session_created(context))

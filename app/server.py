@@ -1,8 +1,8 @@
 """ServerCore: everything one worker serves, without the web layer.
 
-Owns the settings, the token service, the origin allowlist, one ApplicationContext per app
-key, the live connections, and two periodic greenlets: unused-session cleanup and
-keep-alive pings. Started lazily in each worker process (after gunicorn forks), so no
+Owns the settings, the token service, the origin allowlist, the auth provider, one
+ApplicationContext per app key, the live connections, and two periodic greenlets:
+unused-session cleanup and keep-alive pings. Started lazily in each worker process (after gunicorn forks), so no
 greenlet or hub crosses a fork.
 """
 from __future__ import annotations
@@ -15,15 +15,17 @@ from typing import Any, Mapping
 import gevent
 
 from . import curdoc
+from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
-from .errors import HTTPError
+from .errors import CLOSE_SESSION_GONE, HTTPError
 from .origins import OriginAllowlist
 from .requests import RequestInfo
 from .session import ServerSession
 from .settings import Settings
 from .sources import AppSource, build_applications
-from .tokens import TokenService, resolve_session_request
+from .tokens import TokenService, decode_token, resolve_session_request
+from .tornado_compat import TornadoBridge
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +33,23 @@ log = logging.getLogger(__name__)
 class ServerCore:
     """The I/O-free heart of a bokeh-flask server (Bokeh's ``BokehTornado`` role)."""
 
-    def __init__(self, settings: Settings, apps: Any = None) -> None:
+    def __init__(self, settings: Settings, apps: Any = None,
+                 auth: AuthProvider | str | os.PathLike[str] | None = None) -> None:
         curdoc.install()
         self.settings = settings
         self.tokens = TokenService.from_settings(settings)
         self.origins = OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)
+        #: Who may use the apps (contract 9); NullAuth unless configured.
+        self.auth_provider = provider_from(auth, settings)
+        #: Runs the provider's Tornado handlers and builds the handler get_user receives.
+        self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(self, key, application)
             for key, application in build_applications(apps).items()
         }
         self.connections: set[ServerConnection] = set()
+        #: Prefix-joined login URL anonymous visitors go to (set by the auth layer).
+        self.login_url: str | None = None
         #: Prefix-joined logout URL exposed to apps (set by the auth layer).
         self.logout_url: str | None = None
         self._started_pid: int | None = None
@@ -83,9 +92,18 @@ class ServerCore:
             raise HTTPError(404, "Not Found") from None
 
     def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> ServerSession:
-        """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session."""
+        """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.
+
+        With auth on, the minted token names the request's user, so a websocket can later
+        be matched to the user who loaded the page.
+        """
         extra = self._process_request(context, request)
+        user = request_user(request)
+        if user is not None:
+            extra = {**extra, TOKEN_USER_KEY: user}
         session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
+        if user is not None:
+            self.check_session_user(context, session_id, decode_token(token)[1], user)
         session = context.create_session_if_needed(session_id, token, request)
         if session.token != token:
             # the page must carry a fresh token even when it joins a live session
@@ -117,6 +135,39 @@ class ServerCore:
     def close_connection(self, connection: ServerConnection) -> None:
         connection.detach_session()
         self.connections.discard(connection)
+
+    # -- users --------------------------------------------------------------------------
+
+    @staticmethod
+    def check_session_user(context: ApplicationContext, session_id: str,
+                           payload: dict[str, Any], user: str | None) -> None:
+        """A session belongs to the user who created it: refuse (403) a token minted for
+        another user, or a live session another user owns. ``user`` None means auth is off."""
+        if user is None:
+            return
+        token_user = payload.get(TOKEN_USER_KEY)
+        if token_user is not None and token_user != user:
+            raise HTTPError(403, "Forbidden: the session token belongs to another user")
+        session = context.get_session(session_id)
+        if session is not None and session.context is not None and session.context.user != user:
+            raise HTTPError(403, "Forbidden: the session belongs to another user")
+
+    def end_user_sessions(self, user: str) -> int:
+        """Logout: expire every session ``user`` owns in this worker and close their
+        websockets (other workers end theirs when their sockets close). Returns the count."""
+        ended = 0
+        for context in self.applications.values():
+            for session in list(context.sessions.values()):
+                if session.context is not None and session.context.user == user:
+                    session.request_expiration()
+                    ended += 1
+        for connection in list(self.connections):
+            owner = connection.session.context
+            if owner is not None and owner.user == user:
+                connection.transport.close(CLOSE_SESSION_GONE, "the user logged out")
+        if ended:
+            log.info("user %r logged out: ended %d sessions", user, ended)
+        return ended
 
     # -- periodic jobs ------------------------------------------------------------------
 

@@ -4,6 +4,10 @@
 builds the core for a Flask app from its config, the ``BOKEH_*`` environment and keyword
 settings, and registers the blueprints. State lives in ``app.extensions["bokeh_flask"]``,
 so one extension object can serve several Flask apps.
+
+``auth=`` picks the authentication (see :mod:`blueprints.login`): a ``FlaskLoginAuth``, any
+other ``AuthProvider``, or the path of a ``bokeh serve``-style auth module; without it the
+``auth_module`` setting (``BOKEH_AUTH_MODULE``) applies, else there is none.
 """
 from __future__ import annotations
 
@@ -15,14 +19,19 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from ..app.auth import AuthProvider
 from ..app.server import ServerCore
 from ..app.settings import build_settings, normalize_prefix
 from ..app.sources import AppSource
 
+from .login import FlaskLoginAuth, install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
 
-__all__ = ["BokehServer", "create_app"]
+__all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
+
+#: What ``auth=`` accepts: a provider, or the path of an auth module file.
+AuthSpec = AuthProvider | str | os.PathLike[str] | None
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +53,26 @@ class BokehServer:
     """The Flask extension: serves Bokeh apps from a Flask app."""
 
     def __init__(self, app: Flask | None = None, apps: Any = None, url_prefix: str = "",
-                 name: str = "bokeh", **settings: Any) -> None:
+                 name: str = "bokeh", auth: AuthSpec = None, **settings: Any) -> None:
         self.apps = apps
         self.url_prefix = url_prefix
         self.name = name
+        self.auth = auth
         self.settings = settings
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask, apps: AppSource | Any = None, url_prefix: str | None = None,
-                 **settings: Any) -> ServerCore:
+                 auth: AuthSpec = None, **settings: Any) -> ServerCore:
         """Build the core from config and register the blueprints; return the core."""
         _ensure_gevent()
         overrides = {**self.settings, **settings}
-        resolved = build_settings(overrides=overrides, config=app.config)
-        core = ServerCore(resolved, apps if apps is not None else self.apps)
+        resolved = with_cookie_secret(app, build_settings(overrides=overrides, config=app.config))
+        core = ServerCore(resolved, apps if apps is not None else self.apps,
+                          auth=auth if auth is not None else self.auth)
         mount = url_prefix if url_prefix is not None else self.url_prefix
         prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
+        install_auth(app, core, prefix)
         options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
         options.setdefault("subprotocols", ["bokeh"])
         options.setdefault("receive_bytes", RECEIVE_BYTES)

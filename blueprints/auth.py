@@ -1,23 +1,60 @@
 """AuthRequestHandler: Bokeh's authentication mixin for Flask views.
 
-``get_current_user`` asks the server's auth provider (with none configured every request
-is ``"default_user"``, as Bokeh's NullAuth); ``prepare`` runs before each protected view and
-redirects anonymous page requests to the login URL with ``next``, or refuses anything else
-with 403. Static files, the favicon and autoload's OPTIONS are not protected.
+``get_current_user`` asks the server's auth provider (:mod:`app.auth`; with none configured
+every request is ``"default_user"``, as Bokeh's NullAuth). The provider's functions get a
+Tornado ``RequestHandler`` for the current request (:mod:`app.tornado_compat`), as under
+``bokeh serve``. ``prepare`` runs before each protected view (doc, autoload, metadata,
+index, and the websocket handshake) and redirects anonymous page requests to the login URL
+with ``next``, or refuses anything else with 403. Static files, the favicon and autoload's
+OPTIONS are not protected.
+
+The user's identity string rides on the view's :class:`RequestInfo` into the core, which
+writes it into the session token and onto ``session_context.user``.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode, urlsplit
 
 from flask import redirect, request
 from werkzeug.wrappers import Response
 
+from ..app.auth import DEFAULT_USER, AuthenticatedRequest
+from ..app.coroutines import resolve
 from ..app.errors import HTTPError
 from ..app.server import ServerCore
 
-#: The user every request has when no auth provider is configured (Bokeh's NullAuth).
-DEFAULT_USER = "default_user"
+log = logging.getLogger(__name__)
+
+_UNSET = object()
+
+
+def current_user(core: ServerCore) -> Any:
+    """The provider's user for the current Flask request (None: anonymous).
+
+    A provider function that raises is a server error: logged, answered 500 without
+    details (they may name credentials).
+    """
+    provider = core.auth_provider
+    lookup = provider.get_user_async or provider.get_user
+    if lookup is None:
+        return DEFAULT_USER
+    try:
+        return resolve(lookup(core.tornado.request_handler(request.environ)))
+    except HTTPError:
+        raise
+    except Exception:
+        log.exception("the auth provider's get_user failed")
+        raise HTTPError(500, "Internal Server Error: authentication failed (see the server log)") from None
+
+
+def current_identity(core: ServerCore) -> str | None:
+    """The current user's identity string, or None when anonymous or auth is off."""
+    if not core.auth_provider.enabled:
+        return None
+    user = current_user(core)
+    return core.auth_provider.identity(user) if user else None
 
 
 class AuthRequestHandler:
@@ -25,26 +62,48 @@ class AuthRequestHandler:
 
     core: ServerCore
 
+    @property
+    def current_user(self) -> Any:
+        """The user, looked up once per view instance (as Tornado caches it)."""
+        cached = self.__dict__.get("_current_user", _UNSET)
+        if cached is _UNSET:
+            cached = self.__dict__["_current_user"] = self.get_current_user()
+        return cached
+
+    @property
+    def user_identity(self) -> str | None:
+        """What tokens and ``session_context.user`` carry; None when auth is off."""
+        provider = self.core.auth_provider
+        if not provider.enabled or not self.current_user:
+            return None
+        return provider.identity(self.current_user)
+
     def get_current_user(self) -> Any:
-        provider = getattr(self.core, "auth_provider", None)
-        if provider is None:
-            return DEFAULT_USER
-        return provider.get_user(request)
+        return current_user(self.core)
 
     def get_login_url(self) -> str | None:
-        provider = getattr(self.core, "auth_provider", None)
-        if provider is None:
+        provider = self.core.auth_provider
+        if provider.get_login_url is not None:
+            return provider.get_login_url(self.core.tornado.request_handler(request.environ))
+        if self.core.login_url is None:
             return None
-        return provider.get_login_url(request)
+        return request.script_root + self.core.login_url
+
+    def request_info(self) -> AuthenticatedRequest:
+        """The request as the core sees it, carrying the user's identity."""
+        info = AuthenticatedRequest.from_environ(request.environ)
+        info.user = self.user_identity
+        return info
 
     def prepare(self) -> Response | None:
         """Refuse or redirect a request without a user; None lets the view run."""
-        if self.get_current_user():
+        if self.current_user:
             return None
         login_url = self.get_login_url()
         if request.method in ("GET", "HEAD") and login_url:
             if "?" not in login_url:
-                target = request.full_path.rstrip("?")
-                login_url = f"{login_url}?next={quote(target, safe='')}"
+                info = AuthenticatedRequest.from_environ(request.environ)
+                target = info.full_url if urlsplit(login_url).scheme else info.uri
+                login_url += "?" + urlencode({"next": target})
             return redirect(login_url)
-        raise HTTPError(403, "Forbidden")
+        raise HTTPError(403, "Forbidden: login required")

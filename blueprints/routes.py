@@ -12,6 +12,7 @@ Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``, contrac
 ``P/static/extensions/<pkg>/<file>``  StaticHandler          GET, HEAD (extension bundles)
 ``P/static/<file>``                   StaticHandler          GET, HEAD (BokehJS)
 ``/favicon.ico``                      IcoHandler             GET (never prefixed)
+``P/login``, ``P/logout`` (provider)  login/logout views     as the provider's handlers
 ====================================  =====================  ==========================
 
 Each handler gets its own blueprint (``<name>_doc``, ``<name>_ws``, ...), so a host app can
@@ -32,6 +33,7 @@ from ..app.static_files import bokehjs_root
 
 from .autoload import AutoloadJsHandler
 from .doc import DocHandler
+from .login import auth_routes
 from .metadata import MetadataHandler
 from .root import RootHandler
 from .static import IcoHandler, StaticHandler
@@ -52,7 +54,7 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
                 "the Flask app with static_url_path='/assets' (or static_folder=None)"
             )
     bps = {part: Blueprint(f"{name}_{part}", __name__) for part in
-           ("doc", "ws", "metadata", "autoload", "static", "root")}
+           ("doc", "ws", "metadata", "autoload", "static", "root", "auth")}
     sock = Sock()
 
     def rule(bp: str, path: str, view: type, endpoint: str, methods: list[str], **options: Any) -> None:
@@ -87,6 +89,9 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
     ico = core.settings.ico_path
     if not (ico and ico.lower() == "none"):
         rule("static", "/favicon.ico", IcoHandler, "favicon", ["GET"], ico_path=ico or _BOKEH_ICO)
+    for path, endpoint, view, methods in auth_routes(core, prefix):
+        bps["auth"].add_url_rule(path, endpoint, view_func=view, methods=methods,
+                                 merge_slashes=False, provide_automatic_options=False)
 
     bps["ws"].before_request(lambda: WSHandler.prepare_upgrade(core))
     for bp in bps.values():

@@ -3,8 +3,8 @@
 Everything that can refuse a handshake is decided before the upgrade (``prepare``, run as
 the blueprint's ``before_request``), so a refused client gets a plain HTTP answer: 400 for
 a request that is not a Bokeh websocket handshake, 403 for a foreign origin or a bad or
-expired token, 426 for a wrong websocket version. Flask-Sock then completes the upgrade
-and calls :meth:`WSHandler.open`.
+expired token, a missing login, or a token or session of another user; 426 for a wrong
+websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.open`.
 
 Writes: every frame of one Bokeh message is encoded with wsproto and written with one
 ``sendall`` under a gevent lock, so messages never interleave and no multi-frame reply
@@ -24,6 +24,7 @@ from simple_websocket import ConnectionClosed
 from wsproto.events import CloseConnection, Message, Ping
 
 from ..app import protocol_handler
+from ..app.auth import AuthenticatedRequest
 from ..app.connection import ServerConnection
 from ..app.contexts import ApplicationContext
 from ..app.errors import CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
@@ -155,13 +156,18 @@ class WSHandler(AuthRequestHandler):
                 raise HTTPError(403, "Forbidden: no authenticated user")
             _, token = parse_subprotocols(request.headers.get("Sec-WebSocket-Protocol"))
             try:
-                session_id, _ = core.tokens.verify(token, check_expiry=True)
+                session_id, payload = core.tokens.verify(token, check_expiry=True)
             except TokenError as exc:
                 log.info("Refusing websocket: %s", exc)
                 raise HTTPError(403, f"Invalid session token: {exc}") from None
+            # the login cookie comes with the handshake: the session must be this user's
+            user = handler.user_identity
+            context = core.application_context((request.view_args or {})["app_key"])
+            core.check_session_user(context, session_id, payload, user)
         except HTTPError as error:
             return error_response(error)
         request.environ["bokeh_flask.session"] = (session_id, token)
+        request.environ["bokeh_flask.user"] = user
         # Compression is off (get_compression_options): hide the client's offer from
         # simple-websocket, which would otherwise always accept permessage-deflate.
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
@@ -173,8 +179,9 @@ class WSHandler(AuthRequestHandler):
     def serve(cls, core: ServerCore, ws: Any, app_key: str) -> None:
         """Flask-Sock's view body: run one connection until it closes."""
         session_id, token = request.environ["bokeh_flask.session"]
-        handler = cls(core, core.application_context(app_key), ws, session_id, token,
-                      RequestInfo.from_environ(request.environ))
+        info = AuthenticatedRequest.from_environ(request.environ)
+        info.user = request.environ["bokeh_flask.user"]
+        handler = cls(core, core.application_context(app_key), ws, session_id, token, info)
         handler.run()
 
     def run(self) -> None:

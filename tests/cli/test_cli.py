@@ -84,7 +84,8 @@ def test_secret_prints_a_new_44_char_key():
 def junk_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     (d / "notes.txt").write_text("not an app\n")
-    (d / "auth.py").write_text("def get_user(handler):\n    return 'u'\nlogin_url = '/login'\n")
+    # invalid per Bokeh's rules: a user function needs a login_url or get_login_url
+    (d / "auth.py").write_text("def get_user(handler):\n    return 'u'\n")
     return d
 
 
@@ -99,7 +100,8 @@ BAD = {
     "external-signed-without-secret": (["--session-ids", "external-signed"], "BOKEH_SECRET_KEY"),
     "include-and-exclude-headers": (["--include-headers", "a", "--exclude-headers", "b"], "--include-headers"),
     "include-and-exclude-cookies": (["--include-cookies", "a", "--exclude-cookies", "b"], "--include-cookies"),
-    "auth-module": (["--auth-module", "{junk}/auth.py"], "--auth-module"),
+    "auth-module-invalid": (["--auth-module", "{junk}/auth.py"], "auth"),
+    "auth-module-missing": (["--auth-module", "{junk}/nope.py"], "--auth-module"),
     "bad-origin": (["--allow-websocket-origin", "a:b:c"], "--allow-websocket-origin"),
     "missing-index": (["--index", "{junk}/nope.html"], "--index"),
 }

@@ -1,0 +1,31 @@
+"""Test server: bokeh-flask's standalone Flask-Login provider serving whoami.py.
+
+Environment: ``AUTH_TEST_URL_PREFIX`` mounts bokeh-flask under a url_prefix and
+``AUTH_TEST_PREFIX`` sets its own ``prefix`` setting (both optional). Users: alice/alice-pw,
+bob/bob-pw.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from bokeh_flask import BokehServer
+from bokeh_flask.blueprints import FlaskLoginAuth
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+app = Flask(__name__, static_folder=None)
+app.secret_key = "test-secret-" + "x" * 20
+
+BokehServer(app, apps={"/whoami": str(Path(__file__).with_name("whoami.py"))},
+            url_prefix=os.environ.get("AUTH_TEST_URL_PREFIX", ""),
+            prefix=os.environ.get("AUTH_TEST_PREFIX", ""),
+            auth=FlaskLoginAuth(check_credentials=lambda name, password: USERS.get(name) == password))
+
+
+@app.route("/health")
+def health() -> str:
+    return "ok"

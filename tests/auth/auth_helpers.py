@@ -1,0 +1,208 @@
+"""Helpers for the auth tests: launchers for Flask app modules (gunicorn's gevent worker or
+``flask run``), login with ``requests``, tokens from doc pages, and reading Bokeh models
+in the browser."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+
+def _root_conftest():
+    """tests/conftest.py's helpers (every conftest.py is a top-level module ``conftest``)."""
+    name = "_bokeh_flask_tests_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_root = _root_conftest()
+ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
+Server, launch, free_port = _root.Server, _root.launch, _root.free_port
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+WHOAMI = APPS / "whoami.py"
+LOGIN_SERVER = APPS / "login_server.py"
+BOKEH_EXAMPLE_AUTH = APPS / "server_auth" / "auth.py"
+SIGNED_AUTH = APPS / "signed_auth.py"
+COOKIE_SECRET = "x" * 32
+TIMEOUT = 10.0
+TIMEOUT_MS = 15_000
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+_TOKEN_RE = re.compile(r'\\?"token\\?"\s*:\s*\\?"([A-Za-z0-9_\-.]+)\\?"')
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def launch_flask_app(module: Path, kind: str = "gunicorn", env: dict | None = None,
+                     timeout: float = 60.0) -> Server:
+    """Run a Flask app module as its users would: ``gunicorn -k gevent --chdir DIR
+    module:app`` or ``flask --app FILE run``; wait until ``/health`` answers."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
+    full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
+    if kind == "gunicorn":
+        command = [str(BIN / "gunicorn"), "-k", "gevent", "-b", f"127.0.0.1:{port}",
+                   "--chdir", str(module.parent), f"{module.stem}:app"]
+    else:
+        command = [str(BIN / "flask"), "--app", str(module), "run", "--host", "127.0.0.1",
+                   "--port", str(port)]
+    log = Path(tempfile.mkstemp(prefix=f"bokeh-flask-auth-{kind}-", suffix=".log")[1])
+    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log.open("wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(kind, port, process, log, full_env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{module.name} exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            if requests.get(server.url + "/health", timeout=2).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{module.name} did not answer within {timeout}s:\n{server.log_text()}")
+
+
+def login(base: str, user: str, password: str | None = None, login_path: str = "/login") -> requests.Session:
+    """Log in through the standalone login form like a browser (CSRF token included)."""
+    session = requests.Session()
+    form = session.get(base + login_path, timeout=TIMEOUT)
+    assert form.status_code == 200, form.text[:300]
+    token = _CSRF_RE.search(form.text).group(1)
+    answer = session.post(base + login_path, allow_redirects=False, timeout=TIMEOUT, data={
+        "csrf_token": token, "username": user, "password": password or USERS[user]})
+    assert answer.status_code == 302, answer.text[:300]
+    return session
+
+
+def token_from_page(html: str) -> str:
+    match = _TOKEN_RE.search(html)
+    assert match, "no session token in the page"
+    return match.group(1)
+
+
+def page_token(session: requests.Session, url: str, cookie: str | None = None) -> str:
+    """The session token of the doc page at ``url`` (``cookie``: a verbatim Cookie header)."""
+    headers = {"Cookie": cookie} if cookie else {}
+    response = session.get(url, timeout=TIMEOUT, allow_redirects=False, headers=headers)
+    assert response.status_code == 200, (response.status_code, response.text[:300])
+    return token_from_page(response.text)
+
+
+def cookie_header(session: requests.Session) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+# -- browser ----------------------------------------------------------------------------
+
+_READ = ("const m = Bokeh.documents[0].get_model_by_name(name);"
+         " if (m == null) return undefined; return m.text;")
+
+
+def model_text(page, name: str):
+    return page.evaluate(f"(name) => {{ {_READ} }}", name)
+
+
+def wait_for_text(page, name: str, expected: str, timeout: int = TIMEOUT_MS) -> None:
+    """Wait until the Bokeh model ``name`` (pulled over the websocket) has this text."""
+    page.wait_for_function(
+        "([name, expected]) => { if (!window.Bokeh || Bokeh.documents.length === 0) return false;"
+        f" const read = () => {{ {_READ} }}; return read() === expected; }}",
+        arg=[name, expected], timeout=timeout)
+
+
+def browser_login(page, user: str, password: str | None = None) -> None:
+    """Fill and submit the login form the page currently shows."""
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password or USERS[user])
+    page.click("button[type=submit]")
+
+
+# -- raw websocket ----------------------------------------------------------------------
+
+def handshake_status(ws_url: str, token: str, cookie: str | None = None) -> tuple[int, str]:
+    """Try the websocket handshake; (status, body). 101 means it upgraded (then closed)."""
+    import websocket
+
+    header = [f"Cookie: {cookie}"] if cookie else []
+    try:
+        ws = websocket.create_connection(ws_url, subprotocols=["bokeh", token], header=header,
+                                         timeout=TIMEOUT)
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code, (exc.resp_body or b"").decode("utf-8", "replace")
+    ws.close()
+    return 101, ""
+
+
+class BokehSocket:
+    """A minimal Bokeh protocol client: connect, read ACK, PULL-DOC, wait for the close."""
+
+    def __init__(self, ws_url: str, token: str, cookie: str | None = None) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(
+            ws_url, subprotocols=["bokeh", token], timeout=TIMEOUT,
+            header=[f"Cookie: {cookie}"] if cookie else [])
+        assert self.recv()[0]["msgtype"] == "ACK"
+
+    def recv(self) -> tuple[dict, dict]:
+        import json
+
+        header = json.loads(self.ws.recv())
+        self.ws.recv()  # metadata
+        content = json.loads(self.ws.recv())
+        for _ in range(header.get("num_buffers", 0)):
+            self.ws.recv()
+        return header, content
+
+    def texts(self) -> dict[str, str]:
+        """``{model name: text}`` of the session's document (PULL-DOC)."""
+        import json
+
+        for part in ({"msgid": "pull", "msgtype": "PULL-DOC-REQ"}, {}, {}):
+            self.ws.send(json.dumps(part))
+        header, content = self.recv()
+        assert header["msgtype"] == "PULL-DOC-REPLY", header
+        found: dict[str, str] = {}
+
+        def walk(value) -> None:
+            if isinstance(value, dict):
+                attrs = value.get("attributes")
+                if isinstance(attrs, dict) and "name" in attrs and "text" in attrs:
+                    found[attrs["name"]] = attrs["text"]
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item)
+
+        walk(content["doc"])
+        return found
+
+    def wait_closed(self) -> tuple[int | None, str]:
+        """Block until the server closes; its (code, reason)."""
+        import websocket
+
+        while True:
+            opcode, data = self.ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                return code, data[2:].decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self.ws.close()
