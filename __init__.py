@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BokehServer", "create_app"]
+__all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
 
 
 def __getattr__(name: str) -> Any:

@@ -275,14 +275,18 @@ class FrameReader:
 
     def read_message(self) -> dict:
         """One whole Bokeh message's header (buffers skipped)."""
+        return self.read_full_message()[0]
+
+    def read_full_message(self) -> tuple[dict, object]:
+        """One whole Bokeh message: (header, content); buffers skipped."""
         _, header = self.read_data()
         head = json.loads(header)
         self.read_data()
-        self.read_data()
+        _, content = self.read_data()
         for _ in range(head.get("num_buffers", 0)):
             self.read_data()
             self.read_data()
-        return head
+        return head, json.loads(content)
 
 
 _msg_ids = iter(range(10**9))
