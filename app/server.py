@@ -23,7 +23,7 @@ from .origins import OriginAllowlist
 from .requests import RequestInfo
 from .session import ServerSession
 from .settings import Settings
-from .sources import AppSource, build_applications
+from .sources import build_applications
 from .tokens import TokenService, decode_token, resolve_session_request
 from .tornado_compat import TornadoBridge
 

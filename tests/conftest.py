@@ -1,127 +1,14 @@
-"""Shared fixtures: real bokeh-flask servers on loopback, started as a user starts them.
+"""Shared fixtures: real servers (see ``servers.py``) and Debian chromium via Playwright.
 
-``start_server(kind, apps=[...], env={...}, args=[...])`` runs one of
-  - ``gunicorn``: ``gunicorn -c gunicorn.conf.py wsgi:app`` (gevent worker),
-  - ``flask``:    ``flask --app wsgi run``,
-  - ``cli``:      ``bokeh-flask serve APPS... --port N``,
-  - ``bokeh``:    upstream ``bokeh serve`` (for side-by-side checks),
-on a free loopback port, waits until it answers HTTP, and stops it at teardown.
-The server's combined output is kept in ``server.log_text()`` for assertions.
+Suites import the server helpers with ``import servers`` (``tests/`` is on ``sys.path``).
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-APPS = Path(__file__).resolve().parent / "apps"
-EXAMPLES = ROOT / "examples"
-BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    kind: str
-    port: int
-    process: subprocess.Popen
-    log_path: Path
-    env: dict = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log_text():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in server log:\n{self.log_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-
-
-def _command(kind: str, port: int, apps: list[str], args: list[str]) -> list[str]:
-    if kind == "gunicorn":
-        return [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-                "-b", f"127.0.0.1:{port}", *args, "wsgi:app"]
-    if kind == "flask":
-        return [str(BIN / "flask"), "--app", "wsgi", "run", "--host", "127.0.0.1",
-                "--port", str(port), *args]
-    if kind == "cli":
-        return [str(BIN / "bokeh-flask"), "serve", *apps, "--address", "127.0.0.1",
-                "--port", str(port), *args]
-    if kind == "bokeh":
-        return [str(BIN / "bokeh"), "serve", *apps, "--address", "127.0.0.1",
-                "--port", str(port), *args]
-    raise ValueError(kind)
-
-
-def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = None,
-           args: list[str] | None = None, wait_path: str = "/", timeout: float = 60.0) -> Server:
-    """Start a server and wait until ``wait_path`` answers (any status below 500)."""
-    port = free_port()
-    app_paths = [str(a) for a in (apps or [])]
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
-    full_env.update({"PYTHONUNBUFFERED": "1"})
-    if app_paths and kind in ("gunicorn", "flask"):
-        full_env["BOKEH_APPS"] = os.pathsep.join(app_paths)
-    if kind in ("gunicorn", "flask"):
-        # the default allowlist is localhost:<port>; tests also use 127.0.0.1
-        full_env.setdefault("BOKEH_DEFAULT_SERVER_PORT", str(port))
-    full_env.update(env or {})
-    log = Path(tempfile.mkstemp(prefix=f"bokeh-flask-{kind}-", suffix=".log")[1])
-    process = subprocess.Popen(
-        _command(kind, port, app_paths, list(args or [])), cwd=ROOT, env=full_env,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    server = Server(kind, port, process, log, full_env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{kind} server exited with {process.returncode}:\n{server.log_text()}")
-        try:
-            if requests.get(server.url + wait_path, timeout=2, allow_redirects=False).status_code < 500:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{kind} server did not answer within {timeout}s:\n{server.log_text()}")
+from servers import APPS, CHROMIUM, IN_CI, Server, chromium_available, launch
 
 
 @pytest.fixture
@@ -146,9 +33,6 @@ def server(request) -> Iterator[Server]:
     yield s
     s.stop()
 
-
-def chromium_available() -> bool:
-    return Path(CHROMIUM).exists()
 
 
 @pytest.fixture(scope="module")

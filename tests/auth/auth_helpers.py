@@ -3,11 +3,9 @@
 in the browser."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,20 +13,7 @@ from pathlib import Path
 import requests
 
 
-def _root_conftest():
-    """tests/conftest.py's helpers (every conftest.py is a top-level module ``conftest``)."""
-    name = "_bokeh_flask_tests_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
 Server, launch, free_port = _root.Server, _root.launch, _root.free_port
 

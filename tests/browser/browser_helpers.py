@@ -3,30 +3,14 @@
 in the page through ``Bokeh.documents[0]``."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-def _root_conftest():
-    """tests/conftest.py's helpers (``import conftest`` would find the wrong file: every
-    conftest.py here is a top-level module named ``conftest``)."""
-    name = "_bokeh_flask_tests_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
 Server, launch, free_port = _root.Server, _root.launch, _root.free_port
 

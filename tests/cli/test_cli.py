@@ -1,7 +1,6 @@
 """``bokeh-flask`` as a user runs it: ``secret``, start-up validation, and a real ``serve``."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,20 +15,7 @@ import websocket  # websocket-client
 from bokeh.util.token import generate_jwt_token, generate_session_id
 
 
-def _root_conftest():
-    """tests/conftest.py's helpers (a bare ``import conftest`` may find another conftest)."""
-    name = "_bokeh_flask_tests_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 launch, APPS, ROOT = _root.launch, _root.APPS, _root.ROOT
 BOKEH_FLASK = str(Path(sys.executable).parent / "bokeh-flask")
 HELLO = APPS / "hello.py"

@@ -14,7 +14,6 @@ from bokeh.protocol.message import Message
 from bokeh_flask.app.connection import ConnectionState, ServerConnection
 from bokeh_flask.app.errors import WebSocketClose
 from bokeh_flask.app.frames import message_frames
-from bokeh_flask.app.requests import RequestInfo
 
 from core_helpers import FakeTransport, make_core, new_session
 

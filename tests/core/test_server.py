@@ -1,7 +1,6 @@
 """bokeh_flask.app.server.ServerCore: session requests, connections, unused-session cleanup, jobs."""
 from __future__ import annotations
 
-import json
 import time
 
 import gevent

@@ -2,31 +2,15 @@
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import re
-import sys
 import time
-from pathlib import Path
 
 import requests
 
 TIMEOUT = 15
 
 
-def _root_conftest():
-    """tests/conftest.py's helpers (``import conftest`` would find this file: both are top-level)."""
-    name = "_bokeh_flask_tests_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 
 #: The signing key every signed server in this folder uses.

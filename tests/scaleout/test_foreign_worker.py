@@ -16,6 +16,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ws"))
 from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
+from servers import launch  # noqa: E402
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "scaleout_pid"
 SECRET = "k" * 44
@@ -23,8 +24,6 @@ SECRET = "k" * 44
 
 @pytest.fixture(scope="module", params=["unsigned", "signed"])
 def pair(request):
-    from conftest import launch  # tests/ is on sys.path via the root conftest
-
     env = {"BOKEH_SECRET_KEY": SECRET, "BOKEH_SIGN_SESSIONS": "yes" if request.param == "signed" else "no"}
     first = launch("gunicorn", apps=[APP], env=env)
     second = launch("gunicorn", apps=[APP], env=env)

@@ -5,10 +5,7 @@ whole folder starts each kind once instead of once per module.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -18,17 +15,7 @@ from bokeh.util.token import generate_secret_key
 from bokeh_wire import BokehWS, page_token
 
 
-def _root_conftest():
-    """tests/conftest.py's helpers (``import conftest`` would find this file: both are top-level)."""
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_bokeh_flask_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 
 KINDS = ["gunicorn", "flask"]
