@@ -20,6 +20,7 @@ from bokeh.document import Document
 from gevent.event import AsyncResult
 
 from .auth import request_user
+from . import ids
 from .coroutines import resolve
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
@@ -131,6 +132,10 @@ class ApplicationContext:
         return session
 
     def _create_session(self, session_id: str, token: str, request: RequestInfo | None) -> ServerSession:
+        with ids.session_ids(session_id):
+            return self._build_session(session_id, token, request)
+
+    def _build_session(self, session_id: str, token: str, request: RequestInfo | None) -> ServerSession:
         payload = decode_token(token)[1]
         doc = Document()
         context = SessionContext(self.server_context, session_id, doc,

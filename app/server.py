@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import curdoc
+from . import curdoc, ids
 from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
@@ -36,6 +36,7 @@ class ServerCore:
     def __init__(self, settings: Settings, apps: Any = None,
                  auth: AuthProvider | str | os.PathLike[str] | None = None) -> None:
         curdoc.install()
+        ids.install()
         self.settings = settings
         self.tokens = TokenService.from_settings(settings)
         self.origins = OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)
