@@ -11,7 +11,6 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-import gevent
 from bokeh.application import Application
 from bokeh.application.application import ServerContext as BokehServerContext
 from bokeh.application.application import SessionContext as BokehSessionContext
@@ -208,4 +207,3 @@ def _run_document_destroyed(context: SessionContext) -> None:
             callback(context)
         except Exception:
             log.exception("on_session_destroyed callback %r failed", callback)
-    gevent.sleep(0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from typing import Any
 
 from flask import Flask
@@ -88,9 +89,26 @@ class BokehServer:
         return app.extensions["bokeh_flask"][name]
 
 
+class _RedactTokens(logging.Filter):
+    """Keep session tokens and signed ids out of request logs (werkzeug logs full URLs)."""
+
+    _SECRET_ARGS = re.compile(r"((?:bokeh-token|bokeh-session-id)=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(self._SECRET_ARGS.sub(r"\1<redacted>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._SECRET_ARGS.sub(r"\1<redacted>", record.msg)
+        return True
+
+
 def _configure_logging(level: str) -> None:
     numeric = logging.DEBUG if level.lower() == "trace" else getattr(logging, level.upper())
     logging.getLogger("bokeh_flask").setLevel(numeric)
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _RedactTokens) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(_RedactTokens())
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

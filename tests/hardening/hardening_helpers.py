@@ -1,9 +1,8 @@
 """Helpers shared by the hardening tests (issue 3): servers, the memory log, raw sockets.
 
-Plain functions and classes, no fixtures. The root ``tests/conftest.py`` and the raw
-Bokeh-protocol client ``tests/ws/bokeh_wire.py`` are loaded by file path (both folders
-are top-level test directories without ``__init__.py``, so their modules cannot be
-imported by package name).
+Plain functions and classes, no fixtures. The server helpers come from
+``tests/servers.py`` (``tests/conftest.py`` in older layouts); the raw Bokeh-protocol
+client ``tests/ws/bokeh_wire.py`` is loaded by file path (tests/ws is not on sys.path).
 
 Sizes: each test has a CI size (run by default) and a larger size behind
 ``@pytest.mark.slow`` (deselected by default). ``HARDENING_SCALE`` (a float, default 1)
@@ -40,8 +39,13 @@ def _load(name: str, path: Path):
     return module
 
 
-# the same module name tests/http/http_helpers.py uses, so Server is one class everywhere
-_root = _load("_bokeh_flask_tests_conftest", TESTS / "conftest.py")
+if (TESTS / "servers.py").exists():
+    # tests/servers.py holds the server helpers (tests/ is on sys.path under pytest)
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    import servers as _root  # noqa: E402
+else:  # older layout: the helpers live in tests/conftest.py
+    _root = _load("_bokeh_flask_tests_conftest", TESTS / "conftest.py")
 wire = _load("_hardening_bokeh_wire", TESTS / "ws" / "bokeh_wire.py")
 
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch

@@ -2,9 +2,11 @@
 
 Two generators, both against the same server (module scope, ``hard_fuzz.py`` + ``hello.py``):
 
-* frame sequences: arbitrary mixes of text/binary/invalid-UTF-8/fragmented/ping frames and
-  of (mostly) well-framed Bokeh messages with random headers (msgtype, msgid, num_buffers),
-  random buffer headers, random contents, server-only msgtypes and PUSH-DOCs;
+* frame sequences: half of them well-framed client messages with random contents (these
+  reach dispatch), half arbitrary mixes of text/binary/invalid-UTF-8/fragmented (with
+  interleaved pings)/ping frames and of Bokeh messages with random headers (msgtype,
+  msgid, num_buffers), random buffer headers, random contents, server-only msgtypes and
+  PUSH-DOCs, sometimes cut short, sometimes ended by a client close frame with any code;
 * PATCH-DOC events (every event kind) naming real or unknown model ids and attributes,
   with random plain and Bokeh-encoded values and optional buffers.
 
@@ -32,7 +34,7 @@ from hypothesis import strategies as st
 from websocket import ABNF
 
 from hardening_helpers import (APPS, HELLO, BokehWS, Closed, fresh_session_works, launch,
-                               memory_stats, page_token, settings_env, slow_size, touch,
+                               page_token, settings_env, slow_size, touch,
                                tracebacks, wait_for_memory, wire)
 
 APP = "hard_fuzz"
@@ -99,6 +101,9 @@ class Pool:
             assert self.ws.ack.msgtype == "ACK"
         return self.ws
 
+    def __repr__(self) -> str:
+        return f"<connection pool on port {self.server.port}>"
+
     def drop(self) -> None:
         if self.ws is not None:
             self.ws.close()
@@ -126,9 +131,18 @@ class BadText:
 
 @dataclass(frozen=True)
 class Fragmented:
-    """One text message sent as several websocket fragments (continuation frames)."""
+    """One text message sent as several websocket fragments (continuation frames),
+    optionally with a ping between the fragments (control frames may interleave)."""
     text: str
     parts: int
+    ping_between: bool = False
+
+
+@dataclass(frozen=True)
+class ClientClose:
+    """The client's close frame (always last): any code (None: no payload), any reason."""
+    code: int | None
+    reason: bytes
 
 
 @dataclass(frozen=True)
@@ -302,15 +316,46 @@ def _message(draw) -> list:
     return frames
 
 
+@st.composite
+def _valid_message(draw) -> list:
+    """A well-framed client message (valid header, metadata and buffer framing) with a
+    random content: these reach dispatch and, when answered, keep the connection open."""
+    msgtype = draw(st.sampled_from(CLIENT_TYPES))
+    buffers = draw(_buffers)
+    header: dict[str, Any] = {"msgid": f"V{draw(st.integers(0, 10**9)):031X}", "msgtype": msgtype}
+    if buffers or draw(st.booleans()):
+        header["num_buffers"] = len(buffers)
+    if msgtype == "PATCH-DOC":
+        content = draw(st.one_of(st.lists(_event, max_size=3).map(lambda events: {"events": events}), _value))
+    elif msgtype == "PUSH-DOC":
+        content = draw(st.one_of(st.just({"doc": PulledDoc()}), st.fixed_dictionaries({"doc": _value}), _value))
+    else:
+        content = draw(st.one_of(st.just({}), _value))
+    frames: list = [Json(header), "{}", Json(content)]
+    for buffer_id, data in buffers:
+        frames += [Json({"id": buffer_id}), data]
+    return frames
+
+
 _junk = st.one_of(
     _text, st.binary(max_size=32), st.binary(max_size=16).map(lambda b: BadText(b"\xff\xfe" + b)),
     _value.map(Json), st.tuples(_text, st.integers(2, 4)).map(lambda t: Fragmented(dumps({"msgtype": t[0]}), t[1])),
     st.binary(max_size=8).map(Ping),
+    st.builds(Fragmented, _text.map(lambda t: dumps({"msgtype": "PULL-DOC-REQ", "msgid": "F" + t})),
+              st.integers(2, 4), st.just(True)),
+)
+_client_close = st.builds(
+    ClientClose,
+    st.one_of(st.none(), st.sampled_from([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 3000, 4000, 4999]),
+              st.integers(0, 65535).filter(lambda c: c != 1011)),  # a 1011 we sent would be echoed back
+    st.one_of(st.binary(max_size=20), st.text(max_size=20).map(str.encode)),
 )
 
 
 @st.composite
 def _sequence(draw) -> list:
+    if draw(st.booleans()):  # half the sequences: well-framed messages only
+        return [f for _ in range(draw(st.integers(1, 3))) for f in draw(_valid_message())]
     out: list = []
     for _ in range(draw(st.integers(1, 3))):
         if draw(st.integers(0, 7)) > 0:
@@ -319,6 +364,8 @@ def _sequence(draw) -> list:
             out.append(draw(_junk))
     if draw(st.integers(0, 7)) == 0 and out:  # sometimes cut a message short
         out = out[: draw(st.integers(1, len(out)))]
+    if draw(st.integers(0, 9)) == 0:  # sometimes end with the client's close frame
+        out.append(draw(_client_close))
     return out
 
 
@@ -341,6 +388,11 @@ def send_frames(ws: BokehWS, frames: list, pool: Pool) -> None:
             for i, chunk in enumerate(chunks):
                 opcode = ABNF.OPCODE_TEXT if i == 0 else ABNF.OPCODE_CONT
                 ws.ws.send_frame(ABNF.create_frame(chunk, opcode, fin=int(i == len(chunks) - 1)))
+                if f.ping_between and i < len(chunks) - 1:
+                    ws.ws.ping(b"between")
+        elif isinstance(f, ClientClose):
+            payload = b"" if f.code is None else f.code.to_bytes(2, "big") + f.reason
+            ws.ws.send(payload, ABNF.OPCODE_CLOSE)
         elif isinstance(f, Ping):
             ws.ws.ping(f.data)
         else:
@@ -354,7 +406,7 @@ def predicts_complete(frames: list) -> bool:
     for f in frames:
         if isinstance(f, Ping):
             continue
-        if isinstance(f, BadText):
+        if isinstance(f, (BadText, ClientClose)):
             return False
         text = f.text if isinstance(f, Fragmented) else f if isinstance(f, str) else None
         if state == "payload":
@@ -380,8 +432,12 @@ def predicts_complete(frames: list) -> bool:
                 return False
             received, state = 0, "metadata"
         elif state == "metadata":
+            if parsed is None:
+                return False  # Bokeh's Message.complete treats null metadata as missing: more frames due
             state = "content"
         elif state == "content":
+            if parsed is None:
+                return False  # null content: as above
             state = "header" if expected == 0 else "buffer-header"
         elif state == "buffer-header":
             if not isinstance(parsed, dict) or set(parsed) != {"id"}:
@@ -401,10 +457,10 @@ def read_until(ws: BokehWS, reqid: str | None) -> tuple[list, int | None]:
             return seen, closed.code
         except websocket.WebSocketTimeoutException:
             raise AssertionError(f"server hung: no reply/close within {READ_TIMEOUT}s after {seen[-3:]}")
-        except (websocket.WebSocketConnectionClosedException, ConnectionError) as exc:
+        except (websocket.WebSocketConnectionClosedException, ConnectionError):
             return seen, -1  # dropped without a close frame
         except websocket.WebSocketProtocolException as exc:
-            raise AssertionError(f"invalid frame from the server: {exc}")
+            raise AssertionError(f"invalid frame from the server: {exc}") from None
         assert msg.msgtype in REPLY_TYPES, msg
         seen.append(msg)
         if reqid is not None and msg.reqid == reqid:
@@ -417,9 +473,11 @@ def short(value: Any, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
-def judge_close(code: int | None, context: Any) -> None:
+def judge_close(code: int | None, context: Any, empty_ok: bool = False) -> None:
     STATS[f"close {code}"] += 1
     context = short(context)
+    if code is None and empty_ok:
+        return  # answering a close frame without a code with one without a code (RFC 6455 5.5.1)
     assert code != 1011, f"1011 internal error (unhandled exception) for {context}"
     assert code != -1, f"connection dropped without a close frame for {context}"
     assert code is not None and 1000 <= code <= 4999, f"close code {code} for {context}"
@@ -444,7 +502,9 @@ def _run_sequence(pool: Pool, frames: list) -> None:
     complete = predicts_complete(frames)
     try:
         send_frames(ws, frames, pool)
-        if complete:
+        if frames and isinstance(frames[-1], ClientClose):
+            barrier = None  # nothing may follow a close frame: read up to the server's close
+        elif complete:
             barrier = ws.send("SERVER-INFO-REQ")
         else:
             # no receiver state accepts two binary frames in a row outside a buffer payload
@@ -456,12 +516,15 @@ def _run_sequence(pool: Pool, frames: list) -> None:
     seen, code = read_until(ws, barrier)
     for msg in seen:
         STATS[f"reply {msg.msgtype}"] += 1
+        if msg.msgtype == "ERROR":
+            assert msg.content.get("traceback") is None, msg  # README: no server traceback
     if barrier is not None and code is None:
         STATS["survived"] += 1
         return  # answered and still open: reuse it
     pool.ws = None
     ws.close()
-    judge_close(code, frames)
+    client_close = frames[-1] if frames and isinstance(frames[-1], ClientClose) else None
+    judge_close(code, frames, empty_ok=client_close is not None and client_close.code is None)
 
 
 def run_patch(pool: Pool, events: list, buffers: list) -> None:
@@ -542,23 +605,30 @@ def test_patch_events_get_ok_or_error(pool, patch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)
-@settings(max_examples=slow_size(15_000), deadline=None, suppress_health_check=_HEALTH)
-@given(frames=_sequence())
-def test_frame_sequences_slow(pool, frames):
-    run_sequence(pool, frames)
+@pytest.mark.timeout(7200)
+def test_frames_and_patches_slow(server, pool):
+    """The same generators at 10x the CI size (x HARDENING_SCALE), then the health checks."""
+    @settings(max_examples=slow_size(15_000), deadline=None, suppress_health_check=_HEALTH)
+    @given(frames=_sequence())
+    def frames(frames):
+        run_sequence(pool, frames)
 
+    @settings(max_examples=slow_size(15_000), deadline=None, suppress_health_check=_HEALTH)
+    @given(patch=_patch)
+    def patches(patch):
+        run_patch(pool, *patch)
 
-@pytest.mark.slow
-@pytest.mark.timeout(3600)
-@settings(max_examples=slow_size(15_000), deadline=None, suppress_health_check=_HEALTH)
-@given(patch=_patch)
-def test_patch_events_slow(pool, patch):
-    run_patch(pool, *patch)
+    frames()
+    patches()
+    check_health(server, pool)
 
 
 def test_server_healthy_after_fuzzing(server, pool):
-    """Runs last: a fresh session works, no traceback in the log, no connection leaked."""
+    """Runs after the fuzzing: a fresh session works, no traceback in the log, no leak."""
+    check_health(server, pool)
+
+
+def check_health(server, pool) -> None:
     pool.drop()
     took = fresh_session_works(server, APP)
     fresh_session_works(server, "hello")
@@ -573,10 +643,17 @@ def test_server_healthy_after_fuzzing(server, pool):
     print(f"ws fuzz: server after fuzzing: {final}")
 
 
+_NO_ID = object()
+
+
+@pytest.mark.parametrize("msgid", [_NO_ID, None, 7, ["x"]], ids=["missing", "null", "int", "list"])
 @pytest.mark.parametrize("msgtype", CLIENT_TYPES)
-def test_message_without_msgid_is_not_an_internal_error(pool, msgtype):
-    """Found by the fuzzer: a client message whose header lacks ``msgid``. The server
-    cannot address a reply to it; it must close with a protocol error (or answer),
-    not fail with 1011 and a logged traceback."""
+def test_message_without_string_msgid_is_not_an_internal_error(pool, msgtype, msgid):
+    """Found while writing this fuzzer: a client message whose header has no ``msgid``
+    made every reply path raise ``KeyError`` twice (the handler, then building the ERROR
+    reply), which escaped as a 1011 close with a logged traceback. The server cannot
+    address a reply to such a message: it must answer or close with a code in 1000-4999,
+    never 1011."""
+    header = {"msgtype": msgtype} if msgid is _NO_ID else {"msgtype": msgtype, "msgid": msgid}
     content = {"events": []} if msgtype == "PATCH-DOC" else {"doc": PulledDoc()} if msgtype == "PUSH-DOC" else {}
-    run_sequence(pool, [dumps({"msgtype": msgtype}), "{}", Json(content)])
+    run_sequence(pool, [dumps(header), "{}", Json(content)])
