@@ -166,7 +166,11 @@ class BokehWS:
     """One Bokeh websocket over a raw blocking socket."""
 
     def __init__(self, host: str, port: int, path: str, token: str, timeout: float = TIMEOUT,
-                 expect_ack: bool = True) -> None:
+                 expect_ack: bool = True, quickack: bool = False) -> None:
+        #: re-arm TCP_QUICKACK before every read (a diagnostic, not what browsers do): the
+        #: client then ACKs at once, so a server that writes several small frames without
+        #: TCP_NODELAY is not held back by Nagle's algorithm waiting for a delayed ACK
+        self.quickack = quickack
         self.sock = socket.create_connection((host, port), timeout=timeout)
         try:
             nodelay(self.sock)
@@ -204,6 +208,8 @@ class BokehWS:
     def _fill(self, n: int) -> None:
         buf = self.buf
         while len(buf) < n:
+            if self.quickack:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             chunk = self.sock.recv(max(262144, n - len(buf)))
             if not chunk:
                 raise Closed("server closed the connection")
@@ -347,7 +353,7 @@ class Session:
     """A page load plus its websocket, ACKed and pulled: what one browser tab holds."""
 
     def __init__(self, host: str, port: int, app: str, http: HTTP | None = None, pull: bool = True,
-                 timeout: float = TIMEOUT) -> None:
+                 timeout: float = TIMEOUT, quickack: bool = False) -> None:
         own = http is None
         http = http or HTTP(host, port, timeout=timeout)
         try:
@@ -355,7 +361,7 @@ class Session:
         finally:
             if own:
                 http.close()
-        self.ws = BokehWS(host, port, f"/{app}/ws", self.page.token, timeout=timeout)
+        self.ws = BokehWS(host, port, f"/{app}/ws", self.page.token, timeout=timeout, quickack=quickack)
         try:
             self.doc = self.ws.pull() if pull else None
         except BaseException:
