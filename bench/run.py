@@ -742,7 +742,8 @@ class Report:
             f"- python {m['python']}; bokeh {m['bokeh']}; bokeh-flask {m['bokeh_flask']}; "
             f"gunicorn {m['gunicorn']}; gevent {m['gevent']}; flask {m['flask']}; tornado {m['tornado']}",
             f"- bokeh-flask code under test: sha256 of app/*.py + blueprints/*.py = "
-            f"`{m['code_sha256_app_blueprints']}` (the tree was being edited while benchmarks ran)",
+            f"`{m['code_sha256_app_blueprints']}` at start (the tree was being edited while benchmarks ran; "
+            "`details.code_sha256_by_group` has the digest each group's servers started with)",
             "- both servers run in this one run, on loopback, one after the other per measure "
             f"({'one round' if self.cfg.rounds == 1 else 'two rounds, ABBA order, pooled'}); "
             "ratio = bokeh-flask / bokeh serve.", "",
@@ -764,6 +765,14 @@ def fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
     return "n/a" if v is None else str(v)
+
+
+def code_digest() -> str:
+    """Which bokeh-flask code ran: app/ and blueprints/ may change between (or during) runs."""
+    digest = hashlib.sha256()
+    for path in sorted([*(ROOT / "app").glob("*.py"), *(ROOT / "blueprints").glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def machine_info() -> dict[str, Any]:
@@ -792,11 +801,8 @@ def machine_info() -> dict[str, Any]:
         pass
     bokeh_version = subprocess.run([str(BIN / "python"), "-c", "import bokeh; print(bokeh.__version__)"],
                                    capture_output=True, text=True, timeout=60).stdout.strip()
-    digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "app").glob("*.py"), *(ROOT / "blueprints").glob("*.py")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return {"nproc": os.cpu_count(), "cpu_model": model,
-            "code_sha256_app_blueprints": digest.hexdigest()[:16], "mem_gib": round(mem, 1),
+            "code_sha256_app_blueprints": code_digest(), "mem_gib": round(mem, 1),
             "kernel": platform.release(), "python": platform.python_version(), "bokeh": bokeh_version,
             "bokeh_flask": ver("bokeh-flask"), "gunicorn": ver("gunicorn"), "gevent": ver("gevent"),
             "flask": ver("flask"), "tornado": ver("tornado"), "websocket_client": ver("websocket-client")}
@@ -836,6 +842,7 @@ def both(servers: dict[str, Server], cfg: Config, index: int, fn: Callable[[Serv
 
 def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
     log(f"\n== {name} (measure {', '.join(map(str, GROUPS[name]))}) ==")
+    rep.details.setdefault("code_sha256_by_group", {})[name] = code_digest()  # servers start after this
     if name == "roundtrip":
         with pair(log_dir) as sv:
             warm_pages(sv["flask"]), warm_pages(sv["bokeh"])

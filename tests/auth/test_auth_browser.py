@@ -8,7 +8,7 @@ models; the tests read them from BokehJS, so they arrived over the websocket.
 """
 from __future__ import annotations
 
-import time
+import re
 
 import pytest
 
@@ -83,16 +83,15 @@ def test_host_app_flask_login_guards_the_mounted_app(host_app_server, page):
     page.goto(base + "/")
     assert page.locator("h1").inner_text() == "Welcome, Bob"
     wait_for_text(page, "greeting", "Hello, bob!")
-    embedded = [ws for ws in sockets if ws.url.endswith("/bokeh/hello/ws")][-1]
+    assert any(ws.url.endswith("/bokeh/hello/ws") for ws in sockets), "the embedded app never connected"
 
     # the app's logout button goes to the host's logout, which ends bob's Bokeh sessions
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(base + "/login")
     host_app_server.wait_for_log("user 'bob' logged out: ended")
-    deadline = time.monotonic() + 15
-    while not embedded.is_closed() and time.monotonic() < deadline:
-        page.wait_for_timeout(50)  # lets Playwright deliver the socket's close event
-    assert embedded.is_closed()
+    # the server, not the navigation, ended bob's sessions: at least the embedded one
+    ended = re.findall(r"user 'bob' logged out: ended (\d+) sessions", host_app_server.log_text())
+    assert ended and int(ended[-1]) >= 1, ended
 
 
 def test_bokehs_example_auth_module_unchanged(bokeh_example_server, page):
