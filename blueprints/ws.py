@@ -87,12 +87,9 @@ class LockedSocket:
         return getattr(self.raw, name)
 
 
-def parse_subprotocols(header: str | None) -> tuple[str, str]:
-    """``Sec-WebSocket-Protocol: bokeh, <token>`` -> ``("bokeh", token)``; HTTPError otherwise."""
-    offered = [p.strip() for p in (header or "").split(",") if p.strip()]
-    if len(offered) != 2 or offered[0] != "bokeh":
-        raise HTTPError(400, "Subprotocol header is not 'bokeh, <token>'")
-    return offered[0], offered[1]
+def parse_subprotocols(header: str | None) -> list[str]:
+    """The offered values of ``Sec-WebSocket-Protocol`` (``bokeh, <token>`` from BokehJS)."""
+    return [p.strip() for p in (header or "").split(",") if p.strip()]
 
 
 class WSHandler(AuthRequestHandler):
@@ -126,6 +123,7 @@ class WSHandler(AuthRequestHandler):
 
     @staticmethod
     def select_subprotocol(subprotocols: list[str]) -> str | None:
+        """Bokeh's rule: exactly ``bokeh`` then the token; ``bokeh`` is selected."""
         return "bokeh" if subprotocols[:1] == ["bokeh"] and len(subprotocols) == 2 else None
 
     @staticmethod
@@ -154,7 +152,10 @@ class WSHandler(AuthRequestHandler):
             early = handler.prepare()
             if early is not None:
                 raise HTTPError(403, "Forbidden: no authenticated user")
-            _, token = parse_subprotocols(request.headers.get("Sec-WebSocket-Protocol"))
+            offered = parse_subprotocols(request.headers.get("Sec-WebSocket-Protocol"))
+            if cls.select_subprotocol(offered) is None:
+                raise HTTPError(400, "Subprotocol header is not 'bokeh, <token>'")
+            token = offered[1]
             try:
                 session_id, payload = core.tokens.verify(token, check_expiry=True)
             except TokenError as exc:
