@@ -63,5 +63,8 @@ def page(browser):
     pg = context.new_page()
     pg.console_messages = []  # type: ignore[attr-defined]
     pg.on("console", lambda m: pg.console_messages.append(f"{m.type}: {m.text}"))
+    # uncaught page exceptions count as errors too
+    pg.on("pageerror", lambda exc: pg.console_messages.append(f"error: uncaught {exc}"))
+    pg.set_default_timeout(15_000)
     yield pg
     context.close()

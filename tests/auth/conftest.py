@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from auth_helpers import (BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, EXAMPLES, LOGIN_SERVER, TIMEOUT_MS,
+from auth_helpers import (BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, EXAMPLES, LOGIN_SERVER,
                           WHOAMI, Server, launch, launch_flask_app)
 
 
@@ -48,9 +48,3 @@ def host_app_server() -> Iterator[Server]:
     yield server
     server.stop()
 
-
-@pytest.fixture
-def page(page):
-    page.on("pageerror", lambda exc: page.console_messages.append(f"error: uncaught {exc}"))
-    page.set_default_timeout(TIMEOUT_MS)
-    return page

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from browser_helpers import EXAMPLES, KINDS, TIMEOUT_MS, Server, launch, launch_host_app
+from browser_helpers import EXAMPLES, KINDS, Server, launch, launch_host_app
 
 EXAMPLE_APPS = [EXAMPLES / "sliders.py", EXAMPLES / "streaming.py", EXAMPLES / "dashboard"]
 HERE = Path(__file__).resolve().parent
@@ -48,10 +48,3 @@ def start_host_app() -> Iterator:
     for server in started:
         server.stop()
 
-
-@pytest.fixture
-def page(page):
-    """The root ``page`` plus uncaught exceptions (``pageerror``) as ``error:`` entries."""
-    page.on("pageerror", lambda exc: page.console_messages.append(f"error: uncaught {exc}"))
-    page.set_default_timeout(TIMEOUT_MS)
-    return page
