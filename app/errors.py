@@ -7,12 +7,7 @@ from __future__ import annotations
 
 #: Close codes we send. Bokeh sends 10000/10001, outside RFC 6455's 1000-4999 range,
 #: which strict clients reject; we use the registered and private-use equivalents.
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 #: A session that can no longer be served (destroyed, token expired mid-way).
 CLOSE_SESSION_GONE = 4000

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from bokeh.protocol import Protocol
 
 from .connection import ServerConnection
-from .errors import CLOSE_PROTOCOL_ERROR, WebSocketClose
+from .errors import CLOSE_PROTOCOL_ERROR, CLOSE_SESSION_GONE, WebSocketClose
 from .session import SessionDestroyed
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def handle(connection: ServerConnection, message: Any) -> None:
     try:
         handler(connection, message)
     except SessionDestroyed:
-        raise WebSocketClose(4000, "session was destroyed") from None
+        raise WebSocketClose(CLOSE_SESSION_GONE, "session was destroyed") from None
     except WebSocketClose:
         raise
     except Exception as exc:

@@ -12,7 +12,6 @@ gunicorn master before any worker imports the web stack.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
@@ -142,14 +141,6 @@ class Settings:
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> str:
-        """Serialise for handing to gunicorn workers (the secret travels only in-process env)."""
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> "Settings":
-        return build_settings(overrides=json.loads(text), environ={})
 
 
 #: Bokeh environment variables and the field each one sets.

@@ -289,9 +289,3 @@ def test_unknown_override_key():
     with pytest.raises(SettingsError, match="no_such_option"):
         build({"no_such_option": 1})
 
-
-def test_json_round_trip():
-    s = build({"session_ids": "external-signed", "prefix": "p", "keep_alive": 0,
-               "allow_websocket_origin": ["a.com:*"], "include_cookies": ["c"]},
-              environ={"BOKEH_SECRET_KEY": KEY})
-    assert Settings.from_json(s.to_json()) == s

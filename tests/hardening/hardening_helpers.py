@@ -39,13 +39,10 @@ def _load(name: str, path: Path):
     return module
 
 
-if (TESTS / "servers.py").exists():
-    # tests/servers.py holds the server helpers (tests/ is on sys.path under pytest)
-    if str(TESTS) not in sys.path:
-        sys.path.insert(0, str(TESTS))
-    import servers as _root  # noqa: E402
-else:  # older layout: the helpers live in tests/conftest.py
-    _root = _load("_bokeh_flask_tests_conftest", TESTS / "conftest.py")
+# tests/servers.py holds the server helpers (tests/ is on sys.path under pytest)
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+import servers as _root  # noqa: E402
 wire = _load("_hardening_bokeh_wire", TESTS / "ws" / "bokeh_wire.py")
 
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
