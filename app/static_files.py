@@ -101,8 +101,13 @@ def bokehjs_version(relpath: str) -> str:
     return load(safe_join(bokehjs_root(), relpath)).etag
 
 
+@lru_cache(maxsize=None)
 def versioned(relpath: str) -> str:
-    """Bokeh's ``path_versioner``: append ``?v=<sha512>`` (nothing in dev mode)."""
+    """Bokeh's ``path_versioner``: append ``?v=<sha512>`` (nothing in dev mode).
+
+    Cached: called for every script URL of every page, and neither the BokehJS files nor
+    ``BOKEH_DEV`` change while a worker runs.
+    """
     if bokeh_settings.dev:
         return relpath
     try:
