@@ -10,5 +10,8 @@ import os
 from bokeh_flask.app.cli import gunicorn_options
 from bokeh_flask.app.settings import build_settings
 
-_settings = build_settings(overrides={"workers": os.environ.get("BOKEH_FLASK_WORKERS", 1)})
+# only what gunicorn needs here; the worker validates everything else with a clear message
+_ENV = ("BOKEH_DEFAULT_SERVER_PORT", "BOKEH_PY_LOG_LEVEL")
+_settings = build_settings(overrides={"workers": os.environ.get("BOKEH_FLASK_WORKERS", 1)},
+                           environ={k: os.environ[k] for k in _ENV if k in os.environ})
 globals().update(gunicorn_options(_settings))

@@ -8,6 +8,13 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from bokeh_flask import create_app  # noqa: E402
+import sys  # noqa: E402
 
-app = create_app()
+from bokeh_flask import create_app  # noqa: E402
+from bokeh_flask.app.settings import SettingsError  # noqa: E402
+
+try:
+    app = create_app()
+except SettingsError as exc:  # a bad BOKEH_* value or app path: one clear line, no traceback
+    print(f"bokeh-flask: error: {exc}", file=sys.stderr)
+    sys.exit(3)  # gunicorn's "worker failed to boot": the master stops instead of respawning
