@@ -90,8 +90,9 @@ def _command(kind: str, port: int, apps: list[str], args: list[str]) -> list[str
 
 
 def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = None,
-           args: list[str] | None = None, wait_path: str = "/", timeout: float = 60.0) -> Server:
-    """Start a server and wait until ``wait_path`` answers (any status below 500)."""
+           args: list[str] | None = None, wait_path: str = "/", timeout: float = 60.0,
+           cwd: Path = ROOT) -> Server:
+    """Start a server from ``cwd`` and wait until ``wait_path`` answers (any status below 500)."""
     port = free_port()
     app_paths = [str(a) for a in (apps or [])]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
@@ -104,7 +105,7 @@ def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = N
     full_env.update(env or {})
     log = Path(tempfile.mkstemp(prefix=f"bokeh-flask-{kind}-", suffix=".log")[1])
     process = subprocess.Popen(
-        _command(kind, port, app_paths, list(args or [])), cwd=ROOT, env=full_env,
+        _command(kind, port, app_paths, list(args or [])), cwd=cwd, env=full_env,
         stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(kind, port, process, log, full_env)

@@ -281,3 +281,21 @@ def test_serve_keep_alive_sends_pings(served):
     finally:
         ws.close()
     _stop_and_check(server)
+
+
+def test_flask_run_from_a_checkout_whose_folder_name_has_dots(tmp_path):
+    """``flask --app wsgi run`` builds a module name from the folders around wsgi.py; the
+    checkout's root is no package, so a folder like ``/tmp/tmp.Kt5Qa5`` still works."""
+    import shutil
+
+    checkout = tmp_path / "clone.with.dots"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "bench", "tests", "__pycache__", "*.egg-info"))
+    server = launch("flask", apps=[checkout / "examples" / "sliders.py"], cwd=checkout,
+                    wait_path="/sliders")
+    try:
+        page = requests.get(server.url + "/sliders", timeout=10)
+        assert page.status_code == 200 and "bokeh" in page.text.lower()
+        assert "Traceback" not in server.log_text()
+    finally:
+        server.stop()
