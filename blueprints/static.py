@@ -2,7 +2,8 @@
 
 GET and HEAD only. Versioned URLs (any ``v`` argument, as Bokeh) get ten-year cache headers;
 every file has a strong ETag (SHA-512, as Bokeh) and answers 304 to a matching
-``If-None-Match``; text bodies are gzip-compressed when the client accepts it.
+``If-None-Match``; text bodies are brotli- (with the ``brotli`` package) or gzip-compressed
+when the client's ``Accept-Encoding`` allows it (``q=0`` refuses a coding).
 """
 from __future__ import annotations
 
@@ -29,13 +30,28 @@ def file_response(root: Path, subpath: str) -> Response:
         headers["Cache-Control"] = "no-cache"
     if etag in request.headers.get("If-None-Match", ""):
         return Response(status=304, headers=headers)
-    body = entry.body
-    if entry.compressible and "gzip" in request.headers.get("Accept-Encoding", ""):
+    body, encoding = entry.body, _encoding(entry)
+    if encoding == "br":
+        body = entry.brotlied() or body
+    elif encoding == "gzip":
         body = entry.gzipped()
-        headers["Content-Encoding"] = "gzip"
+    if body is not entry.body:
+        headers["Content-Encoding"] = encoding
     response = Response(body, content_type=entry.content_type, headers=headers)
     response.last_modified = entry.mtime
     return response
+
+
+def _encoding(entry: static_files.StaticFile) -> str | None:
+    """The best coding the client accepts for this file: br, then gzip, else none."""
+    if not entry.compressible:
+        return None
+    accepted = request.accept_encodings
+    if static_files.brotli is not None and accepted.quality("br") > 0:
+        return "br"
+    if accepted.quality("gzip") > 0:
+        return "gzip"
+    return None
 
 
 class StaticHandler(BokehView):
