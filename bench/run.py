@@ -606,6 +606,10 @@ def w_static(server: Server, cfg: Config) -> dict[str, Any]:
     encoding = headers.get("content-encoding")
     if encoding == "gzip":
         body_ok = gzip.decompress(body) == plain
+    elif encoding == "br":
+        import brotli  # the server only answers br when brotli is installed in this venv
+
+        body_ok = brotli.decompress(body) == plain
     else:
         body_ok = encoding is None and body == plain
     seconds = cfg.static_seconds
