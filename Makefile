@@ -1,12 +1,12 @@
 # Two commands set up everything on a fresh machine:
 #   make serve   - install, then serve the bundled example apps at http://localhost:5006/
-#   make test    - install (with Debian chromium for browser tests), then run every test
+#   make test    - install (with Debian chromium and nginx for the tests), then run every test
 VENV   ?= .venv
 PYTHON ?= python3
 PORT   ?= 5006
 BIN     = $(VENV)/bin
 
-.PHONY: serve test install install-test chromium clean
+.PHONY: serve test install install-test chromium nginx clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,25 @@ chromium:
 	elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y chromium; \
 	else echo "chromium is missing and cannot be installed without root: browser tests will skip (fail under CI=true)"; fi
 
+# The scale-out tests put two servers behind Debian's nginx, started by the tests with their
+# own config on a free port. While it installs, a temporary policy-rc.d (what Debian's
+# maintainer scripts ask before starting a service) keeps a system nginx from starting on
+# port 80; an existing policy-rc.d is left alone.
+nginx:
+	@if [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "nginx is missing and cannot be installed without root: nginx tests will skip (fail under CI=true)"; exit 0; fi; \
+	policy=/usr/sbin/policy-rc.d; \
+	if [ ! -e $$policy ]; then \
+		trap "$$sudo rm -f $$policy" EXIT; \
+		printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null && $$sudo chmod 755 $$policy; \
+	fi; \
+	$$sudo apt-get update && $$sudo apt-get install -y nginx
+
 serve: install
 	$(BIN)/bokeh-flask serve --port $(PORT)
 
-test: install-test chromium
+test: install-test chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,0 +1,130 @@
+"""Debian's nginx in front of real bokeh-flask servers, for the scale-out tests.
+
+The site configuration is ``examples/deploy/nginx.conf``, the one README's Deployment
+section shows, used as it is except for its ``listen`` port and its upstream ``server``
+lines, so the documented config and the tested one cannot drift apart. It is wrapped in a
+main config that keeps everything in a temporary folder (``daemon off``, pid, logs, temp
+paths) on a free loopback port: the system nginx, its config and port 80 are never touched.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from servers import IN_CI, ROOT, free_port
+
+NGINX = "/usr/sbin/nginx"
+SITE_CONFIG = ROOT / "examples" / "deploy" / "nginx.conf"
+
+_UPSTREAM_RE = re.compile(r"^upstream bokeh_flask \{\n(?P<body>.*?)^\}", re.M | re.S)
+_SERVER_LINE_RE = re.compile(r"^(\s*)server \S+;\n", re.M)
+_LISTEN_RE = re.compile(r"^(\s*)listen 80;$", re.M)
+
+#: nginx's own temp folders (the Debian build puts them in /var/lib/nginx).
+_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def require_nginx() -> None:
+    """Skip without nginx locally; under ``CI=true`` a missing nginx is a failure."""
+    if not Path(NGINX).exists():
+        if IN_CI:
+            pytest.fail(f"{NGINX} is missing; CI must install Debian's nginx (make nginx)")
+        pytest.skip(f"{NGINX} is not installed (make nginx)")
+
+
+def site_config(upstreams: list[str], listen: str) -> str:
+    """examples/deploy/nginx.conf with its upstream servers and listen address replaced."""
+    text = SITE_CONFIG.read_text()
+    block = _UPSTREAM_RE.search(text)
+    assert block, f"no 'upstream bokeh_flask {{ ... }}' block in {SITE_CONFIG}"
+    body = block.group("body")
+    indent = _SERVER_LINE_RE.search(body)
+    assert indent, f"no upstream server lines in {SITE_CONFIG}"
+    servers = "".join(f"{indent.group(1)}server {address};\n" for address in upstreams)
+    body = _SERVER_LINE_RE.sub("", body)
+    body = body + servers
+    text = text[:block.start("body")] + body + text[block.end("body"):]
+    text, count = _LISTEN_RE.subn(rf"\1listen {listen};", text)
+    assert count == 1, f"expected one 'listen 80;' line in {SITE_CONFIG}, found {count}"
+    return text
+
+
+def main_config(folder: Path, site_path: Path) -> str:
+    """A main nginx.conf that keeps every file nginx writes inside ``folder``."""
+    temp = "\n".join(f"    {name}_temp_path {folder / name};" for name in _TEMP_PATHS)
+    # as root nginx would switch its worker to 'nobody', which cannot enter pytest's tmp dirs
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return (
+        f"daemon off;\n{user}worker_processes 1;\n"
+        f"pid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'} info;\n"
+        "events {\n    worker_connections 1024;\n}\n"
+        "http {\n"
+        f"    access_log {folder / 'access.log'};\n{temp}\n"
+        f"    include {site_path};\n"
+        "}\n"
+    )
+
+
+@dataclass
+class Nginx:
+    port: int
+    process: subprocess.Popen
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def error_log(self) -> str:
+        path = self.folder / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM): open websockets are cut, not waited for."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+def start_nginx(upstreams: list[str], folder: Path, timeout: float = 30.0) -> Nginx:
+    """Run nginx in the foreground in front of ``upstreams`` and wait until it answers."""
+    require_nginx()
+    port = free_port()
+    site = folder / "bokeh-flask.conf"
+    site.write_text(site_config(upstreams, f"127.0.0.1:{port}"))
+    conf = folder / "nginx.conf"
+    conf.write_text(main_config(folder, site))
+    output = (folder / "nginx.out").open("wb")
+    process = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-p", str(folder), "-e", str(folder / "error.log")],
+        stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    proxy = Nginx(port, process, folder)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited with {process.returncode}:\n"
+                               f"{(folder / 'nginx.out').read_text()}\n{proxy.error_log()}")
+        try:
+            if requests.get(proxy.url + "/", timeout=2, allow_redirects=False).status_code < 500:
+                return proxy
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    proxy.stop()
+    raise RuntimeError(f"nginx did not answer within {timeout}s:\n{proxy.error_log()}")
