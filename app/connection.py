@@ -66,7 +66,8 @@ class ServerConnection:
             self.detach_session()
 
     def send_message(self, message: Any) -> None:
-        self.write_frames(message_frames(message))
+        # written at once, so buffers can stay views of the document's arrays (no copy)
+        self.write_frames(message_frames(message, views=True))
 
     def send_ack(self) -> None:
         self.send_message(_protocol.create("ACK"))

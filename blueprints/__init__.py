@@ -28,6 +28,7 @@ from ..app.sources import AppSource
 from .login import FlaskLoginAuth, install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
+from .ws import NoEvent, NoReaderThread
 
 __all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
 
@@ -78,6 +79,8 @@ class BokehServer:
         options.setdefault("subprotocols", ["bokeh"])
         options.setdefault("receive_bytes", RECEIVE_BYTES)
         options.setdefault("max_message_size", resolved.websocket_max_message_size)
+        # WSHandler reads each websocket itself: simple-websocket must not start a reader
+        options.update(thread_class=NoReaderThread, event_class=NoEvent)
         register_routes(app, core, prefix, self.name)
         app.extensions.setdefault("bokeh_flask", {})[self.name] = core
         _configure_logging(resolved.log_level)

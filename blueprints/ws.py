@@ -4,31 +4,42 @@ Everything that can refuse a handshake is decided before the upgrade (``prepare`
 the blueprint's ``before_request``), so a refused client gets a plain HTTP answer: 400 for
 a request that is not a Bokeh websocket handshake, 403 for a foreign origin or a bad or
 expired token, a missing login, or a token or session of another user; 426 for a wrong
-websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.open`.
+websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.serve`.
 
-Writes: every frame of one Bokeh message is encoded with wsproto and written with one
-``sendall`` under a gevent lock, so messages never interleave and no multi-frame reply
-waits on Nagle's algorithm (TCP_NODELAY is also set). A peer that stops reading for
-``WRITE_TIMEOUT`` seconds is dropped instead of holding its session's lock.
+After the upgrade one greenlet per websocket (the request's own) reads the socket and
+parses frames with wsproto; simple-websocket's reader thread is replaced by
+:class:`NoReaderThread`, which halves what an idle websocket costs.
+
+Writes: a message's frames are encoded by :func:`app.frames.wire_chunks` (large buffers
+are not copied) and written with one ``sendmsg`` under a gevent lock, so messages never
+interleave with each other or with pings and close frames, and no multi-frame reply waits
+on Nagle's algorithm (TCP_NODELAY is also set). What the reading greenlet writes while it
+handles a message (a PATCH-DOC the app's callback caused, then the OK) leaves in one
+write. A peer that stops reading for ``WRITE_TIMEOUT`` seconds is dropped instead of
+holding its session's lock.
 """
 from __future__ import annotations
 
 import logging
 import socket
+from collections import deque
+from itertools import islice
 from typing import Any
 
 import gevent
 from flask import Response, request
 from gevent.lock import Semaphore
-from simple_websocket import ConnectionClosed
-from wsproto.events import CloseConnection, Message, Ping
+from wsproto import WSConnection
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
 
 from ..app import protocol_handler
 from ..app.auth import AuthenticatedRequest
 from ..app.connection import ServerConnection
 from ..app.contexts import ApplicationContext
 from ..app.errors import CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
-from ..app.frames import Frame
+from ..app.frames import Chunk, Frame, wire_chunks
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
 from ..app.tokens import TokenError
@@ -44,6 +55,10 @@ WRITE_TIMEOUT = 30.0
 RECEIVE_BYTES = 65536
 #: Seconds a closing socket waits for the peer's side of the close.
 LINGER_SECONDS = 2.0
+#: Seconds the close frame (and what is queued before it) may take to leave.
+CLOSE_WRITE_TIMEOUT = 5.0
+#: Buffers per ``sendmsg`` call (Linux's IOV_MAX).
+IOV_MAX = 1024
 #: TCP keep-alive: probe an idle peer after 60 s, every 10 s, give up after 6 misses, so a
 #: peer that vanished without a FIN or RST is found in about two minutes. Bokeh's ping
 #: frames keep proxies from timing out idle connections; a missing pong alone never
@@ -51,40 +66,23 @@ LINGER_SECONDS = 2.0
 TCP_KEEPALIVE = (60, 10, 6)
 
 
-class LockedSocket:
-    """The websocket's socket as simple-websocket sees it after the handshake.
+class NoReaderThread:
+    """Stands in for simple-websocket's reader thread (``thread_class`` in
+    ``SOCK_SERVER_OPTIONS``): :meth:`WSHandler.run` reads the socket in the request's own
+    greenlet, so a websocket costs one greenlet instead of two plus a Condition."""
 
-    simple-websocket's reader greenlet answers pings and close frames with its own
-    ``sock.send``; routing that through our write lock keeps its frames from landing in
-    the middle of a large message we are writing. ``close`` lingers: it half-closes and
-    drains briefly, so a close frame we just sent (1009 after an oversized message, say)
-    is not destroyed by a TCP reset over unread input.
-    """
+    name = "bokeh-flask websocket"
 
-    def __init__(self, sock: socket.socket, lock: Semaphore) -> None:
-        self.raw = sock
-        self._lock = lock
+    def __init__(self, target: Any = None, **kwargs: Any) -> None:
+        pass
 
-    def send(self, data: bytes) -> int:
-        with self._lock:
-            self.raw.sendall(data)
-        return len(data)
+    def start(self) -> None:
+        pass
 
-    def recv(self, size: int) -> bytes:
-        return self.raw.recv(size)
 
-    def close(self) -> None:
-        try:
-            self.raw.shutdown(socket.SHUT_WR)
-            with gevent.Timeout(LINGER_SECONDS, False):
-                while self.raw.recv(RECEIVE_BYTES):
-                    pass
-        except OSError:
-            pass
-        self.raw.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
+class NoEvent:
+    """simple-websocket's ``event_class``: it wakes readers of ``Server.receive``, which
+    nothing calls here (see :class:`NoReaderThread`)."""
 
 
 def parse_subprotocols(header: str | None) -> list[str]:
@@ -95,18 +93,28 @@ def parse_subprotocols(header: str | None) -> list[str]:
 class WSHandler(AuthRequestHandler):
     """One Bokeh websocket. Class and method names follow ``bokeh.server.views.ws``."""
 
-    def __init__(self, core: ServerCore, application_context: ApplicationContext, ws: Any,
-                 session_id: str, token: str, request_info: RequestInfo) -> None:
+    def __init__(self, core: ServerCore, application_context: ApplicationContext, sock: socket.socket,
+                 protocol: WSConnection, session_id: str, token: str, request_info: RequestInfo, *,
+                 max_message_size: int | None = None, receive_bytes: int = RECEIVE_BYTES) -> None:
         self.core = core
         self.application_context = application_context
-        self.ws = ws
+        self.sock = sock
+        #: wsproto's state machine, past the handshake: parses frames, encodes control frames
+        self.protocol = protocol
         self.session_id = session_id
         self.token = token
         self.request_info = request_info
+        self.max_message_size = max_message_size
+        self.receive_bytes = receive_bytes
         self.write_lock = Semaphore(1)
         self.connection: ServerConnection | None = None
         self._closed = False
-        self._last_ping: bytes | None = None
+        #: wire chunks written but not yet sent, in write order (see :meth:`_flush`)
+        self._pending: list[Chunk] = []
+        #: the greenlet handling a message, whose writes wait for the end of it
+        self._collector: Any = None
+        self._incoming: list[str | bytes] = []
+        self._incoming_size = 0
 
     # -- before the upgrade -------------------------------------------------------------
 
@@ -178,22 +186,35 @@ class WSHandler(AuthRequestHandler):
 
     @classmethod
     def serve(cls, core: ServerCore, ws: Any, app_key: str) -> None:
-        """Flask-Sock's view body: run one connection until it closes."""
+        """Flask-Sock's view body: run one connection until it closes.
+
+        Flask-Sock's ``Server`` has done the handshake; from here the handler owns its
+        socket and wsproto connection, and the ``Server`` object is only left marked
+        closed, so Flask-Sock sends nothing after us.
+        """
         session_id, token = request.environ["bokeh_flask.session"]
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = request.environ["bokeh_flask.user"]
-        handler = cls(core, core.application_context(app_key), ws, session_id, token, info)
+        handler = cls(core, core.application_context(app_key), ws.sock, ws.ws, session_id, token, info,
+                      max_message_size=ws.max_message_size, receive_bytes=ws.receive_bytes)
+        ws.environ = None
+        ws.connected = False
         handler.run()
 
     def run(self) -> None:
+        """Read frames in this greenlet until the websocket closes, then close the socket."""
         try:
             self.open()
             while not self._closed:
-                fragment = self.ws.receive()
-                if fragment is None:
+                data = self.sock.recv(self.receive_bytes)
+                if not data:
                     break
-                self.on_message(fragment)
-        except ConnectionClosed:
+                self.protocol.receive_data(data)
+                for event in self.protocol.events():
+                    self._on_event(event)
+                    if self._closed:
+                        break
+        except OSError:
             pass
         except WebSocketClose as close:
             log.info("closing websocket: %s (%d)", close.reason, close.code)
@@ -203,27 +224,54 @@ class WSHandler(AuthRequestHandler):
             self.close(CLOSE_INTERNAL_ERROR, "internal server error")
         finally:
             self.on_close()
+            self._close_socket()
 
     def open(self) -> None:
-        raw = self.ws.sock
-        self.ws.sock = LockedSocket(raw, self.write_lock)
         try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             idle, interval, count = TCP_KEEPALIVE
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
         except (OSError, AttributeError):
             pass
         self.connection = self.core.open_connection(
             self.application_context, self.session_id, self.token, self.request_info, self)
 
+    def _on_event(self, event: Any) -> None:
+        """One wsproto event: control frames are answered here, data frames assembled
+        into whole websocket messages (at most ``max_message_size`` long, else 1009)."""
+        if isinstance(event, (TextMessage, BytesMessage)):
+            self._incoming.append(event.data)
+            self._incoming_size += len(event.data)
+            if self.max_message_size and self._incoming_size > self.max_message_size:
+                raise WebSocketClose(CloseReason.MESSAGE_TOO_BIG, "Message is too big")
+            if event.message_finished:
+                parts, self._incoming, self._incoming_size = self._incoming, [], 0
+                joiner = "" if isinstance(event, TextMessage) else b""
+                self.on_message(parts[0] if len(parts) == 1 else joiner.join(parts))
+        elif isinstance(event, Ping):
+            self._write_control(event.response())
+        elif isinstance(event, Pong):
+            self.on_pong(event.payload)
+        elif isinstance(event, CloseConnection):
+            # the peer's close (answered with its code), or wsproto's verdict on a
+            # malformed frame (1002, 1007)
+            self.close(event.code, event.reason or "")
+
     def on_message(self, fragment: str | bytes) -> None:
+        """Handle one websocket message. What this greenlet writes meanwhile (the reply,
+        and PATCH-DOCs the app's callbacks caused) leaves in one socket write at the end."""
         assert self.connection is not None
-        message = self.connection.receive_fragment(fragment)
-        if message is not None:
-            protocol_handler.handle(self.connection, message)
+        self._collector = gevent.getcurrent()
+        try:
+            message = self.connection.receive_fragment(fragment)
+            if message is not None:
+                protocol_handler.handle(self.connection, message)
+        finally:
+            self._collector = None
+            self._flush()
 
     def on_pong(self, payload: bytes) -> None:
         if self.connection is not None:
@@ -233,9 +281,6 @@ class WSHandler(AuthRequestHandler):
         self._closed = True
         if self.connection is not None:
             self.core.close_connection(self.connection)
-        # let simple-websocket's reader finish the closing handshake before the server
-        # closes the socket under it
-        self.ws.thread.join(timeout=LINGER_SECONDS + 1)
 
     # -- the Transport the core writes through ----------------------------------------
 
@@ -244,61 +289,109 @@ class WSHandler(AuthRequestHandler):
         self.connection.send_message(message)
 
     def write_frames(self, frames: list[Frame]) -> bool:
-        return self.write_message(*(Message(data=frame) for frame in frames))
-
-    def write_message(self, *events: Any) -> bool:
-        """Encode wsproto events and write them in one piece under the write lock.
-
-        Returns False when the peer is gone.
-        """
-        if self._closed or not self.ws.connected:
+        """Queue one message's frames and write them, unless this greenlet is handling a
+        message (then :meth:`on_message` writes them with its reply). Returns False when
+        the peer is gone."""
+        if self._closed:
             return False
+        self._pending.extend(wire_chunks(frames))
+        if self._collector is gevent.getcurrent():
+            return True
+        return self._flush()
+
+    def ping(self, payload: bytes) -> None:
+        """Send a keep-alive ping. A missing pong never closes the connection (dead peers
+        are found by TCP keep-alive, see TCP_KEEPALIVE)."""
+        self._write_control(Ping(payload=payload))
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then the close frame; the peer's answer is awaited by
+        :meth:`_close_socket`."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            with self.write_lock, gevent.Timeout(CLOSE_WRITE_TIMEOUT):
+                chunks, self._pending = self._pending, []
+                chunks.append(self.protocol.send(CloseConnection(code=code, reason=reason)))
+                _send_chunks(self.sock, chunks)
+        except (OSError, gevent.Timeout, LocalProtocolError):
+            pass
+        if self.connection is not None:
+            self.core.close_connection(self.connection)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _write_control(self, event: Any) -> None:
+        if not self._closed:
+            self._pending.append(self.protocol.send(event))
+            self._flush()
+
+    def _flush(self) -> bool:
+        """Write everything queued, in the order it was queued, under the write lock (so
+        no other greenlet's frames land inside a message). A peer that takes longer than
+        WRITE_TIMEOUT is dropped."""
         with self.write_lock:
-            data = b"".join(self.ws.ws.send(event) for event in events)
+            chunks, self._pending = self._pending, []
+            if self._closed:
+                return False
+            if not chunks:
+                return True
             try:
                 with gevent.Timeout(WRITE_TIMEOUT):
-                    self.ws.sock.raw.sendall(data)
+                    _send_chunks(self.sock, chunks)
                 return True
             except (OSError, gevent.Timeout):
                 log.info("dropping websocket: peer stopped reading")
                 self._abort()
                 return False
 
-    def ping(self, payload: bytes) -> None:
-        """Send a keep-alive ping (dead peers are found by TCP keep-alive, see TCP_KEEPALIVE).
-
-        simple-websocket consumes pongs itself and only records that one arrived, so the
-        previous ping's pong is noticed here, at the next ping.
-        """
-        if self._last_ping is not None and self.ws.pong_received:
-            self.on_pong(self._last_ping)
-        self.ws.pong_received = False
-        self._last_ping = payload
-        self.write_message(Ping(payload=payload))
-
-    def close(self, code: int, reason: str) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self.ws.connected:
-            try:
-                with self.write_lock, gevent.Timeout(5):
-                    self.ws.sock.raw.sendall(self.ws.ws.send(CloseConnection(code=code, reason=reason)))
-            except Exception:
-                pass
-            self.ws.connected = False
-        if self.connection is not None:
-            self.core.close_connection(self.connection)
-
     def _abort(self) -> None:
         self._closed = True
-        self.ws.connected = False
         try:
-            self.ws.sock.raw.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         if self.connection is not None:
             self.core.close_connection(self.connection)
+
+    def _close_socket(self) -> None:
+        """Half-close, then drain for up to LINGER_SECONDS (the peer's close frame, data
+        it sent before seeing ours) before closing: closing over unread input sends a TCP
+        reset, and the peer would lose a close frame we just sent (1009, say)."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            with gevent.Timeout(LINGER_SECONDS, False):
+                while self.sock.recv(self.receive_bytes):
+                    pass
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def _send_chunks(sock: socket.socket, chunks: list[Chunk]) -> None:
+    """Write ``chunks`` in order without joining them: ``sendmsg`` hands the kernel a
+    list of buffers (resumed after partial writes); TLS sockets, which lack it, get
+    one ``sendall`` per chunk."""
+    if len(chunks) == 1:
+        sock.sendall(chunks[0])
+        return
+    queue = deque(chunks)
+    while queue:
+        try:
+            sent = sock.sendmsg(list(islice(queue, IOV_MAX)))
+        except NotImplementedError:
+            for chunk in queue:
+                sock.sendall(chunk)
+            return
+        while sent:
+            head = queue[0]
+            if sent >= len(head):
+                sent -= len(head)
+                queue.popleft()
+            else:
+                queue[0] = memoryview(head)[sent:]
+                sent = 0
 
 
 def _netloc(origin: str) -> str:
