@@ -12,6 +12,7 @@ backend fails them.
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle
@@ -24,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ws"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "browser"))
 from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
 from browser_helpers import assert_no_console_errors, wait_for_model  # noqa: E402
-from nginx_proxy import require_nginx, start_nginx  # noqa: E402
-from servers import launch  # noqa: E402
+from nginx_proxy import SITE_CONFIG, require_nginx, start_nginx  # noqa: E402
+from servers import ROOT, launch  # noqa: E402
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "scaleout_pid"
 SECRET = "n" * 44
@@ -59,8 +60,8 @@ def cluster(request, tmp_path_factory):
             server.stop()
 
 
-def _page(proxy, **params) -> tuple[str, list[str]]:
-    response = requests.get(f"{proxy.url}/scaleout_pid", params=params, timeout=10)
+def _page(proxy, cookies: dict | None = None, **params) -> tuple[str, list[str]]:
+    response = requests.get(f"{proxy.url}/scaleout_pid", params=params, cookies=cookies, timeout=10)
     assert response.status_code == 200, response.text[:500]
     html = response.text.replace('\\"', '"')
     token = re.search(r'"token":\s*"([^"]+)"', html).group(1)
@@ -119,6 +120,19 @@ def test_many_sessions_round_robin_through_nginx(cluster):
     assert "[error]" not in proxy.error_log(), proxy.error_log()[-3000:]
 
 
+def test_large_tokens_pass_through_nginx(cluster):
+    """A 16 KiB random cookie: the page request's Cookie header and the websocket's
+    Sec-WebSocket-Protocol header (the token carries the cookies, zlib-compressed, which
+    random text survives) both exceed nginx's default 8 KiB header buffers; the
+    documented config must let them through."""
+    proxy, _ = cluster
+    for n in range(2):  # with alternation, one of them is rebuilt on the other server
+        token, root_ids = _page(proxy, cookies={"big": secrets.token_urlsafe(12288)}, user=f"u{n}")
+        assert len(token) > 8192
+        with BokehWS(f"{proxy.ws_url}/scaleout_pid/ws", token) as ws:
+            _check_session(ws, root_ids, n)
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("cluster", ["unsigned"], indirect=True)
 def test_browser_pages_through_nginx(cluster, page):
@@ -140,3 +154,8 @@ def test_browser_pages_through_nginx(cluster, page):
         tab.get_by_text(f"echo tab {i}", exact=True).wait_for()
     for tab in tabs:
         assert_no_console_errors(tab)
+
+
+def test_readme_shows_the_tested_nginx_config():
+    readme = (ROOT / "README.md").read_text()
+    assert SITE_CONFIG.read_text() in readme, "README's Deployment section must show examples/deploy/nginx.conf as it is"
