@@ -35,7 +35,7 @@ nginx:
 	else echo "nginx is missing and cannot be installed without root: nginx tests will skip (fail under CI=true)"; exit 0; fi; \
 	policy=/usr/sbin/policy-rc.d; \
 	if [ ! -e $$policy ]; then \
-		trap "$$sudo rm -f $$policy" EXIT; \
+		trap "$$sudo rm -f $$policy" EXIT; trap 'exit 130' INT TERM; \
 		printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null && $$sudo chmod 755 $$policy; \
 	fi; \
 	$$sudo apt-get update && $$sudo apt-get install -y nginx
