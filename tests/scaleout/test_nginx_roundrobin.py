@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import secrets
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle
 from pathlib import Path
 
@@ -46,11 +45,11 @@ def cluster(request, tmp_path_factory):
     """
     require_nginx()
     env = {"BOKEH_SECRET_KEY": SECRET, "BOKEH_SIGN_SESSIONS": "yes" if request.param == "signed" else "no"}
-    with ThreadPoolExecutor(2) as pool:
-        starts = [pool.submit(launch, "gunicorn", apps=[APP], env=env) for _ in range(2)]
-        servers = [start.result() for start in starts]
-    proxy = None
+    servers, proxy = [], None
     try:
+        # one after the other: a started server holds its port, so the next free port differs
+        servers.append(launch("gunicorn", apps=[APP], env=env))
+        servers.append(launch("gunicorn", apps=[APP], env=env))
         proxy = start_nginx([f"127.0.0.1:{s.port}" for s in servers], tmp_path_factory.mktemp("nginx"))
         yield proxy, servers
     finally:
