@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e '.[brotli]'
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
