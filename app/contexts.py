@@ -54,15 +54,25 @@ class SessionContext(BokehSessionContext):
         self._token = token
         self._logout_url = logout_url
         self._user = user
-        self._session: ServerSession | None = None
+        #: weak: the session holds this context, and a cycle would keep a discarded
+        #: session (and its document) alive until a full garbage collection
+        self._session_ref: weakref.ref[ServerSession] | None = None
+
+    def attach(self, session: ServerSession) -> None:
+        """Bind the session built for this context (it did not exist during the app hooks)."""
+        self._session_ref = weakref.ref(session)
 
     @property
     def destroyed(self) -> bool:
-        return self._session is not None and self._session.destroyed
+        """True once the session is discarded (a freed session was discarded first)."""
+        if self._session_ref is None:
+            return False
+        session = self._session_ref()
+        return session is None or session.destroyed
 
     @property
     def session(self) -> ServerSession | None:
-        return self._session
+        return None if self._session_ref is None else self._session_ref()
 
     @property
     def request(self) -> RequestProxy:
@@ -83,9 +93,12 @@ class SessionContext(BokehSessionContext):
 
     def with_locked_document(self, func: Callable[[Document], Any]) -> Awaitable[Any]:
         async def run() -> Any:
-            if self._session is None:
+            if self._session_ref is None:
                 return resolve(func(self._document))
-            return self._session.with_document_locked(func, self._document)
+            session = self._session_ref()
+            if session is None:
+                raise SessionDestroyed(self.id)
+            return session.with_document_locked(func, self._document)
         return run()
 
 
@@ -152,7 +165,7 @@ class ApplicationContext:
             log.exception("error running the code of app %s", self.url)
         session = ServerSession(session_id, doc, token)
         session.context = context
-        context._session = session
+        context.attach(session)
         return session
 
     def discard_session(self, session: ServerSession) -> None:
