@@ -29,7 +29,7 @@ from typing import Any
 import gevent
 from flask import Response, request
 from gevent.lock import Semaphore
-from wsproto import WSConnection
+from wsproto.connection import Connection
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
@@ -94,7 +94,7 @@ class WSHandler(AuthRequestHandler):
     """One Bokeh websocket. Class and method names follow ``bokeh.server.views.ws``."""
 
     def __init__(self, core: ServerCore, application_context: ApplicationContext, sock: socket.socket,
-                 protocol: WSConnection, session_id: str, token: str, request_info: RequestInfo, *,
+                 protocol: Connection, session_id: str, token: str, request_info: RequestInfo, *,
                  max_message_size: int | None = None, receive_bytes: int = RECEIVE_BYTES) -> None:
         self.core = core
         self.application_context = application_context
@@ -189,15 +189,16 @@ class WSHandler(AuthRequestHandler):
         """Flask-Sock's view body: run one connection until it closes.
 
         Flask-Sock's ``Server`` has done the handshake; from here the handler owns its
-        socket and wsproto connection, and the ``Server`` object is only left marked
-        closed, so Flask-Sock sends nothing after us.
+        socket and wsproto connection. The ``Server`` is left marked closed (Flask-Sock
+        sends nothing after us) and without its environ and handshake state (an h11
+        connection), which would otherwise live as long as the websocket.
         """
         session_id, token = request.environ["bokeh_flask.session"]
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = request.environ["bokeh_flask.user"]
-        handler = cls(core, core.application_context(app_key), ws.sock, ws.ws, session_id, token, info,
-                      max_message_size=ws.max_message_size, receive_bytes=ws.receive_bytes)
-        ws.environ = None
+        handler = cls(core, core.application_context(app_key), ws.sock, ws.ws.connection, session_id, token,
+                      info, max_message_size=ws.max_message_size, receive_bytes=ws.receive_bytes)
+        ws.environ = ws.ws = ws.sock = None
         ws.connected = False
         handler.run()
 
