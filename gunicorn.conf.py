@@ -1,7 +1,8 @@
 """gunicorn settings for bokeh-flask: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 The values live in one place, ``bokeh_flask.app.cli.gunicorn_options`` (shared with
-``bokeh-flask serve``); anything here can still be overridden on the command line or with
+``bokeh-flask serve``), including the ``on_starting`` hook that raises the open-files limit
+for ``worker_connections``; anything here can still be overridden on the command line or with
 ``GUNICORN_CMD_ARGS``. ``BOKEH_DEFAULT_SERVER_PORT`` sets the port (default 5006) and
 ``BOKEH_FLASK_WORKERS`` the number of workers.
 """

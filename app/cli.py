@@ -17,6 +17,7 @@ import glob
 import json
 import logging
 import os
+import resource
 import sys
 from typing import Any, Sequence
 
@@ -32,6 +33,12 @@ _IGNORED = {
 _REFUSED = {
     "websocket_compression_level": "--websocket-compression-level",
 }
+#: Connections one worker accepts at once: open websockets (one per browser tab) plus
+#: requests in flight. At 10,000 gunicorn's old value was reached with 10,000 sessions
+#: open and the worker stopped accepting anything, even a page load.
+WORKER_CONNECTIONS = 20000
+#: File descriptors a worker needs besides its connections (listeners, logs, pipes, files).
+SPARE_FILE_DESCRIPTORS = 100
 
 
 def gunicorn_options(settings: Settings | None = None, bind: str | None = None) -> dict[str, Any]:
@@ -42,8 +49,8 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         # The session layer runs on gevent: one process serves many websockets.
         "worker_class": "gevent",
         "workers": settings.workers,
-        # Open websockets plus requests per worker (each browser tab holds one websocket).
-        "worker_connections": 10000,
+        "worker_connections": WORKER_CONNECTIONS,
+        "on_starting": raise_open_files_limit,
         # A gevent worker keeps answering gunicorn's heartbeat while sessions work.
         "timeout": 60,
         "graceful_timeout": 10,
@@ -60,6 +67,28 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         # bokeh-flask servers on one host would fight over it.
         "control_socket_disable": True,
     }
+
+
+def raise_open_files_limit(server: Any) -> None:
+    """gunicorn's ``on_starting`` hook: raise the master's soft open-files limit to the hard
+    limit (workers inherit it), since every connection is a file descriptor and common soft
+    limits (1024) are far below ``worker_connections``. Logs when even the hard limit is too
+    low for it."""
+    needed = server.cfg.worker_connections + SPARE_FILE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else needed
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            server.log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, exc)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        server.log.warning(
+            "open-files limit %d is below the %d that worker_connections=%d needs: each worker "
+            "holds at most about %d connections; raise the hard limit (`ulimit -Hn`, or "
+            "LimitNOFILE= in a systemd unit)",
+            soft, needed, server.cfg.worker_connections, max(0, soft - SPARE_FILE_DESCRIPTORS))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,67 @@
+"""gunicorn options for many open sessions: worker_connections and the open-files limit.
+
+Each open session holds a websocket, so a worker holding 10,000 sessions needs more than
+10,000 connections and file descriptors. The limit is checked in a child process: lowering
+the test process's own limit could starve the rest of the suite of descriptors.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import textwrap
+
+from gunicorn.config import Config
+
+from bokeh_flask.app.cli import SPARE_FILE_DESCRIPTORS, gunicorn_options
+
+CHILD = textwrap.dedent("""
+    import json, logging, resource, sys, types
+    from gunicorn.config import Config
+    from bokeh_flask.app.cli import gunicorn_options
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), hard))
+    cfg = Config()
+    for key, value in gunicorn_options().items():
+        cfg.set(key, value)
+    warnings = []
+
+    class Log:
+        def warning(self, msg, *args):
+            warnings.append(msg % args)
+
+    cfg.on_starting(types.SimpleNamespace(cfg=cfg, log=Log()))
+    print(json.dumps({"soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "hard": hard,
+                      "warnings": warnings}))
+""")
+
+
+def run_hook(soft: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(soft)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_options_hold_ten_thousand_sessions_and_gunicorn_accepts_them():
+    options = gunicorn_options()
+    assert options["worker_connections"] > 10_000
+    cfg = Config()
+    for key, value in options.items():
+        cfg.set(key, value)
+    assert cfg.worker_connections == options["worker_connections"]
+    assert cfg.on_starting is options["on_starting"]
+
+
+def test_on_starting_raises_the_soft_limit_to_the_hard_limit():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    result = run_hook(256)
+    assert result["soft"] > 256
+    if hard != resource.RLIM_INFINITY:
+        assert result["soft"] == hard
+    needed = gunicorn_options()["worker_connections"] + SPARE_FILE_DESCRIPTORS
+    if result["soft"] < needed:
+        assert len(result["warnings"]) == 1 and "worker_connections" in result["warnings"][0]
+    else:
+        assert result["warnings"] == []
