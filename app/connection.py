@@ -100,6 +100,10 @@ class ServerConnection:
         try:
             coro.send(None)
         except StopIteration as done:
+            if done.value is not None:
+                # Bokeh's Receiver keeps the last message (and its buffers, megabytes for a
+                # patched column) until the next one arrives; a fresh one holds nothing
+                self._receiver = Receiver(_protocol)
             return done.value
         except (MessageError, ProtocolError, ValidationError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, _reason(exc)) from None

@@ -333,9 +333,9 @@ class WSHandler(AuthRequestHandler):
         no other greenlet's frames land inside a message). A peer that takes longer than
         WRITE_TIMEOUT is dropped."""
         with self.write_lock:
-            chunks, self._pending = self._pending, []
             if self._closed:
-                return False
+                return False  # a close() waiting for the lock sends what is queued
+            chunks, self._pending = self._pending, []
             if not chunks:
                 return True
             try:
