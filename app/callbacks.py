@@ -55,6 +55,7 @@ class CallbackGroup:
             self._hub.loop.run_callback_threadsafe(self.add, callback)
             return
         if self._closed:
+            _release(callback)
             return
         if callback.id in self._scheduled:
             raise ValueError(f"callback {callback.id} is already scheduled")
