@@ -57,7 +57,7 @@ class ServerConnection:
         self.state = ConnectionState.OPEN
         self.ping_count = 0
         self.pong_count = 0
-        self._receiver = Receiver(_protocol)
+        self._receiver: Receiver | None = None
 
     # -- outgoing -----------------------------------------------------------------------
 
@@ -96,14 +96,16 @@ class ServerConnection:
 
     def receive_fragment(self, fragment: str | bytes) -> Any | None:
         """Feed one websocket message; return a complete Bokeh message or None."""
+        if self._receiver is None:
+            self._receiver = Receiver(_protocol)
         coro = self._receiver.consume(fragment)
         try:
             coro.send(None)
         except StopIteration as done:
             if done.value is not None:
                 # Bokeh's Receiver keeps the last message (and its buffers, megabytes for a
-                # patched column) until the next one arrives; a fresh one holds nothing
-                self._receiver = Receiver(_protocol)
+                # patched column) until the next one arrives; an idle connection holds none
+                self._receiver = None
             return done.value
         except (MessageError, ProtocolError, ValidationError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, _reason(exc)) from None
@@ -120,6 +122,11 @@ class ServerConnection:
             return
         self.state = ConnectionState.CLOSED
         self.session.unsubscribe(self)
+
+    def release(self) -> None:
+        """Drop what the connection holds once its socket is gone: a Receiver refers to
+        itself (its current state is a bound method), a cycle only a full collection frees."""
+        self._receiver = None
 
 
 def _reason(exc: BaseException) -> str:

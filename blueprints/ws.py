@@ -282,6 +282,10 @@ class WSHandler(AuthRequestHandler):
         self._closed = True
         if self.connection is not None:
             self.core.close_connection(self.connection)
+            # the connection points back at us as its transport: drop our side of that
+            # cycle so both are freed by reference counting, not by a full collection
+            self.connection.release()
+            self.connection = None
 
     # -- the Transport the core writes through ----------------------------------------
 
