@@ -171,6 +171,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "stats_log_frequency": ns.stats_log_frequency, "mem_log_frequency": ns.mem_log_frequency,
         "auth_module": os.path.abspath(ns.auth_module) if ns.auth_module else None,
         "enable_xsrf_cookies": ns.enable_xsrf_cookies, "cookie_secret": ns.cookie_secret,
+        "use_xheaders": ns.use_xheaders or None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)

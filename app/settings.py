@@ -127,6 +127,9 @@ class Settings:
     auth_module: str | None = None
     #: Require an XSRF token on state-changing requests (login/logout forms).
     enable_xsrf_cookies: bool = False
+    #: Trust the proxy's ``X-Forwarded-For`` and ``X-Forwarded-Proto`` (one proxy in
+    #: front): ``session_context.request.remote_ip`` and ``protocol`` are the browser's.
+    use_xheaders: bool = False
     #: Secret for signed cookies (Flask's ``SECRET_KEY`` when unset).
     cookie_secret: str | None = dataclasses.field(default=None, repr=False)
     #: Worker processes (CLI only).
@@ -154,6 +157,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_AUTH_MODULE": "auth_module",
     "BOKEH_XSRF_COOKIES": "enable_xsrf_cookies",
     "BOKEH_COOKIE_SECRET": "cookie_secret",
+    "BOKEH_USE_XHEADERS": "use_xheaders",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..app.auth import AuthProvider
 from ..app.server import ServerCore
@@ -82,6 +83,9 @@ class BokehServer:
         # WSHandler reads each websocket itself: simple-websocket must not start a reader
         options.update(thread_class=NoReaderThread, event_class=NoEvent)
         register_routes(app, core, prefix, self.name)
+        if resolved.use_xheaders and not isinstance(app.wsgi_app, ProxyFix):
+            # as Tornado's xheaders: the client address and scheme the proxy saw
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
         app.extensions.setdefault("bokeh_flask", {})[self.name] = core
         _configure_logging(resolved.log_level)
         return core
