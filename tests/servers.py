@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -103,24 +104,33 @@ def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = N
         # the default allowlist is localhost:<port>; tests also use 127.0.0.1
         full_env.setdefault("BOKEH_DEFAULT_SERVER_PORT", str(port))
     full_env.update(env or {})
-    log = Path(tempfile.mkstemp(prefix=f"bokeh-flask-{kind}-", suffix=".log")[1])
-    process = subprocess.Popen(
-        _command(kind, port, app_paths, list(args or [])), cwd=cwd, env=full_env,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    server = Server(kind, port, process, log, full_env)
+    return spawn(kind, _command(kind, port, app_paths, list(args or [])), port, full_env,
+                 ready=lambda status: status < 500, ready_path=wait_path, timeout=timeout, cwd=cwd)
+
+
+def spawn(kind: str, command: list[str], port: int, env: dict, ready: Callable[[int], bool],
+          ready_path: str = "/", timeout: float = 60.0, cwd: Path = ROOT,
+          log_path: Path | None = None) -> Server:
+    """Run ``command`` in its own process group, output to a log file, and wait until
+    ``GET ready_path`` answers with a status ``ready`` accepts; fail with the log if it
+    exits or does not answer in time."""
+    log = log_path or Path(tempfile.mkstemp(prefix=f"bokeh-flask-{kind}-", suffix=".log")[1])
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(kind, port, process, log, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{kind} server exited with {process.returncode}:\n{server.log_text()}")
+            raise RuntimeError(f"{kind} exited with {process.returncode}:\n{server.log_text()}")
         try:
-            if requests.get(server.url + wait_path, timeout=2, allow_redirects=False).status_code < 500:
+            if ready(requests.get(server.url + ready_path, timeout=2, allow_redirects=False).status_code):
                 return server
         except requests.RequestException:
             pass
-        time.sleep(0.1)
+        time.sleep(0.05)
     server.stop()
-    raise RuntimeError(f"{kind} server did not answer within {timeout}s:\n{server.log_text()}")
+    raise RuntimeError(f"{kind} did not answer within {timeout}s:\n{server.log_text()}")
+
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists()

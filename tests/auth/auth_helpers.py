@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import requests
@@ -15,7 +12,7 @@ import requests
 
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
 ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
-Server, launch, free_port = _root.Server, _root.launch, _root.free_port
+Server, launch, spawn, free_port = _root.Server, _root.launch, _root.spawn, _root.free_port
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
@@ -45,22 +42,8 @@ def launch_flask_app(module: Path, kind: str = "gunicorn", env: dict | None = No
     else:
         command = [str(BIN / "flask"), "--app", str(module), "run", "--host", "127.0.0.1",
                    "--port", str(port)]
-    log = Path(tempfile.mkstemp(prefix=f"bokeh-flask-auth-{kind}-", suffix=".log")[1])
-    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(kind, port, process, log, full_env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{module.name} exited with {process.returncode}:\n{server.log_text()}")
-        try:
-            if requests.get(server.url + "/health", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{module.name} did not answer within {timeout}s:\n{server.log_text()}")
+    return spawn(f"auth-{kind}", command, port, full_env, ready=lambda status: status == 200,
+                 ready_path="/health", timeout=timeout)
 
 
 def login(base: str, user: str, password: str | None = None, login_path: str = "/login") -> requests.Session:

@@ -4,15 +4,12 @@ in the page through ``Bokeh.documents[0]``."""
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
 ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
-Server, launch, free_port = _root.Server, _root.launch, _root.free_port
+Server, launch, spawn, free_port = _root.Server, _root.launch, _root.spawn, _root.free_port
 
 KINDS = ["gunicorn", "flask"]
 #: Generous upper bound for anything that needs a server round trip.
@@ -29,28 +26,10 @@ def launch_host_app(env: dict | None = None, port: int | None = None,
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
     full_env.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
     full_env.update(env or {})
-    log = Path(tempfile.mkstemp(prefix="bokeh-flask-host-app-", suffix=".log")[1])
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-k", "gevent", "-b", f"127.0.0.1:{port}",
-         "--chdir", str(EXAMPLES / "host_app"), "app:app"],
-        cwd=ROOT, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Server("host_app", port, process, log, full_env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"host app exited with {process.returncode}:\n{server.log_text()}")
-        try:
-            import requests
-
-            if requests.get(server.url + "/health", timeout=2).status_code == 200:
-                return server
-        except Exception:  # noqa: BLE001 - not up yet
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"host app did not answer within {timeout}s:\n{server.log_text()}")
+    command = [str(BIN / "gunicorn"), "-k", "gevent", "-b", f"127.0.0.1:{port}",
+               "--chdir", str(EXAMPLES / "host_app"), "app:app"]
+    return spawn("host_app", command, port, full_env, ready=lambda status: status == 200,
+                 ready_path="/health", timeout=timeout)
 
 
 def wait_for_log_after(server: Server, offset: int, text: str, timeout: float = 10.0) -> str:

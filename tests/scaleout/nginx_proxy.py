@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-from servers import IN_CI, ROOT, free_port
+from servers import IN_CI, ROOT, Server, free_port, spawn
 
 NGINX = "/usr/sbin/nginx"
 SITE_CONFIG = ROOT / "examples" / "deploy" / "nginx.conf"
@@ -73,58 +68,21 @@ def main_config(folder: Path, site_path: Path) -> str:
     )
 
 
-@dataclass
-class Nginx:
-    port: int
-    process: subprocess.Popen
-    folder: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def error_log(self) -> str:
-        path = self.folder / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGTERM): open websockets are cut, not waited for."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+def error_log(proxy: Server) -> str:
+    """nginx's error log (``-e``), next to its output log in the proxy's folder."""
+    path = proxy.log_path.parent / "error.log"
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_nginx(upstreams: list[str], folder: Path, timeout: float = 30.0) -> Nginx:
-    """Run nginx in the foreground in front of ``upstreams`` and wait until it answers."""
+def start_nginx(upstreams: list[str], folder: Path, timeout: float = 30.0) -> Server:
+    """Run nginx in the foreground in front of ``upstreams`` and wait until it answers;
+    ``stop()`` is a fast shutdown (SIGTERM): open websockets are cut, not waited for."""
     require_nginx()
     port = free_port()
     site = folder / "bokeh-flask.conf"
     site.write_text(site_config(upstreams, f"127.0.0.1:{port}"))
     conf = folder / "nginx.conf"
     conf.write_text(main_config(folder, site))
-    output = (folder / "nginx.out").open("wb")
-    process = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(folder), "-e", str(folder / "error.log")],
-        stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    proxy = Nginx(port, process, folder)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode}:\n"
-                               f"{(folder / 'nginx.out').read_text()}\n{proxy.error_log()}")
-        try:
-            if requests.get(proxy.url + "/", timeout=2, allow_redirects=False).status_code < 500:
-                return proxy
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    proxy.stop()
-    raise RuntimeError(f"nginx did not answer within {timeout}s:\n{proxy.error_log()}")
+    command = [NGINX, "-c", str(conf), "-p", str(folder), "-e", str(folder / "error.log")]
+    return spawn("nginx", command, port, dict(os.environ), ready=lambda status: status < 500,
+                 timeout=timeout, cwd=folder, log_path=folder / "nginx.out")

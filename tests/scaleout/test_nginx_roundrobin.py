@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ws"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "browser"))
 from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
 from browser_helpers import assert_no_console_errors, wait_for_model  # noqa: E402
-from nginx_proxy import SITE_CONFIG, require_nginx, start_nginx  # noqa: E402
+from nginx_proxy import SITE_CONFIG, error_log, require_nginx, start_nginx  # noqa: E402
 from servers import ROOT, launch  # noqa: E402
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "scaleout_pid"
@@ -116,7 +116,7 @@ def test_many_sessions_round_robin_through_nginx(cluster):
     assert {_parent_pid(session) for _, session in served} == masters, "both servers must hold sessions"
     rebuilt = sum(page != session for page, session in served)
     assert 0 < rebuilt < SESSIONS, f"{rebuilt} of {SESSIONS} sessions were rebuilt on the other server"
-    assert "[error]" not in proxy.error_log(), proxy.error_log()[-3000:]
+    assert "[error]" not in error_log(proxy), error_log(proxy)[-3000:]
 
 
 def test_large_tokens_pass_through_nginx(cluster):
