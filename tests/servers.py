@@ -1,12 +1,13 @@
 """Real bokeh-flask servers on loopback, started as a user starts them (shared by all suites).
 
-``start_server(kind, apps=[...], env={...}, args=[...])`` runs one of
+``launch(kind, apps=[...], env={...}, args=[...])`` runs one of
   - ``gunicorn``: ``gunicorn -c gunicorn.conf.py wsgi:app`` (gevent worker),
   - ``flask``:    ``flask --app wsgi run``,
   - ``cli``:      ``bokeh-flask serve APPS... --port N``,
   - ``bokeh``:    upstream ``bokeh serve`` (for side-by-side checks),
 on a free loopback port, waits until it answers HTTP, and stops it at teardown.
 The server's combined output is kept in ``server.log_text()`` for assertions.
+``spawn`` starts any other server process the same way (nginx, the auth and host-app servers).
 """
 from __future__ import annotations
 
