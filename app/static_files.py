@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import gevent
 from bokeh.settings import settings as bokeh_settings
@@ -92,16 +93,24 @@ class StaticFile:
             self._gzip = gzip.compress(self.body, compresslevel=6, mtime=0)
         return self._gzip
 
-    def brotlied(self) -> bytes | None:
-        """The brotli body, or None without the ``brotli`` package."""
-        if brotli is None:
-            return None
+    def brotlied(self) -> bytes:
+        """The brotli body (only with the ``brotli`` package: see :meth:`negotiate`)."""
         if self._brotli is None:
             with self._lock:
                 if self._brotli is None:
                     self._brotli = brotli.compress(self.body, quality=BROTLI_FAST)
                     gevent.get_hub().threadpool.spawn(self._compress_best)
         return self._brotli
+
+    def negotiate(self, quality: Callable[[str], float]) -> tuple[bytes, str | None]:
+        """The body and its ``Content-Encoding`` for a client that rates codings with
+        ``quality`` (its Accept-Encoding q-values): brotli, then gzip, else as it is."""
+        if self.compressible:
+            if brotli is not None and quality("br") > 0:
+                return self.brotlied(), "br"
+            if quality("gzip") > 0:
+                return self.gzipped(), "gzip"
+        return self.body, None
 
     def _compress_best(self) -> None:
         self._brotli = brotli.compress(self.body, quality=BROTLI_BEST)

@@ -30,28 +30,12 @@ def file_response(root: Path, subpath: str) -> Response:
         headers["Cache-Control"] = "no-cache"
     if etag in request.headers.get("If-None-Match", ""):
         return Response(status=304, headers=headers)
-    body, encoding = entry.body, _encoding(entry)
-    if encoding == "br":
-        body = entry.brotlied() or body
-    elif encoding == "gzip":
-        body = entry.gzipped()
-    if body is not entry.body:
+    body, encoding = entry.negotiate(request.accept_encodings.quality)
+    if encoding is not None:
         headers["Content-Encoding"] = encoding
     response = Response(body, content_type=entry.content_type, headers=headers)
     response.last_modified = entry.mtime
     return response
-
-
-def _encoding(entry: static_files.StaticFile) -> str | None:
-    """The best coding the client accepts for this file: br, then gzip, else none."""
-    if not entry.compressible:
-        return None
-    accepted = request.accept_encodings
-    if static_files.brotli is not None and accepted.quality("br") > 0:
-        return "br"
-    if accepted.quality("gzip") > 0:
-        return "gzip"
-    return None
 
 
 class StaticHandler(BokehView):
