@@ -6,9 +6,10 @@ a request that is not a Bokeh websocket handshake, 403 for a foreign origin or a
 expired token, a missing login, or a token or session of another user; 426 for a wrong
 websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.serve`.
 
-After the upgrade one greenlet per websocket (the request's own) reads the socket and
-parses frames with wsproto; simple-websocket's reader thread is replaced by
-:class:`NoReaderThread`, which halves what an idle websocket costs.
+After the upgrade one greenlet per websocket reads the socket and parses frames with
+wsproto; simple-websocket's reader thread is replaced by :class:`NoReaderThread`. Under
+gunicorn that greenlet is a new one on a duplicate of the socket and the request itself
+ends (:func:`_detach`), so an idle websocket costs little more than its socket and state.
 
 Writes: a message's frames are encoded by :func:`app.frames.wire_chunks` (large buffers
 are not copied) and written with one ``sendmsg`` under a gevent lock, so messages never
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections import deque
 from itertools import islice
 from typing import Any
@@ -68,8 +70,8 @@ TCP_KEEPALIVE = (60, 10, 6)
 
 class NoReaderThread:
     """Stands in for simple-websocket's reader thread (``thread_class`` in
-    ``SOCK_SERVER_OPTIONS``): :meth:`WSHandler.run` reads the socket in the request's own
-    greenlet, so a websocket costs one greenlet instead of two plus a Condition."""
+    ``SOCK_SERVER_OPTIONS``): :meth:`WSHandler.run` reads the socket itself, so a
+    websocket costs one greenlet instead of two plus a Condition."""
 
     name = "bokeh-flask websocket"
 
@@ -103,7 +105,7 @@ class WSHandler(AuthRequestHandler):
         self.protocol = protocol
         self.session_id = session_id
         self.token = token
-        self.request_info = request_info
+        self.request_info: RequestInfo | None = request_info
         self.max_message_size = max_message_size
         self.receive_bytes = receive_bytes
         self.write_lock = Semaphore(1)
@@ -186,21 +188,27 @@ class WSHandler(AuthRequestHandler):
 
     @classmethod
     def serve(cls, core: ServerCore, ws: Any, app_key: str) -> None:
-        """Flask-Sock's view body: run one connection until it closes.
+        """Flask-Sock's view body: hand the upgraded connection to its handler.
 
-        Flask-Sock's ``Server`` has done the handshake; from here the handler owns its
+        Flask-Sock's ``Server`` has done the handshake; from here the handler owns the
         socket and wsproto connection. The ``Server`` is left marked closed (Flask-Sock
         sends nothing after us) and without its environ and handshake state (an h11
-        connection), which would otherwise live as long as the websocket.
+        connection). Under gunicorn the handler runs in a greenlet of its own on a
+        duplicate of the socket (:func:`_detach`), and this request ends.
         """
         session_id, token = request.environ["bokeh_flask.session"]
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = request.environ["bokeh_flask.user"]
-        handler = cls(core, core.application_context(app_key), ws.sock, ws.ws.connection, session_id, token,
-                      info, max_message_size=ws.max_message_size, receive_bytes=ws.receive_bytes)
+        detached = _detach(ws)
+        handler = cls(core, core.application_context(app_key), detached or ws.sock, ws.ws.connection,
+                      session_id, token, info, max_message_size=ws.max_message_size,
+                      receive_bytes=ws.receive_bytes)
         ws.environ = ws.ws = ws.sock = None
         ws.connected = False
-        handler.run()
+        if detached is None:
+            handler.run()
+        else:
+            gevent.spawn(handler.run)
 
     def run(self) -> None:
         """Read frames in this greenlet until the websocket closes, then close the socket."""
@@ -239,6 +247,7 @@ class WSHandler(AuthRequestHandler):
             pass
         self.connection = self.core.open_connection(
             self.application_context, self.session_id, self.token, self.request_info, self)
+        self.request_info = None  # a session created here keeps its own reference
 
     def _on_event(self, event: Any) -> None:
         """One wsproto event: control frames are answered here, data frames assembled
@@ -372,6 +381,25 @@ class WSHandler(AuthRequestHandler):
         except OSError:
             pass
         self.sock.close()
+
+
+def _detach(ws: Any) -> socket.socket | None:
+    """A duplicate of a gunicorn websocket's socket, for a handler greenlet of its own.
+
+    The request's greenlet would otherwise hold, for the websocket's whole life, gunicorn's
+    parser and environ, Flask's request context and the saved stack of the WSGI call:
+    about 15 KiB of an idle websocket's 35. Once the view returns, gunicorn closes its
+    descriptor and frees its pool slot (``worker_connections`` then counts requests in
+    flight, not open websockets); the duplicate keeps the connection open. None where
+    that cannot work: ``flask run`` writes a response after the view, a TLS socket's state
+    cannot be duplicated, and a process out of descriptors keeps the request's greenlet.
+    """
+    if ws.mode != "gunicorn" or isinstance(ws.sock, ssl.SSLSocket):
+        return None
+    try:
+        return ws.sock.dup()
+    except OSError:
+        return None
 
 
 def _send_chunks(sock: socket.socket, chunks: list[Chunk]) -> None:
