@@ -208,7 +208,7 @@ class WSHandler(AuthRequestHandler):
         if detached is None:
             handler.run()
         else:
-            gevent.spawn(handler.run)
+            gevent.spawn_raw(handler.run)  # a bare greenlet: nothing joins or kills it
 
     def run(self) -> None:
         """Read frames in this greenlet until the websocket closes, then close the socket."""
