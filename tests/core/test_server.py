@@ -1,7 +1,10 @@
 """bokeh_flask.app.server.ServerCore: session requests, connections, unused-session cleanup, jobs."""
 from __future__ import annotations
 
+import gc
+import sys
 import time
+import weakref
 
 import gevent
 import gevent.event
@@ -174,6 +177,56 @@ def test_cleanup_keeps_a_session_that_gains_a_connection_while_waiting_for_its_l
     release.set()
     gevent.joinall([g, discarder], timeout=5, raise_error=True)
     assert not session.destroyed and "revive" in context.sessions
+
+
+def test_cleanup_pass_reclaims_arenas_once_a_burst_is_gone(monkeypatch):
+    from bokeh_flask.app import server
+
+    calls: list[str] = []
+    monkeypatch.setattr(server, "TRIM_AFTER_DISCARDS", 3)
+    monkeypatch.setattr(server, "RECLAIM_MAX_SESSIONS", 1)
+    monkeypatch.setattr(server, "_reclaim_arenas", lambda: calls.append("reclaim"))
+    monkeypatch.setattr(server, "_malloc_trim", lambda: calls.append("trim"))
+    core = make_core({"/x": lambda doc: None})
+    sessions = [new_session(core, session_id=f"s{i}") for i in range(5)]
+
+    def expire(*indexes: int) -> int:
+        for i in indexes:
+            sessions[i].request_expiration()
+        return core.cleanup_pass()
+
+    # a large pass with too many sessions left: glibc's free memory only
+    assert expire(0, 1, 2) == 3 and calls == ["trim"]
+    # the burst's last sessions go: the discards add up, and few are left
+    assert expire(3) == 1 and calls == ["trim", "reclaim", "trim"]
+    # counting starts again after a reclaim
+    assert expire(4) == 1 and calls == ["trim", "reclaim", "trim"]
+    assert core.cleanup_pass() == 0 and calls == ["trim", "reclaim", "trim"]
+
+
+def test_reclaim_arenas_frees_cycles_and_method_cache_names():
+    from bokeh_flask.app import server
+
+    class Node:
+        pass
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        node = Node()
+        node.self = node
+        ref = weakref.ref(node)
+        del node
+        # a fresh string, as C code's getattr makes: the method cache keeps a reference
+        name = "".join(["no_such_", "attribute"])
+        assert getattr(Node, name, None) is None
+        cached = sys.getrefcount(name)
+        server._reclaim_arenas()
+        assert ref() is None
+        assert sys.getrefcount(name) < cached
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_discarding_many_sessions_does_not_stall_other_greenlets():
