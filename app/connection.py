@@ -105,7 +105,7 @@ class ServerConnection:
             if done.value is not None:
                 # Bokeh's Receiver keeps the last message (and its buffers, megabytes for a
                 # patched column) until the next one arrives; an idle connection holds none
-                self._receiver = None
+                self._drop_receiver()
             return done.value
         except (MessageError, ProtocolError, ValidationError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, _reason(exc)) from None
@@ -124,9 +124,16 @@ class ServerConnection:
         self.session.unsubscribe(self)
 
     def release(self) -> None:
-        """Drop what the connection holds once its socket is gone: a Receiver refers to
-        itself (its current state is a bound method), a cycle only a full collection frees."""
-        self._receiver = None
+        """Drop what the connection holds once its socket is gone."""
+        self._drop_receiver()
+
+    def _drop_receiver(self) -> None:
+        """A Receiver refers to itself (its current state is a bound method of its own):
+        that reference goes first, so the Receiver and the message it holds are freed by
+        reference counting at once, not by a later garbage collection."""
+        if self._receiver is not None:
+            vars(self._receiver).pop("_current_consumer", None)
+            self._receiver = None
 
 
 def _reason(exc: BaseException) -> str:
