@@ -303,3 +303,18 @@ def test_keep_alive_zero_starts_no_ping_job():
         assert len(core._jobs) == 1
     finally:
         core.stop()
+
+
+def test_full_collections_are_spaced_out_unless_already_rarer():
+    from bokeh_flask.app import server
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        server._space_full_collections()
+        assert gc.get_threshold() == (700, 10, server.FULL_COLLECTION_INTERVAL)
+        gc.set_threshold(500, 20, 1000)
+        server._space_full_collections()
+        assert gc.get_threshold() == (500, 20, 1000)
+    finally:
+        gc.set_threshold(*saved)
