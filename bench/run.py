@@ -55,7 +55,7 @@ GROUPS = {  # group -> the issue's measure numbers
     "roundtrip": [1], "throughput": [2, 3], "pages": [4], "sliders": [5], "workers2": [6],
     "sustained": [7], "sessions": [8, 9, 10], "bigpull": [11], "static": [12],
 }
-PROFILE_GROUPS = ("roundtrip", "pages", "sustained")
+PROFILE_GROUPS = ("roundtrip", "pages", "sliders", "sustained")
 
 
 @dataclass
@@ -291,34 +291,66 @@ def w_throughput(server: Server, cfg: Config, quickack: bool = False) -> dict[st
             "errors": errors[:3]}
 
 
-def w_pages(app: str) -> Callable[[Server, Config], dict[str, Any]]:
+def w_pages(app: str, between: Callable[[], None] | None = None) -> Callable[[Server, Config], dict[str, Any]]:
+    """Measure 4/5's page load; ``between`` runs just before and just after it (app cost)."""
     def run(server: Server, cfg: Config) -> dict[str, Any]:
         warm_pages(server, app, 20)
         server.wait_idle(15)
-        return page_load(server, f"/{app}", cfg.page_seconds, cfg.concurrency)
+        if between is not None:
+            between()
+        result = page_load(server, f"/{app}", cfg.page_seconds, cfg.concurrency)
+        if between is not None:
+            between()
+        return result
     return run
 
 
-_expected_roots: list[str] | None = None
+class AppCost:
+    """The app's own code: CPU of ``Application.initialize_document`` on a fresh Document, in
+    this process (the app as ``bokeh serve`` builds it), so both servers' page CPU can be
+    compared beyond it.
 
+    The machine is shared and its speed drifts by tens of percent within minutes, so runs
+    are taken in batches right before and right after each server's page-load run rather
+    than all at start: the pooled median then sees the same conditions as the page figures.
+    The median leaves out the rare run that pays a full garbage collection (which depends on
+    the process's heap, not the app); the collections the app's own allocations trigger are
+    in every run. ``Document()`` itself is server work and outside the timing.
+    """
 
-def app_cost(path: Path, runs: int) -> dict[str, Any]:
-    """The app's own code: ``Application.initialize_document`` on a fresh Document, in-process."""
-    from bokeh.command.util import build_single_handler_application
-    from bokeh.document import Document
+    def __init__(self, path: Path) -> None:
+        from bokeh.command.util import build_single_handler_application
+        from bokeh.document import Document
 
-    application = build_single_handler_application(str(path))
-    for _ in range(3):
-        application.initialize_document(Document())
-    cpu, wall = [], []
-    for _ in range(runs):
-        doc = Document()
-        c, w = time.thread_time(), time.perf_counter()
-        application.initialize_document(doc)
-        cpu.append(time.thread_time() - c)
-        wall.append(time.perf_counter() - w)
-    return {"runs": runs, "cpu_median_ms": ms(statistics.median(cpu)), "cpu_mean_ms": ms(statistics.fmean(cpu)),
-            "wall_median_ms": ms(statistics.median(wall)), "roots": [type(r).__name__ for r in doc.roots]}
+        self.application = build_single_handler_application(str(path))
+        self.new_document = Document
+        for _ in range(10):  # the first runs of a process are slower (lazy imports, caches)
+            self.application.initialize_document(Document())
+        self.cpu: list[float] = []
+        self.wall: list[float] = []
+        self.batch_medians: list[float] = []
+
+    def sample(self, runs: int) -> None:
+        batch = []
+        for _ in range(runs):
+            doc = self.new_document()
+            c, w = time.thread_time(), time.perf_counter()
+            self.application.initialize_document(doc)
+            batch.append(time.thread_time() - c)
+            self.wall.append(time.perf_counter() - w)
+        self.cpu += batch
+        self.batch_medians.append(ms(statistics.median(batch)))
+
+    def roots(self) -> list[str]:
+        doc = self.new_document()
+        self.application.initialize_document(doc)
+        return [type(r).__name__ for r in doc.roots]
+
+    def summary(self) -> dict[str, Any]:
+        return {"runs": len(self.cpu), "cpu_median_ms": ms(statistics.median(self.cpu)),
+                "cpu_p25_p75_ms": [ms(pct(self.cpu, 25)), ms(pct(self.cpu, 75))],
+                "cpu_mean_ms": ms(statistics.fmean(self.cpu)), "wall_median_ms": ms(statistics.median(self.wall)),
+                "batch_medians_ms": self.batch_medians, "roots": self.roots()}
 
 
 def check_session(server: Server, expected_types: list[str]) -> dict[str, bool]:
@@ -340,7 +372,7 @@ def check_session(server: Server, expected_types: list[str]) -> dict[str, bool]:
 
 
 def w_workers2(server: Server, cfg: Config) -> dict[str, Any]:
-    expected = app_cost(APPS["trivial"], 1)["roots"]
+    expected = AppCost(APPS["trivial"]).roots()
     warm_pages(server, "trivial", 40, keep_alive=False)
     server.wait_idle(15)
     # each page on a new connection (many browsers), so the kernel spreads them over processes
@@ -884,9 +916,11 @@ def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
         rep.add(Row("4b", "server CPU per page, trivial app", "ms", r["flask"]["cpu_per_page_ms"],
                     r["bokeh"]["cpu_per_page_ms"], "lower"))
     elif name == "sliders":
-        cost = app_cost(APPS["sliders"], cfg.app_cost_runs)
+        app = AppCost(APPS["sliders"])
+        batch = -(-cfg.app_cost_runs // (4 * cfg.rounds))  # a batch before and after each run
         with pair(log_dir, extra=NO_EXPIRY) as sv:
-            r = both(sv, cfg, 3, w_pages("sliders"))
+            r = both(sv, cfg, 3, w_pages("sliders", lambda: app.sample(batch)))
+        cost = app.summary()
         rep.details["5_sliders"] = {**r, "app_cost": cost}
         own = cost["cpu_median_ms"]
         over = {k: round(r[k]["cpu_per_page_ms"] - own, 3) for k in KINDS}
@@ -974,18 +1008,18 @@ def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
 
 def profile(groups: list[str], cfg: Config, out_dir: Path, log_dir: Path, seconds: int = 20,
             kind: str = "flask") -> dict[str, Any]:
-    """py-spy on the serving process (bokeh-flask's worker by default) while measure 1, 4 or 7's
-    workload runs."""
+    """py-spy on the serving process (bokeh-flask's worker by default) while measure 1, 4, 5 or
+    7's workload runs."""
     pyspy = BIN / "py-spy"
     summaries: dict[str, Any] = {}
     for name in groups:
-        extra = {"sustained": SHORT_EXPIRY, "pages": NO_EXPIRY}.get(name, [])
+        extra = {"sustained": SHORT_EXPIRY, "pages": NO_EXPIRY, "sliders": NO_EXPIRY}.get(name, [])
         server = Server(kind, APP_PATHS, 1, extra, log_dir)
         recorders: list[subprocess.Popen] = []
         try:
             server.start()
             server.wait_ready()
-            warm_pages(server, "trivial", 30)
+            warm_pages(server, "sliders" if name == "sliders" else "trivial", 30)
             worker = server.worker_pids()[0]
             stem = out_dir / f"profile-{name}{'' if kind == 'flask' else '-' + kind}"
             for fmt_, suffix in (("flamegraph", ".svg"), ("raw", ".txt")):
@@ -1007,7 +1041,7 @@ def profile(groups: list[str], cfg: Config, out_dir: Path, log_dir: Path, second
                 s.close()
                 info: dict[str, Any] = {"round_trips": n}
             else:
-                info = page_load(server, "/trivial", work, cfg.concurrency)
+                info = page_load(server, "/sliders" if name == "sliders" else "/trivial", work, cfg.concurrency)
             for p in recorders:
                 p.wait(timeout=seconds + 60)
             summaries[name] = {"workload": info, **summarize_raw(Path(str(stem) + ".txt"))}
@@ -1095,7 +1129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", metavar="NAME", help=f"groups ({', '.join(GROUPS)}) or measure numbers")
     ap.add_argument("--out", help="result path without extension (default bench/results/<date>[-quick])")
     ap.add_argument("--profile", action="store_true",
-                    help="py-spy bokeh-flask's worker under measures 1, 4, 7 (roundtrip, pages, sustained)")
+                    help="py-spy bokeh-flask's worker under measures 1, 4, 5, 7 (roundtrip, pages, sliders, sustained)")
     ap.add_argument("--profile-seconds", type=int, default=20)
     ap.add_argument("--profile-server", choices=KINDS, default="flask",
                     help="profile bokeh serve instead, for comparison (files get a -bokeh suffix)")
