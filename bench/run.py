@@ -477,6 +477,10 @@ def _settle_rss(server: Server, seconds: float = 2, idle_timeout: float = 30) ->
 
 
 def _warm_sessions(server: Server, n: int = 30) -> None:
+    """Open and close ``n`` sessions and fetch the probe's file, so the baseline includes
+    what each server builds once on first use (for the probe: a file lookup cache that
+    otherwise lands among the measured sessions' memory and keeps it from being returned)."""
+    answers(server)
     warm: list[BokehWS] = []
     open_sessions(server, n, warm, 4)
     for ws in warm:
