@@ -192,9 +192,10 @@ class WSHandler(AuthRequestHandler):
 
         Flask-Sock's ``Server`` has done the handshake; from here the handler owns the
         socket and wsproto connection. The ``Server`` is left marked closed (Flask-Sock
-        sends nothing after us) and without its environ, handshake state (an h11 connection)
-        and reader stand-in (a cycle through its bound method). Under gunicorn the handler runs in a greenlet of its own on a
-        duplicate of the socket (:func:`_detach`), and this request ends.
+        sends nothing after us) and without its environ, handshake state (an h11
+        connection) and reader stand-in (a cycle through its bound method). Under gunicorn
+        the handler runs in a greenlet of its own on a duplicate of the socket
+        (:func:`_detach`), and this request ends.
         """
         session_id, token = request.environ["bokeh_flask.session"]
         info = AuthenticatedRequest.from_environ(request.environ)
