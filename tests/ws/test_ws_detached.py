@@ -24,10 +24,7 @@ def test_open_websockets_do_not_hold_gunicorn_connection_slots():
         assert requests.get(f"{server.url}/hello", timeout=10).status_code == 200
         for ws in opened:
             assert ws.pull().msgtype == "PULL-DOC-REPLY"
-        for ws in opened:
-            ws.close()
-        log = server.log_text()
-        assert "Traceback" not in log, log[-3000:]
+        assert "Traceback" not in server.log_text(), server.log_text()[-3000:]
     finally:
         for ws in opened:
             ws.close()
