@@ -12,6 +12,7 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import WebsocketMismatch
 
 from ..app.errors import HTTPError
 from ..app.requests import RequestInfo
@@ -25,7 +26,12 @@ def error_response(error: HTTPError) -> Response:
 
 def http_exception_response(error: HTTPException) -> Response:
     """Werkzeug's routing errors (404, 405, 400) as short plain text, not an HTML page."""
-    response = error_response(HTTPError(error.code or 500, error.description or error.name))
+    reason = error.description or error.name
+    if isinstance(error, WebsocketMismatch):  # its description only blames the browser
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        reason = ("Websocket connections go to <app>/ws, not to this path" if upgrade
+                  else 'Can "Upgrade" only to "WebSocket".')
+    response = error_response(HTTPError(error.code or 500, reason))
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response

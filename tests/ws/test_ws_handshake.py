@@ -73,6 +73,17 @@ def test_bad_subprotocol_refused_with_400_before_upgrade(server, offered):
 def test_plain_get_of_ws_route_is_400(server):
     response = requests.get(f"{server.url}/hello/ws", timeout=TIMEOUT)
     assert response.status_code == 400
+    assert response.text == '400: Can "Upgrade" only to "WebSocket".\n'
+
+
+def test_websocket_handshake_to_a_page_path_is_400_with_a_clear_reason(server):
+    token = page_token(server.url)
+    response = requests.get(f"{server.url}/hello", timeout=TIMEOUT, headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+        "Sec-WebSocket-Protocol": f"bokeh, {token}"})
+    assert response.status_code == 400
+    assert "go to <app>/ws" in response.text and "Traceback" not in response.text
 
 
 def test_wrong_websocket_version_is_426(server):
