@@ -204,6 +204,29 @@ def test_cleanup_pass_reclaims_arenas_once_a_burst_is_gone(monkeypatch):
     assert core.cleanup_pass() == 0 and calls == ["trim", "reclaim", "trim"]
 
 
+def test_cleanup_pass_collects_every_so_many_discards_however_many_are_left(monkeypatch):
+    """Sessions churning under load never leave few live: their leftover cycles must still
+    be collected, or they pile up until Python's (rare) next full collection."""
+    from bokeh_flask.app import server
+
+    calls: list[str] = []
+    monkeypatch.setattr(server, "TRIM_AFTER_DISCARDS", 100)
+    monkeypatch.setattr(server, "COLLECT_AFTER_DISCARDS", 2)
+    monkeypatch.setattr(server, "_reclaim_arenas", lambda: calls.append("reclaim"))
+    monkeypatch.setattr(server, "_malloc_trim", lambda: calls.append("trim"))
+    core = make_core({"/x": lambda doc: None})
+    sessions = [new_session(core, session_id=f"s{i}") for i in range(60)]
+
+    def expire(i: int) -> int:
+        sessions[i].request_expiration()
+        return core.cleanup_pass()
+
+    assert expire(0) == 1 and calls == []
+    assert expire(1) == 1 and calls == ["reclaim", "trim"]
+    assert expire(2) == 1 and calls == ["reclaim", "trim"]
+    assert expire(3) == 1 and calls == ["reclaim", "trim"] * 2
+
+
 def test_reclaim_arenas_frees_cycles_and_method_cache_names():
     from bokeh_flask.app import server
 
