@@ -45,11 +45,13 @@ TRIM_AFTER_DISCARDS = 100
 #: collection's pause grows with live objects (~0.2 ms per live trivial session), and the
 #: arenas cannot come back while most of the burst's sessions are still alive anyway.
 RECLAIM_MAX_SESSIONS = 50
-#: ...and, whatever is left live, at least once per this many discarded sessions. Cycles an
-#: app leaves per session (a module-level model no root uses, a closure over itself) outlive
-#: the session until a full collection, which :func:`_space_full_collections` makes rare:
-#: without this, 2,000 sessions of a test app with one such source grew a worker 25 MiB for
-#: good. One collection per 500 sessions is well under a millisecond per session.
+#: ...and, however many are left, once the discards since the last one reach this many and
+#: the number of live sessions. Cycles an app leaves per session (a module-level model no
+#: root uses, a closure over itself) outlive the session until a full collection, which
+#: :func:`_space_full_collections` makes rare: without this, 2,000 sessions of a test app
+#: with one such source grew a worker 25 MiB for good. Counting against the live sessions
+#: keeps the collection's cost per discarded session bounded (~0.2 ms, as the pause grows
+#: with them), like Python's own rule of waiting for 25% new objects.
 COLLECT_AFTER_DISCARDS = 500
 
 
@@ -227,9 +229,10 @@ class ServerCore:
         if count:
             log.debug("discarded %d unused sessions", count)
         self._discarded_since_reclaim += count
-        if count and (self._discarded_since_reclaim >= COLLECT_AFTER_DISCARDS
+        left = self.stats()["sessions"] if count else 0
+        if count and (self._discarded_since_reclaim >= max(COLLECT_AFTER_DISCARDS, left)
                       or (self._discarded_since_reclaim >= TRIM_AFTER_DISCARDS
-                          and self.stats()["sessions"] <= RECLAIM_MAX_SESSIONS)):
+                          and left <= RECLAIM_MAX_SESSIONS)):
             self._discarded_since_reclaim = 0
             _reclaim_arenas()
             _malloc_trim()
