@@ -13,12 +13,14 @@ monkey-patch after the fork, and the master should not have the web stack loaded
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import json
 import logging
 import os
 import resource
 import sys
+import time
 from typing import Any, Sequence
 
 from .settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
@@ -51,6 +53,7 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         "workers": settings.workers,
         "worker_connections": WORKER_CONNECTIONS,
         "on_starting": raise_open_files_limit,
+        "post_worker_init": report_descriptor_exhaustion,
         # A gevent worker keeps answering gunicorn's heartbeat while sessions work.
         "timeout": 60,
         "graceful_timeout": 10,
@@ -89,6 +92,37 @@ def raise_open_files_limit(server: Any) -> None:
             "holds at most about %d connections; raise the hard limit (`ulimit -Hn`, or "
             "LimitNOFILE= in a systemd unit)",
             soft, needed, server.cfg.worker_connections, max(0, soft - SPARE_FILE_DESCRIPTORS))
+
+
+#: How often a worker out of file descriptors says so (gevent retries accept up to once a second).
+EXHAUSTION_REPORT_INTERVAL = 10.0
+
+
+def report_descriptor_exhaustion(worker: Any) -> None:
+    """gunicorn's ``post_worker_init`` hook: a worker out of file descriptors logs one line
+    saying so and what to do, at most every 10 s, instead of gevent's traceback for each
+    ``accept`` it retries. The worker keeps serving its open connections either way, and
+    accepts again once some close."""
+    import gevent
+    from gevent.baseserver import BaseServer
+
+    hub = gevent.get_hub()
+    print_exception = hub.print_exception
+    last_report = [-EXHAUSTION_REPORT_INTERVAL]
+
+    def report(context: Any, kind: Any, value: Any, tb: Any) -> None:
+        if not (isinstance(context, BaseServer) and isinstance(value, OSError)
+                and value.errno in (errno.EMFILE, errno.ENFILE)):
+            print_exception(context, kind, value, tb)
+            return
+        now = time.monotonic()
+        if now - last_report[0] >= EXHAUSTION_REPORT_INTERVAL:
+            last_report[0] = now
+            worker.log.error(
+                "out of file descriptors (%s): new connections wait until some close; raise "
+                "the open-files limit (`ulimit -n`, LimitNOFILE=) or add workers", value.strerror)
+
+    hub.print_exception = report
 
 
 def _parser() -> argparse.ArgumentParser:

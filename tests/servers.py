@@ -91,10 +91,16 @@ def _command(kind: str, port: int, apps: list[str], args: list[str]) -> list[str
     raise ValueError(kind)
 
 
+#: ``python -c _WITH_OPEN_FILES N COMMAND...``: run COMMAND with at most N open files.
+_WITH_OPEN_FILES = ("import os, resource, sys; n = int(sys.argv[1]); "
+                    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])")
+
+
 def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = None,
            args: list[str] | None = None, wait_path: str = "/", timeout: float = 60.0,
-           cwd: Path = ROOT) -> Server:
-    """Start a server from ``cwd`` and wait until ``wait_path`` answers (any status below 500)."""
+           cwd: Path = ROOT, open_files: int | None = None) -> Server:
+    """Start a server from ``cwd`` and wait until ``wait_path`` answers (any status below 500);
+    ``open_files`` sets its open-files limit (soft and hard, so gunicorn cannot raise it)."""
     port = free_port()
     app_paths = [str(a) for a in (apps or [])]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
@@ -105,7 +111,10 @@ def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = N
         # the default allowlist is localhost:<port>; tests also use 127.0.0.1
         full_env.setdefault("BOKEH_DEFAULT_SERVER_PORT", str(port))
     full_env.update(env or {})
-    return spawn(kind, _command(kind, port, app_paths, list(args or [])), port, full_env,
+    command = _command(kind, port, app_paths, list(args or []))
+    if open_files is not None:
+        command = [sys.executable, "-c", _WITH_OPEN_FILES, str(open_files), *command]
+    return spawn(kind, command, port, full_env,
                  ready=lambda status: status < 500, ready_path=wait_path, timeout=timeout, cwd=cwd)
 
 

@@ -1,0 +1,44 @@
+"""A worker out of file descriptors says so in one line, keeps its sessions, and recovers.
+
+gunicorn runs with an open-files limit of 100 (soft and hard); idle TCP connections use up
+the rest. gevent's server then fails each ``accept`` with EMFILE and retries up to once a
+second: the log must carry bokeh-flask's one line (what happened, what to do), not a
+traceback per retry; a websocket opened before keeps working, and once the connections
+close the worker answers new requests again.
+"""
+from __future__ import annotations
+
+import socket
+
+import requests
+
+from hardening_helpers import HELLO, BokehWS, launch, page_token
+
+OPEN_FILES = 100
+#: More than the limit: some connections wait in the listen backlog.
+CONNECTIONS = 150
+
+
+def test_out_of_descriptors_is_one_log_line_and_the_worker_recovers():
+    server = launch("gunicorn", apps=[HELLO], open_files=OPEN_FILES)
+    idle: list[socket.socket] = []
+    try:
+        with BokehWS(f"{server.ws_url}/hello/ws", page_token(server.url)) as ws:
+            assert ws.pull().msgtype == "PULL-DOC-REPLY"
+            for _ in range(CONNECTIONS):
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+            server.wait_for_log("out of file descriptors (Too many open files)", timeout=30)
+            # the open session still works while the worker cannot accept
+            assert ws.pull().msgtype == "PULL-DOC-REPLY"
+        for conn in idle:
+            conn.close()
+        idle.clear()
+        response = requests.get(server.url + "/hello/metadata", timeout=30)
+        assert response.status_code == 200, response.status_code
+        log = server.log_text()
+        assert "raise the open-files limit" in log
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        for conn in idle:
+            conn.close()
+        server.stop()
