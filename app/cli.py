@@ -108,16 +108,17 @@ def report_descriptor_exhaustion(worker: Any) -> None:
 
     hub = gevent.get_hub()
     print_exception = hub.print_exception
-    last_report = [-EXHAUSTION_REPORT_INTERVAL]
+    last_report = -EXHAUSTION_REPORT_INTERVAL
 
     def report(context: Any, kind: Any, value: Any, tb: Any) -> None:
+        nonlocal last_report
         if not (isinstance(context, BaseServer) and isinstance(value, OSError)
                 and value.errno in (errno.EMFILE, errno.ENFILE)):
             print_exception(context, kind, value, tb)
             return
         now = time.monotonic()
-        if now - last_report[0] >= EXHAUSTION_REPORT_INTERVAL:
-            last_report[0] = now
+        if now - last_report >= EXHAUSTION_REPORT_INTERVAL:
+            last_report = now
             worker.log.error(
                 "out of file descriptors (%s): new connections wait until some close; raise "
                 "the open-files limit (`ulimit -n`, LimitNOFILE=) or add workers", value.strerror)

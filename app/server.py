@@ -226,13 +226,13 @@ class ServerCore:
         """One run of the cleanup job: discard unused sessions, then hand the memory they
         freed back to the OS. Returns the number discarded."""
         count = self.cleanup_unused_sessions()
-        if count:
-            log.debug("discarded %d unused sessions", count)
+        if not count:
+            return 0
+        log.debug("discarded %d unused sessions", count)
         self._discarded_since_reclaim += count
-        left = self.stats()["sessions"] if count else 0
-        if count and (self._discarded_since_reclaim >= max(COLLECT_AFTER_DISCARDS, left)
-                      or (self._discarded_since_reclaim >= TRIM_AFTER_DISCARDS
-                          and left <= RECLAIM_MAX_SESSIONS)):
+        discarded, left = self._discarded_since_reclaim, self.stats()["sessions"]
+        if (discarded >= max(COLLECT_AFTER_DISCARDS, left)
+                or (discarded >= TRIM_AFTER_DISCARDS and left <= RECLAIM_MAX_SESSIONS)):
             self._discarded_since_reclaim = 0
             _reclaim_arenas()
             _malloc_trim()
