@@ -179,49 +179,44 @@ def test_cleanup_keeps_a_session_that_gains_a_connection_while_waiting_for_its_l
     assert not session.destroyed and "revive" in context.sessions
 
 
-def test_cleanup_pass_reclaims_arenas_once_a_burst_is_gone(monkeypatch):
+def recorded_cleanup(monkeypatch, sessions: int, **limits: int):
+    """A core with ``sessions`` live sessions whose cleanup passes record, in the returned
+    list, the reclaims and trims they run; ``limits`` override app/server.py's thresholds.
+    Returns ``expire(*indexes)`` (expire those sessions, run a pass) and that list."""
     from bokeh_flask.app import server
 
     calls: list[str] = []
-    monkeypatch.setattr(server, "TRIM_AFTER_DISCARDS", 3)
-    monkeypatch.setattr(server, "RECLAIM_MAX_SESSIONS", 1)
+    for name, value in limits.items():
+        monkeypatch.setattr(server, name, value)
     monkeypatch.setattr(server, "_reclaim_arenas", lambda: calls.append("reclaim"))
     monkeypatch.setattr(server, "_malloc_trim", lambda: calls.append("trim"))
     core = make_core({"/x": lambda doc: None})
-    sessions = [new_session(core, session_id=f"s{i}") for i in range(5)]
+    live = [new_session(core, session_id=f"s{i}") for i in range(sessions)]
 
     def expire(*indexes: int) -> int:
         for i in indexes:
-            sessions[i].request_expiration()
+            live[i].request_expiration()
         return core.cleanup_pass()
 
+    return expire, calls
+
+
+def test_cleanup_pass_reclaims_arenas_once_a_burst_is_gone(monkeypatch):
+    expire, calls = recorded_cleanup(monkeypatch, 5, TRIM_AFTER_DISCARDS=3, RECLAIM_MAX_SESSIONS=1)
     # a large pass with too many sessions left: glibc's free memory only
     assert expire(0, 1, 2) == 3 and calls == ["trim"]
     # the burst's last sessions go: the discards add up, and few are left
     assert expire(3) == 1 and calls == ["trim", "reclaim", "trim"]
     # counting starts again after a reclaim
     assert expire(4) == 1 and calls == ["trim", "reclaim", "trim"]
-    assert core.cleanup_pass() == 0 and calls == ["trim", "reclaim", "trim"]
+    assert expire() == 0 and calls == ["trim", "reclaim", "trim"]
 
 
 def test_cleanup_pass_collects_every_so_many_discards_however_many_are_left(monkeypatch):
     """Sessions churning under load never leave few live: their leftover cycles must still
     be collected, or they pile up until Python's (rare) next full collection. The count to
     reach grows with the live sessions, as the collection's pause does."""
-    from bokeh_flask.app import server
-
-    calls: list[str] = []
-    monkeypatch.setattr(server, "TRIM_AFTER_DISCARDS", 100)
-    monkeypatch.setattr(server, "COLLECT_AFTER_DISCARDS", 2)
-    monkeypatch.setattr(server, "_reclaim_arenas", lambda: calls.append("reclaim"))
-    monkeypatch.setattr(server, "_malloc_trim", lambda: calls.append("trim"))
-    core = make_core({"/x": lambda doc: None})
-    sessions = [new_session(core, session_id=f"s{i}") for i in range(8)]
-
-    def expire(i: int) -> int:
-        sessions[i].request_expiration()
-        return core.cleanup_pass()
-
+    expire, calls = recorded_cleanup(monkeypatch, 8, TRIM_AFTER_DISCARDS=100, COLLECT_AFTER_DISCARDS=2)
     # 3 discarded and 5 live: not yet; 4 and 4: collect
     assert [expire(i) for i in range(3)] == [1, 1, 1] and calls == []
     assert expire(3) == 1 and calls == ["reclaim", "trim"]

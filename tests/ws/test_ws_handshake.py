@@ -70,6 +70,13 @@ def test_bad_subprotocol_refused_with_400_before_upgrade(server, offered):
     assert handshake(f"{server.ws_url}/hello/ws", ["bokeh", token])[0] == 101
 
 
+def upgrade_headers(token: str, version: str = "13") -> dict[str, str]:
+    """A browser's websocket handshake headers, for sending with ``requests``."""
+    return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": version,
+            "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+            "Sec-WebSocket-Protocol": f"bokeh, {token}"}
+
+
 def test_plain_get_of_ws_route_is_400(server):
     response = requests.get(f"{server.url}/hello/ws", timeout=TIMEOUT)
     assert response.status_code == 400
@@ -77,21 +84,15 @@ def test_plain_get_of_ws_route_is_400(server):
 
 
 def test_websocket_handshake_to_a_page_path_is_400_with_a_clear_reason(server):
-    token = page_token(server.url)
-    response = requests.get(f"{server.url}/hello", timeout=TIMEOUT, headers={
-        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
-        "Sec-WebSocket-Protocol": f"bokeh, {token}"})
+    response = requests.get(f"{server.url}/hello", timeout=TIMEOUT,
+                            headers=upgrade_headers(page_token(server.url)))
     assert response.status_code == 400
     assert "go to <app>/ws" in response.text and "Traceback" not in response.text
 
 
 def test_wrong_websocket_version_is_426(server):
-    token = page_token(server.url)
-    response = requests.get(f"{server.url}/hello/ws", timeout=TIMEOUT, headers={
-        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8",
-        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
-        "Sec-WebSocket-Protocol": f"bokeh, {token}"})
+    response = requests.get(f"{server.url}/hello/ws", timeout=TIMEOUT,
+                            headers=upgrade_headers(page_token(server.url), version="8"))
     assert response.status_code == 426
     assert response.headers.get("Sec-WebSocket-Version") == "13"
 
