@@ -8,8 +8,10 @@ then carries the request facts that rebuild the session here (contract 6.3).
 from __future__ import annotations
 
 import logging
+import sys
 import weakref
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
 
 from bokeh.application import Application
 from bokeh.application.application import ServerContext as BokehServerContext
@@ -102,6 +104,27 @@ class SessionContext(BokehSessionContext):
         return run()
 
 
+@contextmanager
+def same_sys_lists() -> Iterator[None]:
+    """Keep ``sys.path`` and ``sys.argv`` the same list objects across a run of app code.
+
+    Bokeh's code runner sets them back to copies it made before the run, so each session
+    built left two fresh lists in their place: long-lived objects allocated among a burst
+    of sessions' memory, which kept that memory from going back to the OS after the
+    sessions expired. Copying what Bokeh restored into the original lists keeps its
+    contents, and the lists other code may hold stay the live ones."""
+    path, argv = sys.path, sys.argv
+    try:
+        yield
+    finally:
+        if sys.path is not path:
+            path[:] = sys.path
+            sys.path = path
+        if sys.argv is not argv:
+            argv[:] = sys.argv
+            sys.argv = argv
+
+
 class ApplicationContext:
     """One served app: its ``Application``, URL key and live sessions."""
 
@@ -159,7 +182,8 @@ class ApplicationContext:
         except Exception:
             log.exception("on_session_created failed for app %s", self.url)
         try:
-            self.application.initialize_document(doc)
+            with same_sys_lists():
+                self.application.initialize_document(doc)
         except Exception:
             # as bokeh serve: the error is logged and the session serves what was built
             log.exception("error running the code of app %s", self.url)

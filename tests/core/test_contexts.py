@@ -316,3 +316,23 @@ def test_expired_sessions_selection(monkeypatch):
     blocked._expiration_blocked += 1
     requested.request_expiration()
     assert {s.id for s in context.expired_sessions(10)} == {"idle", "requested"}
+
+
+def test_running_a_script_app_keeps_sys_path_and_argv_the_same_lists(tmp_path):
+    """Bokeh's code runner puts back copies of sys.path and sys.argv after each run; the
+    originals stay the live lists (with what Bokeh put back in them), so session builds
+    leave no fresh long-lived lists behind."""
+    import sys
+
+    from bokeh.application.handlers.script import ScriptHandler
+
+    script = tmp_path / "app.py"
+    script.write_text("import sys\nfrom bokeh.io import curdoc\nfrom bokeh.models import Div\n"
+                      "curdoc().add_root(Div(text=str(len(sys.argv))))\n")
+    core = make_core({"/x": Application(ScriptHandler(filename=str(script)))})
+    path, argv = sys.path, sys.argv
+    path_before, argv_before = list(path), list(argv)
+    session = new_session(core)
+    assert session.document.roots[0].text == "1"   # the app saw Bokeh's own argv
+    assert sys.path is path and sys.argv is argv
+    assert sys.path == path_before and sys.argv == argv_before

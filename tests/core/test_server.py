@@ -179,9 +179,10 @@ def test_cleanup_keeps_a_session_that_gains_a_connection_while_waiting_for_its_l
     assert not session.destroyed and "revive" in context.sessions
 
 
-def recorded_cleanup(monkeypatch, sessions: int, **limits: int):
+def recorded_cleanup(monkeypatch, sessions: int, idle: list[bool] | None = None, **limits: int):
     """A core with ``sessions`` live sessions whose cleanup passes record, in the returned
-    list, the reclaims and trims they run; ``limits`` override app/server.py's thresholds.
+    list, the reclaims and trims they run; ``limits`` override app/server.py's thresholds,
+    and ``idle[0]`` says whether the worker was idle since the last pass (never if None).
     Returns ``expire(*indexes)`` (expire those sessions, run a pass) and that list."""
     from bokeh_flask.app import server
 
@@ -191,6 +192,7 @@ def recorded_cleanup(monkeypatch, sessions: int, **limits: int):
     monkeypatch.setattr(server, "_reclaim_arenas", lambda: calls.append("reclaim"))
     monkeypatch.setattr(server, "_malloc_trim", lambda: calls.append("trim"))
     core = make_core({"/x": lambda doc: None})
+    monkeypatch.setattr(core, "_idle_since_last_pass", lambda: bool(idle and idle[0]))
     live = [new_session(core, session_id=f"s{i}") for i in range(sessions)]
 
     def expire(*indexes: int) -> int:
@@ -210,6 +212,47 @@ def test_cleanup_pass_reclaims_arenas_once_a_burst_is_gone(monkeypatch):
     # counting starts again after a reclaim
     assert expire(4) == 1 and calls == ["trim", "reclaim", "trim"]
     assert expire() == 0 and calls == ["trim", "reclaim", "trim"]
+
+
+def test_cleanup_pass_reclaims_once_more_when_the_worker_is_next_idle(monkeypatch):
+    """Free lists and the method cache refill with blocks among the expired sessions'
+    memory while requests go on; a reclaim once the worker is idle empties them."""
+    idle = [False]
+    expire, calls = recorded_cleanup(monkeypatch, 3, idle, TRIM_AFTER_DISCARDS=2, RECLAIM_MAX_SESSIONS=1)
+    # no reclaim yet: nothing to do when idle
+    idle[0] = True
+    assert expire() == 0 and calls == []
+    idle[0] = False
+    assert expire(0, 1) == 2 and calls == ["reclaim", "trim"]
+    # busy: wait
+    assert expire() == 0 and calls == ["reclaim", "trim"]
+    # a pass that discards is not the quiet one
+    idle[0] = True
+    assert expire(2) == 1 and calls == ["reclaim", "trim"]
+    # idle and nothing to discard: once more, then no more
+    assert expire() == 0 and calls == ["reclaim", "trim"] * 2
+    assert expire() == 0 and calls == ["reclaim", "trim"] * 2
+
+
+def test_idle_since_last_pass_compares_cpu_time_with_wall_time(monkeypatch):
+    from types import SimpleNamespace
+
+    from bokeh_flask.app import server
+
+    clock = {"wall": 100.0, "cpu": 5.0}
+    monkeypatch.setattr(server, "time", SimpleNamespace(
+        monotonic=lambda: clock["wall"], process_time=lambda: clock["cpu"], perf_counter=time.perf_counter))
+    core = make_core({"/x": lambda doc: None})
+
+    def after(wall: float, cpu: float) -> bool:
+        clock["wall"] += wall
+        clock["cpu"] += cpu
+        return core._idle_since_last_pass()
+
+    assert after(10, 0.05)          # 0.5% of a core
+    assert not after(10, 0.5)       # 5%
+    assert not after(1, 0.011)      # just over 1%
+    assert after(17, 0)
 
 
 def test_cleanup_pass_collects_every_so_many_discards_however_many_are_left(monkeypatch):
