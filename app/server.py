@@ -257,8 +257,7 @@ class ServerCore:
                 or (discarded >= TRIM_AFTER_DISCARDS and left <= RECLAIM_MAX_SESSIONS)):
             self._discarded_since_reclaim = 0
             self._reclaim_when_idle = True
-            _reclaim_arenas()
-            _malloc_trim()
+            _reclaim_and_trim()
         elif count >= TRIM_AFTER_DISCARDS:
             _malloc_trim()
         return count
@@ -364,6 +363,7 @@ _clear_type_cache = getattr(sys, "_clear_internal_caches", None) or getattr(sys,
 
 
 def _reclaim_and_trim() -> None:
+    """Reclaim CPython's arenas, then glibc's free heap pages."""
     _reclaim_arenas()
     _malloc_trim()
 
