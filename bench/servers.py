@@ -5,6 +5,7 @@ its output in a log file; :meth:`Server.stop` ends the whole group (SIGTERM, the
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -18,6 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+#: In-process timing of the app's code (measure 5), loaded by path: it is the servers' sitecustomize.
+APP_TIMER_PATH = ROOT / "bench" / "inprocess"
+_spec = importlib.util.spec_from_file_location("app_timer", APP_TIMER_PATH / "sitecustomize.py")
+app_timer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(app_timer)
 
 KINDS = ("flask", "bokeh")
 LABEL = {"flask": "bokeh-flask", "bokeh": "bokeh serve"}
@@ -93,7 +100,7 @@ class Server:
     """One server under test: ``kind`` is ``flask`` (bokeh-flask serve) or ``bokeh`` (bokeh serve)."""
 
     def __init__(self, kind: str, apps: list[str], workers: int = 1, extra: list[str] | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, app_timer_dir: Path | None = None) -> None:
         self.kind = kind
         self.label = LABEL[kind]
         self.apps = apps
@@ -103,6 +110,8 @@ class Server:
         self.host = "127.0.0.1"
         self.log_path = (log_dir or Path("/tmp")) / f"{kind}-{self.port}.log"
         self.proc: subprocess.Popen | None = None
+        #: where the servers' processes record the app's own CPU time (see bench/inprocess)
+        self.app_timer_dir = app_timer_dir
 
     def command(self) -> list[str]:
         common = ["--address", self.host, "--port", str(self.port),
@@ -120,6 +129,10 @@ class Server:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
         env["PYTHONUNBUFFERED"] = "1"
+        if self.app_timer_dir is not None:
+            self.app_timer_dir.mkdir(parents=True, exist_ok=True)
+            env["PYTHONPATH"] = str(APP_TIMER_PATH)
+            env["BENCH_APP_TIMER_DIR"] = str(self.app_timer_dir)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -167,6 +180,13 @@ class Server:
         """CPU seconds of the whole server process tree."""
         return sum(cpu_seconds(p) for p in tree(self.pid))
 
+    def app_time(self) -> tuple[float, float, float]:
+        """The app's own code in the serving processes so far: calls of
+        ``initialize_document``, their CPU seconds, and the full collections left out of them."""
+        if self.app_timer_dir is None:
+            return 0.0, 0.0, 0.0
+        return app_timer.read(str(self.app_timer_dir), self.worker_pids())
+
     def rss(self) -> int:
         """RSS of the (single) serving process."""
         pids = self.worker_pids()
@@ -211,9 +231,12 @@ class Server:
 
 
 def start_pair(apps: list[str], workers: int = 1, extra: list[str] | None = None,
-               log_dir: Path | None = None) -> dict[str, Server]:
-    """Both servers, started together (the caller stops them in ``finally``)."""
-    servers = {k: Server(k, apps, workers, extra, log_dir) for k in KINDS}
+               log_dir: Path | None = None, app_timer: bool = False) -> dict[str, Server]:
+    """Both servers, started together (the caller stops them in ``finally``); ``app_timer``
+    has them record the app's own CPU time (each in a directory of its own under ``log_dir``)."""
+    base = log_dir or Path("/tmp")
+    servers = {k: Server(k, apps, workers, extra, log_dir, base / f"app-timer-{k}" if app_timer else None)
+               for k in KINDS}
     try:
         for s in servers.values():
             s.start()
