@@ -8,17 +8,15 @@ worker process (after gunicorn forks), so no greenlet or hub crosses a fork.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import gc
 import logging
 import os
-import sys
 import time
 from typing import Any, Mapping
 
 import gevent
 
-from . import curdoc, ids
+from . import curdoc, ids, memory
 from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
@@ -42,14 +40,14 @@ DISCARD_PAUSE = 0.001
 #: the OS (glibc keeps it otherwise: RSS would stay at its peak after a burst of sessions).
 TRIM_AFTER_DISCARDS = 100
 #: Once that many were discarded, Python's own arenas are reclaimed too (a full collection,
-#: see :func:`_reclaim_arenas`) when the pass leaves at most this many live sessions: the
+#: see :func:`memory.reclaim_arenas`) when the pass leaves at most this many live sessions: the
 #: collection's pause grows with live objects (~0.2 ms per live trivial session), and the
 #: arenas cannot come back while most of the burst's sessions are still alive anyway.
 RECLAIM_MAX_SESSIONS = 50
 #: ...and, however many are left, once the discards since the last one reach this many and
 #: the number of live sessions. Cycles an app leaves per session (a module-level model no
-#: root uses, a closure over itself) outlive the session until a full collection, which
-#: :func:`_space_full_collections` makes rare: without this, 2,000 sessions of a test app
+#: root uses, a closure over itself) outlive the session until a full collection over
+#: frozen objects too (:mod:`.memory` freezes what survives a full collection): without this, 2,000 sessions of a test app
 #: with one such source grew a worker 25 MiB for good. Counting against the live sessions
 #: keeps the collection's cost per discarded session bounded (~0.2 ms, as the pause grows
 #: with them), like Python's own rule of waiting for 25% new objects.
@@ -94,7 +92,7 @@ class ServerCore:
         if self._started_pid == os.getpid():
             return
         self._started_pid = os.getpid()
-        _freeze_startup_heap()
+        memory.tune_collector()
         atexit.register(self.stop)
         jobs = [(self.cleanup_pass, self.settings.check_unused_sessions),
                 (self.send_keep_alive_pings, self.settings.keep_alive),
@@ -248,7 +246,9 @@ class ServerCore:
                 # from the hub once this job's greenlet is gone: what it frees after the
                 # collection (its locals, the greenlet's own dict and lists) would refill
                 # the free lists straight away
-                gevent.get_hub().loop.run_callback(_reclaim_and_trim)
+                gevent.get_hub().loop.run_callback(memory.reclaim_and_trim)
+            else:
+                memory.rescan_if_due()
             return 0
         log.debug("discarded %d unused sessions", count)
         self._discarded_since_reclaim += count
@@ -257,9 +257,11 @@ class ServerCore:
                 or (discarded >= TRIM_AFTER_DISCARDS and left <= RECLAIM_MAX_SESSIONS)):
             self._discarded_since_reclaim = 0
             self._reclaim_when_idle = True
-            _reclaim_and_trim()
-        elif count >= TRIM_AFTER_DISCARDS:
-            _malloc_trim()
+            memory.reclaim_and_trim()
+        else:
+            if count >= TRIM_AFTER_DISCARDS:
+                memory.malloc_trim()
+            memory.rescan_if_due()
         return count
 
     def _idle_since_last_pass(self) -> bool:
@@ -290,107 +292,15 @@ class ServerCore:
                       stats["connections"], stats["sessions"])
 
     def _log_memory(self) -> None:
-        import gc
-
+        """Bokeh's memory log line, plus the live greenlets (frozen ones too: a leak check)."""
         from greenlet import greenlet
 
         stats = self.stats()
-        greenlets = sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet))
+        with memory.thawed():
+            gc.collect()
+            greenlets = sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet))
         log.info("[pid %d] memory: %.1f MiB RSS, %d sessions, %d connections, %d greenlets",
-                 os.getpid(), _rss_mib(), stats["sessions"], stats["connections"], greenlets)
-
-
-_frozen_pid: int | None = None
-
-
-def _freeze_startup_heap() -> None:
-    """Once per process: move everything alive at start-up (Flask, Bokeh, the apps' modules)
-    to the cyclic collector's permanent generation, so full collections stop rescanning
-    hundreds of thousands of long-lived objects (their pauses were 150-260 ms under load).
-    The collect first keeps start-up garbage out of the frozen set. Then full collections
-    are spaced out (:func:`_space_full_collections`)."""
-    global _frozen_pid
-    if _frozen_pid == os.getpid():
-        return
-    _frozen_pid = os.getpid()
-    gc.collect()
-    gc.freeze()
-    _space_full_collections()
-
-
-#: Middle-generation collections between two full ones (Python's default: 10).
-FULL_COLLECTION_INTERVAL = 100
-
-
-def _space_full_collections() -> None:
-    """Run full collections a tenth as often as Python does by default.
-
-    Each page's session keeps its document (~1,400 objects for ``examples/sliders.py``)
-    alive until it expires, so those objects reach the oldest generation, and by default a
-    full collection rescans every live session each ten middle-generation collections:
-    2.7-4.3 ms of a sliders page's CPU with 500-1,000 sessions live, 0.7-1.6 ms at 100. Garbage
-    is still collected: young cycles (most of an app's, such as ``figure()``'s) by the young
-    collections as before, older ones by the next full collection; discarded sessions are
-    freed by reference counting. Python still holds a full collection back until the
-    objects promoted since the last one reach 25% of the old generation, so large heaps
-    see no change. A threshold set higher by the host application is kept.
-    """
-    young, middle, full = gc.get_threshold()
-    if full < FULL_COLLECTION_INTERVAL:
-        gc.set_threshold(young, middle, FULL_COLLECTION_INTERVAL)
-
-
-def _reclaim_arenas() -> None:
-    """Let CPython's small-object allocator unmap the 1 MiB arenas a burst of sessions grew.
-
-    An arena goes back to the OS only when every block in it is free. After 1,000 sessions
-    expired in a worker, each of the 50 arenas they had added still held a few hundred
-    blocks allocated meanwhile (19,000 in all), so none was returned: objects in reference
-    cycles (closed websockets' wsproto frame parsers and their generators), tuples, lists
-    and dicts parked in CPython's free lists, and attribute names held by CPython's method
-    cache (a strong reference per entry, to temporary strings from ``getattr`` by C code).
-    A full collection frees the cycles and empties the free lists; clearing the method cache
-    drops the names (it refills on use). Arenas holding anything still alive stay: objects of
-    open connections and caches first filled during the burst.
-    """
-    gc.collect()
-    if _clear_type_cache is not None:
-        _clear_type_cache()
-
-
-#: CPython's method-cache reset (renamed in 3.13; absent from other interpreters).
-_clear_type_cache = getattr(sys, "_clear_internal_caches", None) or getattr(sys, "_clear_type_cache", None)
-
-
-def _reclaim_and_trim() -> None:
-    """Reclaim CPython's arenas, then glibc's free heap pages."""
-    _reclaim_arenas()
-    _malloc_trim()
-
-
-def _load_malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-_libc_malloc_trim = _load_malloc_trim()
-
-
-def _malloc_trim() -> None:
-    """Return free heap pages to the OS (glibc only; a no-op elsewhere)."""
-    if _libc_malloc_trim is not None:
-        _libc_malloc_trim(0)
-
-
-def _rss_mib() -> float:
-    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
+                 os.getpid(), memory.rss_mib(), stats["sessions"], stats["connections"], greenlets)
 
 
 class _TokenView:

@@ -184,13 +184,14 @@ def recorded_cleanup(monkeypatch, sessions: int, idle: list[bool] | None = None,
     list, the reclaims and trims they run; ``limits`` override app/server.py's thresholds,
     and ``idle[0]`` says whether the worker was idle since the last pass (never if None).
     Returns ``expire(*indexes)`` (expire those sessions, run a pass) and that list."""
-    from bokeh_flask.app import server
+    from bokeh_flask.app import memory, server
 
     calls: list[str] = []
     for name, value in limits.items():
         monkeypatch.setattr(server, name, value)
-    monkeypatch.setattr(server, "_reclaim_arenas", lambda: calls.append("reclaim"))
-    monkeypatch.setattr(server, "_malloc_trim", lambda: calls.append("trim"))
+    monkeypatch.setattr(memory, "reclaim_arenas", lambda: calls.append("reclaim"))
+    monkeypatch.setattr(memory, "malloc_trim", lambda: calls.append("trim"))
+    monkeypatch.setattr(memory, "rescan_if_due", lambda: False)
     core = make_core({"/x": lambda doc: None})
     monkeypatch.setattr(core, "_idle_since_last_pass", lambda: bool(idle and idle[0]))
     live = [new_session(core, session_id=f"s{i}") for i in range(sessions)]
@@ -236,6 +237,21 @@ def test_cleanup_pass_reclaims_once_more_when_the_worker_is_next_idle(monkeypatc
     assert expire() == 0 and calls == ["reclaim", "trim"] * 2
 
 
+def test_cleanup_passes_that_reclaim_nothing_check_whether_frozen_objects_are_due_a_rescan(monkeypatch):
+    """Without discards there is no reclaim, so the time-and-growth rescan is what bounds
+    the garbage frozen among long-lived sessions."""
+    from bokeh_flask.app import memory
+
+    expire, calls = recorded_cleanup(monkeypatch, 5, TRIM_AFTER_DISCARDS=2, RECLAIM_MAX_SESSIONS=1,
+                                     COLLECT_AFTER_DISCARDS=100)
+    monkeypatch.setattr(memory, "rescan_if_due", lambda: calls.append("rescan?") and False)
+    assert expire() == 0 and calls == ["rescan?"]
+    assert expire(0) == 1 and calls == ["rescan?"] * 2
+    assert expire(1, 2) == 2 and calls == ["rescan?"] * 2 + ["trim", "rescan?"]
+    # a reclaim rescans anyway
+    assert expire(3) == 1 and calls == ["rescan?"] * 2 + ["trim", "rescan?", "reclaim", "trim"]
+
+
 def test_idle_since_last_pass_compares_cpu_time_with_wall_time(monkeypatch):
     from types import SimpleNamespace
 
@@ -268,31 +284,6 @@ def test_cleanup_pass_collects_every_so_many_discards_however_many_are_left(monk
     # then 1 and 3: not yet; 2 and 2: collect
     assert expire(4) == 1 and calls == ["reclaim", "trim"]
     assert expire(5) == 1 and calls == ["reclaim", "trim"] * 2
-
-
-def test_reclaim_arenas_frees_cycles_and_method_cache_names():
-    from bokeh_flask.app import server
-
-    class Node:
-        pass
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        node = Node()
-        node.self = node
-        ref = weakref.ref(node)
-        del node
-        # a fresh string, as C code's getattr makes: the method cache keeps a reference
-        name = "".join(["no_such_", "attribute"])
-        assert getattr(Node, name, None) is None
-        cached = sys.getrefcount(name)
-        server._reclaim_arenas()
-        assert ref() is None
-        assert sys.getrefcount(name) < cached
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def test_discarding_many_sessions_does_not_stall_other_greenlets():
@@ -369,18 +360,3 @@ def test_keep_alive_zero_starts_no_ping_job():
         assert len(core._jobs) == 1
     finally:
         core.stop()
-
-
-def test_full_collections_are_spaced_out_unless_already_rarer():
-    from bokeh_flask.app import server
-
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        server._space_full_collections()
-        assert gc.get_threshold() == (700, 10, server.FULL_COLLECTION_INTERVAL)
-        gc.set_threshold(500, 20, 1000)
-        server._space_full_collections()
-        assert gc.get_threshold() == (500, 20, 1000)
-    finally:
-        gc.set_threshold(*saved)

@@ -19,6 +19,7 @@ from bokeh.document import without_document_lock
 from bokeh.models import Div
 from bokeh.plotting import figure
 
+from bokeh_flask.app import memory
 from bokeh_flask.app.requests import RequestInfo
 
 from core_helpers import FakeTransport, make_core, new_session
@@ -61,15 +62,17 @@ def app_core(tmp_path):
 
 @contextmanager
 def collector_off() -> Iterator[None]:
-    """Collect what earlier tests left, then keep the cyclic collector off."""
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    """Collect what earlier tests left, then keep the cyclic collector off, with frozen
+    objects back under it (so a ``gc.collect()`` in the block counts their garbage too)."""
+    with memory.thawed():
+        gc.collect()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if was_enabled:
+                gc.enable()
 
 
 def open_pull_close(core: Any, key: str):
