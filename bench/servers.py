@@ -180,11 +180,12 @@ class Server:
         """CPU seconds of the whole server process tree."""
         return sum(cpu_seconds(p) for p in tree(self.pid))
 
-    def app_time(self) -> tuple[float, float, float]:
+    def app_time(self) -> tuple[float, float, float, float]:
         """The app's own code in the serving processes so far: calls of
-        ``initialize_document``, their CPU seconds, and the full collections left out of them."""
+        ``initialize_document``, their CPU seconds, the full collections left out of them,
+        and the longest full collection (CPU seconds)."""
         if self.app_timer_dir is None:
-            return 0.0, 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         return app_timer.read(str(self.app_timer_dir), self.worker_pids())
 
     def rss(self) -> int:

@@ -4,8 +4,9 @@ Put on ``PYTHONPATH`` by the benchmark, with ``BENCH_APP_TIMER_DIR`` set, for th
 measure only. When ``bokeh.application.application`` is first imported (not before:
 bokeh-flask's gunicorn master does not load Bokeh, and gevent patches the worker after the
 fork), ``Application.initialize_document`` is wrapped: each call adds its thread CPU time,
-less any full collection run inside it, to three doubles in the shared file
-``<dir>/<pid>``: calls, app CPU seconds, and the full collections' CPU seconds left out.
+less any full collection run inside it, to four doubles in the shared file
+``<dir>/<pid>``: calls, app CPU seconds, the full collections' CPU seconds left out, and the
+longest full collection the process has run (a pause for every request it was serving).
 Young collections stay in, as in the client-side figure (``run.AppCost``). The benchmark
 reads the file from outside; a call costs two clock reads and a copy into the mapping.
 """
@@ -22,42 +23,53 @@ import time
 from typing import Any
 
 TARGET = "bokeh.application.application"
-RECORD = struct.Struct("ddd")
+RECORD = struct.Struct("dddd")
 
 _directory = os.environ.get("BENCH_APP_TIMER_DIR")
 _inside = False
 _gc_started = 0.0
 _full_gc = 0.0
-_totals = [0.0, 0.0, 0.0]
+_totals = [0.0, 0.0, 0.0, 0.0]
 _map: mmap.mmap | None = None
 _map_pid = 0
 
 
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
     global _gc_started, _full_gc
-    if not _inside or info["generation"] != 2:
+    if info["generation"] != 2:
         return
     if phase == "start":
         _gc_started = time.thread_time()
-    else:
-        _full_gc += time.thread_time() - _gc_started
+        return
+    took = time.thread_time() - _gc_started
+    if _inside:
+        _full_gc += took
+    totals = _own_totals()
+    if took > totals[3]:
+        totals[3] = took
+        RECORD.pack_into(_map, 0, *totals)
 
 
 def _record(app_cpu: float, full_gc: float) -> None:
-    """Add one call to this process's record (a forked worker starts its own file)."""
+    totals = _own_totals()
+    totals[0] += 1
+    totals[1] += app_cpu
+    totals[2] += full_gc
+    RECORD.pack_into(_map, 0, *totals)
+
+
+def _own_totals() -> list[float]:
+    """This process's totals: a forked worker starts from zero, in a file of its own."""
     global _map, _map_pid, _totals
     pid = os.getpid()
     if _map_pid != pid:
-        _totals = [0.0, 0.0, 0.0]
+        _totals = [0.0, 0.0, 0.0, 0.0]
         with open(os.path.join(_directory, str(pid)), "w+b") as f:
             f.write(bytes(RECORD.size))
             f.flush()
             _map = mmap.mmap(f.fileno(), RECORD.size)
         _map_pid = pid
-    _totals[0] += 1
-    _totals[1] += app_cpu
-    _totals[2] += full_gc
-    RECORD.pack_into(_map, 0, *_totals)
+    return _totals
 
 
 def _wrap(cls: type) -> None:
@@ -100,14 +112,15 @@ if _directory:
     sys.meta_path.insert(0, _PatchOnImport())
 
 
-def read(directory: str, pids: list[int]) -> tuple[float, float, float]:
-    """Sum the records of ``pids`` (the benchmark's side): calls, app CPU s, full-gc CPU s."""
-    totals = [0.0, 0.0, 0.0]
+def read(directory: str, pids: list[int]) -> tuple[float, float, float, float]:
+    """The benchmark's side, over ``pids``: calls, app CPU s, full-gc CPU s left out of it
+    (sums), and the longest full collection (max)."""
+    totals = [0.0, 0.0, 0.0, 0.0]
     for pid in pids:
         try:
             with open(os.path.join(directory, str(pid)), "rb") as f:
                 values = RECORD.unpack(f.read(RECORD.size))
         except (OSError, struct.error):
             continue
-        totals = [a + b for a, b in zip(totals, values)]
-    return totals[0], totals[1], totals[2]
+        totals = [a + b for a, b in zip(totals[:3], values[:3])] + [max(totals[3], values[3])]
+    return totals[0], totals[1], totals[2], totals[3]
