@@ -87,16 +87,3 @@ def test_reclaim_arenas_frees_cycles_frozen_ones_and_method_cache_names():
     finally:
         if enabled:
             gc.enable()
-
-
-def test_full_collections_are_spaced_out_unless_already_rarer():
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        memory._space_full_collections()
-        assert gc.get_threshold() == (700, 10, memory.FULL_COLLECTION_INTERVAL)
-        gc.set_threshold(500, 20, 1000)
-        memory._space_full_collections()
-        assert gc.get_threshold() == (500, 20, 1000)
-    finally:
-        gc.set_threshold(*saved)
