@@ -11,10 +11,11 @@ sessions. So:
 - whatever survives a full collection is frozen too (:func:`_freeze_survivors`): each later
   full collection scans only what is newer, so each long-lived object is scanned about once,
   and Python's own schedule (a full collection per ten middle ones) keeps each pause short;
-- frozen objects are rescanned (:func:`thawed`) when their garbage can matter: when a burst
-  of sessions has been discarded (:func:`reclaim_arenas`, run by the cleanup job), and at
-  most every :data:`RESCAN_INTERVAL` seconds once the frozen set has grown by a quarter
-  (:func:`rescan_if_due`), for cycles that long-lived sessions' callbacks leave behind.
+- frozen objects are rescanned (:func:`rescan`) once memory has grown by a quarter since the
+  last rescan, at the cleanup job's next reclaim after a burst of discarded sessions or, with
+  no discards, :data:`RESCAN_INTERVAL` seconds after the last (:func:`rescan_due`); and
+  always when a worker that reclaimed memory is next idle, so cycles among expired
+  sessions' objects cannot keep their memory.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-#: Frozen objects are rescanned at most this often (seconds) unless sessions are discarded...
-RESCAN_INTERVAL = 600.0
-#: ...and only once the frozen set has grown by this share since the last rescan.
+#: Frozen objects are rescanned once allocated memory grew by this share since the last
+#: rescan...
 RESCAN_GROWTH = 0.25
+#: ...at the next burst of discards, or after this many seconds without one.
+RESCAN_INTERVAL = 600.0
 
 _tuned_pid: int | None = None
 _thawed = False
@@ -82,7 +84,7 @@ def thawed() -> Iterator[None]:
 
 def _note_rescan() -> None:
     global _last_rescan
-    _last_rescan = (time.monotonic(), gc.get_freeze_count())
+    _last_rescan = (time.monotonic(), sys.getallocatedblocks())
 
 
 def rescan() -> int:
@@ -93,20 +95,24 @@ def rescan() -> int:
     return found
 
 
-def rescan_if_due() -> bool:
-    """Rescan if :data:`RESCAN_INTERVAL` has passed and the frozen set grew by
-    :data:`RESCAN_GROWTH` since the last rescan: frozen garbage (cycles a session's callbacks
-    dropped, objects of requests in flight at a freeze) is then bounded in time and size."""
-    when, count = _last_rescan
-    if _tuned_pid != os.getpid() or time.monotonic() - when < RESCAN_INTERVAL:
+def rescan_due(after_discards: bool) -> bool:
+    """Whether frozen objects should be rescanned: once the process's allocated blocks grew
+    by :data:`RESCAN_GROWTH` since the last rescan (Python's own rule for full collections,
+    which also bounds the garbage they can hide: cycles a session's callbacks dropped,
+    objects of requests in flight at a freeze), at the next burst of discarded sessions or,
+    without one, :data:`RESCAN_INTERVAL` after the last rescan.
+
+    A worker whose sessions come and go without leaving garbage does not grow, so its
+    reclaims skip the ~60 ms of rescanning the start-up heap; while sessions only pile up
+    (no discards), rescans wait for the interval instead of recurring at each 25%.
+    Counting blocks costs a walk over pymalloc's arenas (~1 us), not over the objects."""
+    when, blocks = _last_rescan
+    if _tuned_pid != os.getpid() or sys.getallocatedblocks() < blocks * (1 + RESCAN_GROWTH):
         return False
-    if gc.get_freeze_count() < count * (1 + RESCAN_GROWTH):
-        return False
-    rescan()
-    return True
+    return after_discards or time.monotonic() - when >= RESCAN_INTERVAL
 
 
-def reclaim_arenas() -> None:
+def reclaim_arenas(rescan_frozen: bool = True) -> None:
     """Let CPython's small-object allocator unmap the 1 MiB arenas a burst of sessions grew.
 
     An arena goes back to the OS only when every block in it is free. After 1,000 sessions
@@ -115,11 +121,15 @@ def reclaim_arenas() -> None:
     cycles (closed websockets' wsproto frame parsers and their generators), tuples, lists
     and dicts parked in CPython's free lists, and attribute names held by CPython's method
     cache (a strong reference per entry, to temporary strings from ``getattr`` by C code).
-    A full collection over frozen objects too frees the cycles and empties the free lists;
-    clearing the method cache drops the names (it refills on use). Arenas holding anything
-    still alive stay: objects of open connections and caches first filled during the burst.
+    A full collection frees the cycles (frozen ones too with ``rescan_frozen``) and empties
+    the free lists; clearing the method cache drops the names (it refills on use). Arenas
+    holding anything still alive stay: objects of open connections and caches first filled
+    during the burst.
     """
-    rescan()
+    if rescan_frozen:
+        rescan()
+    else:
+        gc.collect()
     if _clear_type_cache is not None:
         _clear_type_cache()
 
@@ -128,9 +138,9 @@ def reclaim_arenas() -> None:
 _clear_type_cache = getattr(sys, "_clear_internal_caches", None) or getattr(sys, "_clear_type_cache", None)
 
 
-def reclaim_and_trim() -> None:
+def reclaim_and_trim(rescan_frozen: bool = True) -> None:
     """Reclaim CPython's arenas, then glibc's free heap pages."""
-    reclaim_arenas()
+    reclaim_arenas(rescan_frozen)
     malloc_trim()
 
 

@@ -51,28 +51,37 @@ def test_thawed_shows_frozen_objects_and_freezes_them_again():
     assert not scanned(node)
 
 
-def test_rescan_waits_for_both_the_interval_and_growth(monkeypatch):
+def test_rescan_is_due_once_memory_grew_at_a_burst_or_after_the_interval(monkeypatch):
     memory.tune_collector()
-    rescans: list[int] = []
-    monkeypatch.setattr(memory, "rescan", lambda: rescans.append(1))
-    clock = [1000.0]
+    clock, blocks = [1000.0], [100_000]
     monkeypatch.setattr(memory.time, "monotonic", lambda: clock[0])
-    frozen = gc.get_freeze_count()
-    monkeypatch.setattr(memory, "_last_rescan", (1000.0, frozen))
-    monkeypatch.setattr(memory.gc, "get_freeze_count", lambda: frozen * 2)
-    clock[0] += memory.RESCAN_INTERVAL - 1
-    assert not memory.rescan_if_due() and rescans == []   # grown, too soon
-    clock[0] += 1
-    assert memory.rescan_if_due() and rescans == [1]
-    monkeypatch.setattr(memory, "_last_rescan", (clock[0], frozen * 2))
+    monkeypatch.setattr(memory.sys, "getallocatedblocks", lambda: blocks[0])
+    monkeypatch.setattr(memory, "_last_rescan", (1000.0, 100_000))
+    blocks[0] = 124_000  # not grown enough
     clock[0] += 10 * memory.RESCAN_INTERVAL
-    assert not memory.rescan_if_due() and rescans == [1]  # late, but not grown
+    assert not memory.rescan_due(after_discards=True) and not memory.rescan_due(after_discards=False)
+    blocks[0] = 125_000
+    assert memory.rescan_due(after_discards=True) and memory.rescan_due(after_discards=False)
+    clock[0] = 1000.0 + memory.RESCAN_INTERVAL - 1  # grown, too soon without a burst
+    assert memory.rescan_due(after_discards=True) and not memory.rescan_due(after_discards=False)
+
+
+def test_rescan_starts_counting_growth_again(monkeypatch):
+    memory.tune_collector()
+    monkeypatch.setattr(memory.sys, "getallocatedblocks", lambda: 500_000)
+    monkeypatch.setattr(memory, "_last_rescan", (0.0, 100_000))
+    assert memory.rescan_due(after_discards=True)
+    memory.rescan()
+    assert memory._last_rescan[1] == 500_000 and not memory.rescan_due(after_discards=True)
 
 
 def test_reclaim_arenas_frees_cycles_frozen_ones_and_method_cache_names():
     memory.tune_collector()
-    old = cycle()
+    node = Node()
+    node.self = node
+    old = weakref.ref(node)
     gc.collect()  # frozen now
+    del node
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -81,8 +90,10 @@ def test_reclaim_arenas_frees_cycles_frozen_ones_and_method_cache_names():
         name = "".join(["no_such_", "attribute"])
         assert getattr(Node, name, None) is None
         cached = sys.getrefcount(name)
+        memory.reclaim_arenas(rescan_frozen=False)
+        assert young() is None and old() is not None  # only what is not frozen
         memory.reclaim_arenas()
-        assert young() is None and old() is None
+        assert old() is None
         assert sys.getrefcount(name) < cached
     finally:
         if enabled:

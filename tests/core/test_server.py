@@ -189,9 +189,10 @@ def recorded_cleanup(monkeypatch, sessions: int, idle: list[bool] | None = None,
     calls: list[str] = []
     for name, value in limits.items():
         monkeypatch.setattr(server, name, value)
-    monkeypatch.setattr(memory, "reclaim_arenas", lambda: calls.append("reclaim"))
+    monkeypatch.setattr(memory, "reclaim_arenas",
+                        lambda rescan_frozen=True: calls.append("reclaim+rescan" if rescan_frozen else "reclaim"))
     monkeypatch.setattr(memory, "malloc_trim", lambda: calls.append("trim"))
-    monkeypatch.setattr(memory, "rescan_if_due", lambda: False)
+    monkeypatch.setattr(memory, "rescan_due", lambda after_discards: False)
     core = make_core({"/x": lambda doc: None})
     monkeypatch.setattr(core, "_idle_since_last_pass", lambda: bool(idle and idle[0]))
     live = [new_session(core, session_id=f"s{i}") for i in range(sessions)]
@@ -232,24 +233,34 @@ def test_cleanup_pass_reclaims_once_more_when_the_worker_is_next_idle(monkeypatc
     # a pass that discards is not the quiet one
     idle[0] = True
     assert expire(2) == 1 and calls == ["reclaim", "trim"]
-    # idle and nothing to discard: once more, then no more
-    assert expire() == 0 and calls == ["reclaim", "trim"] * 2
-    assert expire() == 0 and calls == ["reclaim", "trim"] * 2
+    # idle and nothing to discard: once more (frozen objects too), then no more
+    assert expire() == 0 and calls == ["reclaim", "trim", "reclaim+rescan", "trim"]
+    assert expire() == 0 and calls == ["reclaim", "trim", "reclaim+rescan", "trim"]
 
 
-def test_cleanup_passes_that_reclaim_nothing_check_whether_frozen_objects_are_due_a_rescan(monkeypatch):
-    """Without discards there is no reclaim, so the time-and-growth rescan is what bounds
-    the garbage frozen among long-lived sessions."""
+def test_cleanup_passes_rescan_frozen_objects_when_due(monkeypatch):
+    """A burst's reclaim rescans frozen objects only when memory grew (the ~60 ms start-up
+    heap is in the rescan); a pass without discards asks too (the interval); the idle
+    reclaim always rescans, as nothing waits on it."""
     from bokeh_flask.app import memory
 
-    expire, calls = recorded_cleanup(monkeypatch, 5, TRIM_AFTER_DISCARDS=2, RECLAIM_MAX_SESSIONS=1,
+    idle = [False]
+    expire, calls = recorded_cleanup(monkeypatch, 6, idle, TRIM_AFTER_DISCARDS=2, RECLAIM_MAX_SESSIONS=1,
                                      COLLECT_AFTER_DISCARDS=100)
-    monkeypatch.setattr(memory, "rescan_if_due", lambda: calls.append("rescan?") and False)
-    assert expire() == 0 and calls == ["rescan?"]
-    assert expire(0) == 1 and calls == ["rescan?"] * 2
-    assert expire(1, 2) == 2 and calls == ["rescan?"] * 2 + ["trim", "rescan?"]
-    # a reclaim rescans anyway
-    assert expire(3) == 1 and calls == ["rescan?"] * 2 + ["trim", "rescan?", "reclaim", "trim"]
+    due = [False]
+    asked: list[bool] = []
+    monkeypatch.setattr(memory, "rescan_due", lambda after_discards: asked.append(after_discards) or due[0])
+    monkeypatch.setattr(memory, "rescan", lambda: calls.append("rescan"))
+    assert expire() == 0 and asked == [False] and calls == []
+    due[0] = True
+    assert expire() == 0 and asked == [False] * 2 and calls == ["rescan"]
+    due[0] = False
+    assert expire(0, 1, 2, 3, 4) == 5 and asked == [False, False, True] and calls == ["rescan", "reclaim", "trim"]
+    idle[0] = True
+    assert expire() == 0 and asked == [False, False, True] and calls == ["rescan", "reclaim", "trim",
+                                                                         "reclaim+rescan", "trim"]
+    due[0] = True
+    assert expire(5) == 1 and asked[-1] is True and calls[-2:] == ["reclaim+rescan", "trim"]
 
 
 def test_idle_since_last_pass_compares_cpu_time_with_wall_time(monkeypatch):
