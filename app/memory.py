@@ -35,7 +35,7 @@ RESCAN_INTERVAL = 600.0
 
 _tuned_pid: int | None = None
 _thawed = False
-_last_rescan = (0.0, 0)  # (monotonic time, freeze count after it)
+_last_rescan = (0.0, 0)  # (monotonic time, allocated blocks) right after the last rescan
 
 
 def tune_collector() -> None:
