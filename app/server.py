@@ -46,11 +46,12 @@ TRIM_AFTER_DISCARDS = 100
 RECLAIM_MAX_SESSIONS = 50
 #: ...and, however many are left, once the discards since the last one reach this many and
 #: the number of live sessions. Cycles an app leaves per session (a module-level model no
-#: root uses, a closure over itself) outlive the session until a full collection over
-#: frozen objects too (:mod:`.memory` freezes what survives a full collection): without this, 2,000 sessions of a test app
-#: with one such source grew a worker 25 MiB for good. Counting against the live sessions
-#: keeps the collection's cost per discarded session bounded (~0.2 ms, as the pause grows
-#: with them), like Python's own rule of waiting for 25% new objects.
+#: root uses, a closure over itself) outlive the session until a full collection, or, once
+#: frozen (:mod:`.memory`), until a rescan, which such a reclaim runs when memory has grown
+#: by a quarter: without this, 2,000 sessions of a test app with one such source grew a
+#: worker 25 MiB for good. Counting against the live sessions keeps the collection's cost
+#: per discarded session bounded (~0.2 ms, as the pause grows with them), like Python's own
+#: rule of waiting for 25% new objects.
 COLLECT_AFTER_DISCARDS = 500
 #: A worker that used less than this share of a core between two cleanup passes is idle.
 IDLE_CPU_SHARE = 0.01

@@ -301,10 +301,10 @@ def w_pages(app: str, between: Callable[[], None] | None = None) -> Callable[[Se
         before = server.app_time()
         result = page_load(server, f"/{app}", cfg.page_seconds, cfg.concurrency)
         after = server.app_time()
-        calls, app_cpu, full_gc = (b - a for a, b in zip(before[:3], after[:3]))
         if between is not None:
             between()
         if server.app_timer_dir is not None:
+            calls, app_cpu, full_gc = (b - a for a, b in zip(before[:3], after[:3]))
             result.update(app_calls=int(calls), app_cpu_s=round(app_cpu, 4), app_full_gc_s=round(full_gc, 4),
                           longest_full_gc_s=round(after[3], 4))
             result.update(app_figures(result))

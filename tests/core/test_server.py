@@ -286,8 +286,8 @@ def test_idle_since_last_pass_compares_cpu_time_with_wall_time(monkeypatch):
 
 def test_cleanup_pass_collects_every_so_many_discards_however_many_are_left(monkeypatch):
     """Sessions churning under load never leave few live: their leftover cycles must still
-    be collected, or they pile up until Python's (rare) next full collection. The count to
-    reach grows with the live sessions, as the collection's pause does."""
+    be collected, or they pile up until the next full collection (frozen ones until a
+    rescan). The count to reach grows with the live sessions, as the collection's pause does."""
     expire, calls = recorded_cleanup(monkeypatch, 8, TRIM_AFTER_DISCARDS=100, COLLECT_AFTER_DISCARDS=2)
     # 3 discarded and 5 live: not yet; 4 and 4: collect
     assert [expire(i) for i in range(3)] == [1, 1, 1] and calls == []
