@@ -24,6 +24,7 @@ import time
 from typing import Any, Sequence
 
 from .settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
+from .versions import check_supported
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(generate_secret_key())
         return 0
     try:
+        check_supported()
         return serve(ns)
     except SettingsError as exc:
         print(f"bokeh-flask: error: {exc}", file=sys.stderr)

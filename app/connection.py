@@ -122,6 +122,7 @@ class ServerConnection:
             return
         self.state = ConnectionState.CLOSED
         self.session.unsubscribe(self)
+        self.session.notify_connection_lost()
 
     def release(self) -> None:
         """Drop what the connection holds once its socket is gone."""

@@ -65,6 +65,11 @@ class SessionContext(BokehSessionContext):
         self._session_ref = weakref.ref(session)
 
     @property
+    def document(self) -> Document:
+        """The session's document (abstract in Bokeh 3.10's ``SessionContext``)."""
+        return self._document
+
+    @property
     def destroyed(self) -> bool:
         """True once the session is discarded (a freed session was discarded first)."""
         if self._session_ref is None:

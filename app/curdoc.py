@@ -1,64 +1,75 @@
-"""Make ``curdoc()`` greenlet-local.
+"""Make ``curdoc()`` local to the running greenlet (and asyncio task).
 
-Bokeh keeps the "patched" current documents in one module-level list, which is right for
-Tornado's single-threaded callbacks but wrong when greenlets interleave: a callback that
-yields (any I/O under gevent) would see another session's document. We replace that list
-with a stack kept per greenlet, so ``curdoc()`` in app code always names its own session.
+Bokeh up to 3.9 keeps the "patched" current documents in one module-level list, which is
+right for Tornado's single-threaded callbacks but wrong when greenlets interleave: a
+callback that yields (any I/O under gevent) would see another session's document. Bokeh
+3.10 keeps them in a ``ContextVar``, and every greenlet runs in a context of its own, so
+there it is local already. On older Bokeh we put a list-like view of such a variable in
+place of the list (see :mod:`app.bokeh_compat`), so both behave the same: ``curdoc()`` in
+app code always names its own session, in a greenlet or in an asyncio task it started.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Iterator
 
 import bokeh.io.doc
-from gevent.local import local
+
+from . import bokeh_compat
+
+_STACK: ContextVar[tuple[Any, ...]] = ContextVar("bokeh_flask_curdocs", default=())
 
 
-class _GreenletStack(local):
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-
-class GreenletLocalList:
-    """The list operations ``bokeh.io.doc`` uses, backed by a per-greenlet stack."""
-
-    def __init__(self) -> None:
-        self._local = _GreenletStack()
+class ContextLocalList:
+    """The list operations Bokeh <= 3.9's ``bokeh.io.doc`` uses, on a context-local tuple."""
 
     def append(self, item: Any) -> None:
-        self._local.items.append(item)
+        _STACK.set((*_STACK.get(), item))
 
     def pop(self) -> Any:
-        return self._local.items.pop()
+        stack = _STACK.get()
+        _STACK.set(stack[:-1])
+        return stack[-1]
 
     def __getitem__(self, index: int) -> Any:
-        return self._local.items[index]
+        return _STACK.get()[index]
 
     def __len__(self) -> int:
-        return len(self._local.items)
+        return len(_STACK.get())
 
     def truncate(self, depth: int) -> None:
-        del self._local.items[depth:]
+        stack = _STACK.get()
+        if len(stack) > depth:
+            _STACK.set(stack[:depth])
 
 
 def install() -> None:
-    """Idempotently swap Bokeh's global curdoc stack for the greenlet-local one."""
-    if not isinstance(bokeh.io.doc._PATCHED_CURDOCS, GreenletLocalList):
-        bokeh.io.doc._PATCHED_CURDOCS = GreenletLocalList()  # type: ignore[assignment]
+    """Idempotently make Bokeh's curdoc stack context-local (a no-op where it is)."""
+    if bokeh_compat.CURDOC_STACK_IS_LIST and not isinstance(bokeh.io.doc._PATCHED_CURDOCS, ContextLocalList):
+        bokeh.io.doc._PATCHED_CURDOCS = ContextLocalList()  # type: ignore[assignment]
+
+
+def depth() -> int:
+    """How many documents are patched in as ``curdoc()`` here (for tests and checks)."""
+    stack = bokeh.io.doc._PATCHED_CURDOCS
+    return len(stack.get() if isinstance(stack, ContextVar) else stack)
 
 
 @contextmanager
 def balanced() -> Iterator[None]:
-    """Restore this greenlet's curdoc stack on exit, even when the body raised.
+    """Restore this context's curdoc stack on exit, even when the body raised.
 
-    Bokeh's ``patch_curdoc`` pops its entry only on success, so every raising callback
-    would leave one behind, and a long-lived greenlet (a periodic callback, a websocket)
-    would grow its stack without bound.
+    Bokeh <= 3.9's ``patch_curdoc`` pops its entry only on success, so every raising
+    callback would leave one behind, and a long-lived greenlet (a periodic callback, a
+    websocket) would grow its stack without bound. Bokeh 3.10 resets it in a ``finally``.
     """
     stack = bokeh.io.doc._PATCHED_CURDOCS
-    depth = len(stack)
+    if not isinstance(stack, ContextLocalList):
+        yield
+        return
+    start = len(stack)
     try:
         yield
     finally:
-        if isinstance(stack, GreenletLocalList):
-            stack.truncate(depth)
+        stack.truncate(start)

@@ -16,10 +16,11 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import curdoc, ids, memory
+from . import curdoc, ids, memory, versions
 from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
+from .coroutines import resolve
 from .errors import CLOSE_SESSION_GONE, HTTPError
 from .origins import OriginAllowlist
 from .periodic import PeriodicCallback
@@ -62,6 +63,7 @@ class ServerCore:
 
     def __init__(self, settings: Settings, apps: Any = None,
                  auth: AuthProvider | str | os.PathLike[str] | None = None) -> None:
+        versions.check_supported()
         curdoc.install()
         ids.install()
         self.settings = settings
@@ -145,14 +147,19 @@ class ServerCore:
 
     @staticmethod
     def _process_request(context: ApplicationContext, request: RequestInfo) -> Mapping[str, Any]:
-        try:
-            extra = context.application.process_request(request)
-        except Exception:
-            log.exception("process_request failed for app %s", context.url)
-            raise HTTPError(500, "the application's process_request failed") from None
-        if not isinstance(extra, Mapping):
-            log.error("process_request of app %s returned %r, not a dict", context.url, type(extra))
-            raise HTTPError(500, "the application's process_request did not return a dict")
+        """Each handler's ``process_request`` in order, merged; an ``async def`` one is
+        awaited (Bokeh 3.10's server does; ``Application.process_request`` cannot)."""
+        extra: dict[str, Any] = {}
+        for handler in context.application.handlers:
+            try:
+                result = resolve(handler.process_request(request))
+            except Exception:
+                log.exception("process_request failed for app %s", context.url)
+                raise HTTPError(500, "the application's process_request failed") from None
+            if not isinstance(result, Mapping):
+                log.error("process_request of app %s returned %r, not a dict", context.url, type(result))
+                raise HTTPError(500, "the application's process_request did not return a dict")
+            extra.update(result)
         return extra
 
     def open_connection(self, context: ApplicationContext, session_id: str, token: str,

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
+from bokeh.events import ConnectionLost
 from bokeh.io.doc import patch_curdoc
 from bokeh.model import Model
 from bokeh.protocol import Protocol
 from bokeh.server.callbacks import SessionCallback
+import gevent
 from gevent.lock import Semaphore
 
-from . import curdoc
+from . import bokeh_compat, curdoc
 from .callbacks import CallbackGroup
 from .coroutines import resolve
 from .frames import message_frames
@@ -93,6 +95,24 @@ class ServerSession:
     def unsubscribe(self, connection: ServerConnection) -> None:
         self._connections.discard(connection)
         self._last_unsubscribe = time.monotonic()
+
+    def notify_connection_lost(self) -> None:
+        """Tell the document a websocket dropped: Bokeh's ``ConnectionLost`` event, run under
+        the lock with ``curdoc()`` set, as Bokeh 3.10 does (earlier releases run it unlocked,
+        where a callback that changes the document fails). A greenlet of its own, so closing
+        a socket never waits for the app; none at all when no callback listens."""
+        if self._destroyed or not self.document.callbacks.event_callbacks_for_event_name(
+                ConnectionLost.event_name):
+            return
+        gevent.spawn(self._trigger_connection_lost)
+
+    def _trigger_connection_lost(self) -> None:
+        try:
+            self.with_document_locked(self.document.callbacks.trigger_event, ConnectionLost())
+        except SessionDestroyed:
+            pass
+        except Exception:
+            log.exception("a connection_lost callback of session %s failed", self.id[:8])
 
     # -- the lock ------------------------------------------------------------------------
 
@@ -233,7 +253,7 @@ def _destroy_document(doc: Document, receiver: Any) -> None:
     :mod:`app.callbacks` (``_release``) and the session context's link is weak.
     """
     doc.callbacks.remove_on_change(receiver)
-    models = [*doc.models, *doc._config.references()]
+    models = [*doc.models, *bokeh_compat.config_models(doc)]
     doc._roots = []  # Bokeh deletes it; empty, a late ``doc.roots`` is [] instead of an error
     for name in ("_theme", "_template"):
         if hasattr(doc, name):
