@@ -8,16 +8,24 @@ each says which releases it concerns:
   that :mod:`app.curdoc` replaces with a context-local one).
 - Bokeh 3.10's ``SessionContext`` has an abstract ``document`` property (our
   ``SessionContext`` implements it on every version).
+- Lifecycle hooks: Bokeh 3.6-3.9's ``LifecycleHandler.on_session_created`` returns an
+  ``async def`` hook's coroutine unawaited, 3.10's calls the hook in a thread (and a
+  coroutine it returns is never awaited either); :func:`session_hook` gives the module's
+  own function, which the server calls and awaits itself (see :mod:`app.asyncio_loop`).
 - Bokeh 3.8 added ``DocumentConfig`` (``doc.config``: ``reconnect_session``,
   ``notify_connection_status``), and BokehJS 3.8 reconnects a dropped websocket with the
   same token; before 3.8 a document has no config and BokehJS never reconnects.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import bokeh
 import bokeh.io.doc
+from bokeh.application.handlers.directory import DirectoryHandler
+from bokeh.application.handlers.document_lifecycle import DocumentLifecycleHandler
+from bokeh.application.handlers.handler import Handler
+from bokeh.application.handlers.lifecycle import LifecycleHandler
 
 from .versions import version_tuple
 
@@ -42,3 +50,22 @@ def reconnect_session(document: Any) -> bool:
         return False
     config = getattr(document, "config", None)
     return bool(getattr(config, "reconnect_session", True))
+
+
+def session_hook(handler: Handler, name: str) -> Callable[[Any], Any] | None:
+    """What to call for a handler's ``on_session_created`` / ``on_session_destroyed``: the
+    hook module's own function for lifecycle handlers (so an ``async def`` hook can be
+    awaited, on every Bokeh), the handler's method otherwise. None for Bokeh's
+    ``DocumentLifecycleHandler`` (the server runs the document's destroy callbacks itself,
+    without its full ``gc.collect()`` per session) and for hooks a handler does not define:
+    each coroutine costs a trip through the asyncio loop, and discarding thousands of
+    sessions under load must not wait for that many."""
+    inner = getattr(handler, "_lifecycle_handler", handler) if isinstance(handler, DirectoryHandler) else handler
+    if isinstance(inner, DocumentLifecycleHandler):
+        return None
+    if isinstance(inner, LifecycleHandler):
+        hook = getattr(inner, f"_{name}")
+        return None if getattr(hook, "__name__", "") == "_do_nothing" else hook
+    if getattr(type(inner), name) is getattr(Handler, name):
+        return None  # Bokeh's no-op: skip it rather than run a coroutine for nothing
+    return getattr(inner, name)

@@ -7,6 +7,7 @@ then carries the request facts that rebuild the session here (contract 6.3).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import weakref
@@ -16,13 +17,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
 from bokeh.application import Application
 from bokeh.application.application import ServerContext as BokehServerContext
 from bokeh.application.application import SessionContext as BokehSessionContext
-from bokeh.application.handlers.document_lifecycle import DocumentLifecycleHandler
 from bokeh.document import Document
 from gevent.event import AsyncResult
 
 from .auth import request_user
-from . import ids
-from .coroutines import resolve
+from . import asyncio_loop, bokeh_compat, ids
+from .asyncio_loop import resolve
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
 from .tokens import decode_token
@@ -99,13 +99,19 @@ class SessionContext(BokehSessionContext):
         return self._user
 
     def with_locked_document(self, func: Callable[[Document], Any]) -> Awaitable[Any]:
+        """Run ``func(doc)`` (plain or ``async def``) under the session's lock, when awaited.
+
+        The lock is taken by a greenlet (:func:`asyncio_loop.to_greenlet`), so the loop
+        runs on while this waits for it. During ``on_session_created`` there is no session
+        and no lock yet: ``func`` runs at once, as in Bokeh."""
         async def run() -> Any:
             if self._session_ref is None:
-                return resolve(func(self._document))
+                result = func(self._document)
+                return await result if inspect.isawaitable(result) else result
             session = self._session_ref()
             if session is None:
                 raise SessionDestroyed(self.id)
-            return session.with_document_locked(func, self._document)
+            return await asyncio_loop.to_greenlet(session.with_document_locked, func, self._document)
         return run()
 
 
@@ -140,9 +146,6 @@ class ApplicationContext:
         self.server_context = ServerContext(self)
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult] = {}
-        self._runs_document_destroyed = not any(
-            isinstance(h, DocumentLifecycleHandler) for h in application.handlers
-        )
 
     def get_session(self, session_id: str) -> ServerSession | None:
         return self.sessions.get(session_id)
@@ -182,17 +185,16 @@ class ApplicationContext:
                                  RequestProxy(request, payload), token, self.core.logout_url,
                                  request_user(request))
         doc._session_context = weakref.ref(context)
-        try:
-            resolve(self.application.on_session_created(context))
-        except Exception:
-            log.exception("on_session_created failed for app %s", self.url)
-        try:
-            with same_sys_lists():
-                self.application.initialize_document(doc)
-        except Exception:
-            # as bokeh serve: the error is logged and the session serves what was built
-            log.exception("error running the code of app %s", self.url)
-        session = ServerSession(session_id, doc, token)
+        tasks = asyncio_loop.TaskOwner()
+        with asyncio_loop.owned_by(tasks):
+            self._run_session_hooks("on_session_created", context)
+            try:
+                with same_sys_lists():
+                    self.application.initialize_document(doc)
+            except Exception:
+                # as bokeh serve: the error is logged and the session serves what was built
+                log.exception("error running the code of app %s", self.url)
+        session = ServerSession(session_id, doc, token, tasks)
         session.context = context
         context.attach(session)
         return session
@@ -213,12 +215,21 @@ class ApplicationContext:
         context = session.context
         if context is None:
             return
-        if self._runs_document_destroyed:
-            _run_document_destroyed(context)
-        try:
-            resolve(self.application.on_session_destroyed(context))
-        except Exception:
-            log.exception("on_session_destroyed failed for app %s", self.url)
+        _run_document_destroyed(context)
+        self._run_session_hooks("on_session_destroyed", context)
+
+    def _run_session_hooks(self, name: str, context: SessionContext) -> None:
+        """Every handler's session hook in order, each awaited, ``async def`` ones included
+        (Bokeh never awaits those); a failing hook is logged and the others still run."""
+        for handler in self.application.handlers:
+            hook = bokeh_compat.session_hook(handler, name)
+            if hook is None:
+                continue
+            try:
+                # a Bokeh wrapper coroutine may hand back the hook's own coroutine
+                resolve(resolve(hook(context)))
+            except Exception:
+                log.exception("%s failed for app %s", name, self.url)
 
     def expired_sessions(self, lifetime_s: float) -> list[ServerSession]:
         return [
@@ -228,24 +239,27 @@ class ApplicationContext:
         ]
 
     def run_load_hook(self) -> None:
-        try:
-            self.application.on_server_loaded(self.server_context)
-        except Exception:
-            log.exception("on_server_loaded failed for app %s", self.url)
+        self._run_server_hooks("on_server_loaded")
 
     def run_unload_hook(self) -> None:
-        try:
-            self.application.on_server_unloaded(self.server_context)
-        except Exception:
-            log.exception("on_server_unloaded failed for app %s", self.url)
+        self._run_server_hooks("on_server_unloaded")
+
+    def _run_server_hooks(self, name: str) -> None:
+        """Every handler's server hook in order; an ``async def`` one is awaited."""
+        for handler in self.application.handlers:
+            try:
+                resolve(getattr(handler, name)(self.server_context))
+            except Exception:
+                log.exception("%s failed for app %s", name, self.url)
 
 
 def _run_document_destroyed(context: SessionContext) -> None:
-    """Bokeh's DocumentLifecycleHandler, minus its full ``gc.collect()`` per session."""
+    """Bokeh's DocumentLifecycleHandler, minus its full ``gc.collect()`` per session; an
+    ``async def`` callback is awaited."""
     callbacks = context._document.session_destroyed_callbacks
     context._document.session_destroyed_callbacks = set()
     for callback in callbacks:
         try:
-            callback(context)
+            resolve(callback(context))
         except Exception:
             log.exception("on_session_destroyed callback %r failed", callback)

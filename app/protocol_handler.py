@@ -15,6 +15,7 @@ from bokeh.protocol import Protocol
 from .connection import ServerConnection
 from .errors import CLOSE_PROTOCOL_ERROR, CLOSE_SESSION_GONE, WebSocketClose
 from .session import SessionDestroyed
+from .tokens import short_id
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,6 @@ def handle(connection: ServerConnection, message: Any) -> None:
     except WebSocketClose:
         raise
     except Exception as exc:
-        log.warning("%s from session %s failed: %r", message.msgtype, _short(connection.session.id), exc,
+        log.warning("%s from session %s failed: %r", message.msgtype, short_id(connection.session.id), exc,
                     exc_info=log.isEnabledFor(logging.DEBUG))
         connection.send_message(connection.error(message, f"{type(exc).__name__}: {exc}"[:1000]))
-
-
-def _short(session_id: str) -> str:
-    """Enough of a session id to correlate log lines, never a signature."""
-    return session_id.split(".", 1)[0][:8] + "…"

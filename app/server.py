@@ -16,19 +16,19 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import curdoc, ids, memory, versions
+from . import asyncio_loop, curdoc, ids, memory, versions
 from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
-from .coroutines import resolve
-from .errors import CLOSE_SESSION_GONE, HTTPError
+from .errors import CLOSE_SESSION_GONE, HTTPError, WebSocketClose
 from .origins import OriginAllowlist
 from .periodic import PeriodicCallback
 from .requests import RequestInfo
 from .session import ServerSession
 from .settings import Settings
 from .sources import build_applications
-from .tokens import TokenService, decode_token, resolve_session_request
+from .tokens import (EXPIRED, TokenError, TokenService, decode_token, resolve_session_request, short_id,
+                     token_expired)
 from .tornado_compat import TornadoBridge
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class ServerCore:
             return
         self._started_pid = os.getpid()
         memory.tune_collector()
+        asyncio_loop.get_loop()
         atexit.register(self.stop)
         jobs = [(self.cleanup_pass, self.settings.check_unused_sessions),
                 (self.send_keep_alive_pings, self.settings.keep_alive),
@@ -116,6 +117,7 @@ class ServerCore:
         self._jobs = []
         for context in self.applications.values():
             context.run_unload_hook()
+        asyncio_loop.stop()
         self._started_pid = None
 
     # -- sessions -----------------------------------------------------------------------
@@ -152,7 +154,7 @@ class ServerCore:
         extra: dict[str, Any] = {}
         for handler in context.application.handlers:
             try:
-                result = resolve(handler.process_request(request))
+                result = asyncio_loop.resolve(handler.process_request(request))
             except Exception:
                 log.exception("process_request failed for app %s", context.url)
                 raise HTTPError(500, "the application's process_request failed") from None
@@ -162,10 +164,41 @@ class ServerCore:
             extra.update(result)
         return extra
 
+    def websocket_session(self, context: ApplicationContext, token: str, user: str | None) -> tuple[str, bool]:
+        """Check a websocket's token: ``(session_id, expired)``, or :class:`HTTPError` 403.
+
+        Signature, decoding and the user come first. An expired token is refused (Bokeh's
+        rule) unless ``reattach_expired_tokens`` is on and its session is alive here: then
+        the tab re-attaches to the session it already had. The token stays as readable to
+        the page's scripts as before, and it cannot make a new session, join one that has
+        ended, or serve another user (the login cookie must match the session's owner);
+        what it adds is the lifetime of the live session. A worker that does not hold the
+        session refuses it as before (see the README's "Reconnecting tabs").
+        """
+        try:
+            session_id, payload = self.tokens.verify(token, check_expiry=False)
+        except TokenError as exc:
+            log.info("Refusing websocket: %s", exc)
+            raise HTTPError(403, f"Invalid session token: {exc}") from None
+        self.check_session_user(context, session_id, payload, user)
+        if not token_expired(payload):
+            return session_id, False
+        if self.settings.reattach_expired_tokens and context.get_session(session_id) is not None:
+            log.debug("websocket with an expired token re-attaches to live session %s", short_id(session_id))
+            return session_id, True
+        log.info("Refusing websocket: %s", EXPIRED)
+        raise HTTPError(403, f"Invalid session token: {EXPIRED}")
+
     def open_connection(self, context: ApplicationContext, session_id: str, token: str,
-                        request: RequestInfo, transport: Transport) -> ServerConnection:
-        """Get or build the token's session here, subscribe a connection, send ACK first."""
-        session = context.create_session_if_needed(session_id, token, request)
+                        request: RequestInfo, transport: Transport, *, create: bool = True) -> ServerConnection:
+        """Get (or, with ``create``, build) the token's session here, subscribe a connection,
+        send ACK first. A session that ended since the handshake closes the connection
+        when it may not be built again (an expired token)."""
+        session = context.get_session(session_id)
+        if session is None:
+            if not create:
+                raise WebSocketClose(CLOSE_SESSION_GONE, "the session has ended and the token has expired")
+            session = context.create_session_if_needed(session_id, token, request)
         connection = ServerConnection(context, session, transport)
         session.subscribe(connection)
         self.connections.add(connection)

@@ -10,6 +10,7 @@ objects whose transport writes frames.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
+from bokeh.document.locking import UnlockedDocumentProxy
 from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
 from bokeh.events import ConnectionLost
 from bokeh.io.doc import patch_curdoc
@@ -29,7 +31,7 @@ from gevent.lock import Semaphore
 
 from . import bokeh_compat, curdoc
 from .callbacks import CallbackGroup
-from .coroutines import resolve
+from .asyncio_loop import TaskOwner, owned_by, resolve
 from .frames import message_frames
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ class SessionDestroyed(Exception):
 class ServerSession:
     """A live Bokeh session: ``document`` plus everything needed to serve it."""
 
-    def __init__(self, session_id: str, document: Document, token: str) -> None:
+    def __init__(self, session_id: str, document: Document, token: str,
+                 tasks: TaskOwner | None = None) -> None:
         self.id = session_id
         self.document = document
         self.token = token
@@ -59,6 +62,8 @@ class ServerSession:
         self._expiration_requested = False
         self._destroyed = False
         self._last_unsubscribe = time.monotonic()
+        #: the asyncio tasks and timers this session's code started (cancelled on destroy)
+        self.tasks = tasks if tasks is not None else TaskOwner()
         self._callbacks = CallbackGroup(self._run_callback)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
@@ -121,7 +126,7 @@ class ServerSession:
         """Hold the document lock; the session cannot expire meanwhile."""
         self._expiration_blocked += 1
         try:
-            with self._lock, curdoc.balanced():
+            with self._lock, curdoc.balanced(), owned_by(self.tasks):
                 if self._destroyed:
                     raise SessionDestroyed(self.id)
                 yield self.document
@@ -173,17 +178,20 @@ class ServerSession:
         self._callbacks.remove(event.callback)
 
     def _run_callback(self, callback: SessionCallback) -> None:
+        """Run a session callback; an ``async def`` one runs on the asyncio loop with
+        ``curdoc()`` set for its whole run, holding the lock across its awaits unless it
+        is marked ``@without_document_lock`` (then ``curdoc()`` is Bokeh's unlocked proxy)."""
         if self._destroyed:
             return
         func = callback.callback
-        if getattr(func, "nolock", False):
-            with curdoc.balanced():
-                resolve(func())
-            return
         try:
-            with self.locked():
+            if getattr(func, "nolock", False):
+                with curdoc.balanced(), owned_by(self.tasks), patch_curdoc(UnlockedDocumentProxy(self.document)):
+                    resolve(func())
+                return
+            with self.locked() as doc, patch_curdoc(doc):
                 resolve(func())
-        except SessionDestroyed:
+        except (SessionDestroyed, asyncio.CancelledError):
             pass
 
     # -- teardown -------------------------------------------------------------------------
@@ -200,6 +208,7 @@ class ServerSession:
             return
         self._destroyed = True
         self._callbacks.remove_all()
+        self.tasks.cancel_all()
         self._connections.clear()
         _destroy_document(self.document, self)
 

@@ -99,6 +99,11 @@ class Settings:
     unused_session_lifetime: int = DEFAULT_UNUSED_LIFETIME_MS
     #: Session token lifetime in seconds.
     session_token_expiration: int = DEFAULT_TOKEN_EXPIRATION_S
+    #: A websocket whose token expired (every other check passed) may re-attach to its
+    #: session while that session is alive in this worker, for the same user: a tab open
+    #: longer than the token's lifetime comes back after its socket drops (Bokeh issue
+    #: 14416). Creating a session still needs an unexpired token.
+    reattach_expired_tokens: bool = True
     #: Largest websocket message accepted, in bytes.
     websocket_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     #: Sign session ids and tokens with ``secret_key``.
@@ -158,6 +163,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_XSRF_COOKIES": "enable_xsrf_cookies",
     "BOKEH_COOKIE_SECRET": "cookie_secret",
     "BOKEH_USE_XHEADERS": "use_xheaders",
+    "BOKEH_REATTACH_EXPIRED_TOKENS": "reattach_expired_tokens",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}

@@ -98,13 +98,24 @@ class TokenService:
         session_id, payload = decode_token(token)
         if not self.session_id_valid(session_id):
             raise TokenError("session id in token has an invalid signature")
-        if check_expiry:
-            expiry = payload.get("session_expiry")
-            if not isinstance(expiry, int) or now_seconds() >= expiry:
-                raise TokenError(
-                    "token is expired; configure a larger --session-token-expiration if needed"
-                )
+        if check_expiry and token_expired(payload):
+            raise TokenError(EXPIRED)
         return session_id, payload
+
+
+def short_id(session_id: str) -> str:
+    """Enough of a session id to correlate log lines, never a signature."""
+    return session_id.split(".", 1)[0][:8] + "…"
+
+
+#: Why an expired token is refused (Bokeh's advice, in our flag's words).
+EXPIRED = "token is expired; configure a larger --session-token-expiration if needed"
+
+
+def token_expired(payload: Mapping[str, Any]) -> bool:
+    """Whether a verified token's payload is past its ``session_expiry`` (or has none)."""
+    expiry = payload.get("session_expiry")
+    return not isinstance(expiry, int) or now_seconds() >= expiry
 
 
 def decode_token(token: str) -> tuple[str, dict[str, Any]]:

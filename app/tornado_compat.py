@@ -10,13 +10,12 @@ a connection object that only captures what the handler writes, and handed to a 
 ``tornado.web.Application`` carrying ``cookie_secret`` and ``xsrf_cookies``. Cookie
 signing, XSRF tokens and templates therefore behave exactly as under ``bokeh serve``.
 
-There is no asyncio loop in a gevent worker, so :meth:`TornadoBridge.run` steps the
-handler itself instead of awaiting ``RequestHandler._execute`` (whose error path calls
-``asyncio.current_task()``, which needs a running loop): body parsing, the XSRF check,
-``prepare``, the method, ``finish``; exceptions go to Tornado's own error handling, so a
-failed XSRF check is Tornado's 403. Coroutine methods are driven on gevent by
-:func:`app.coroutines.resolve`. The futures Tornado expects back from the connection are
-created already resolved, on a loop object that is never run.
+:meth:`TornadoBridge.run` steps the handler itself from the request's greenlet instead of
+awaiting ``RequestHandler._execute``: body parsing, the XSRF check, ``prepare``, the method,
+``finish``; exceptions go to Tornado's own error handling, so a failed XSRF check is
+Tornado's 403. Coroutine methods run on the worker's asyncio loop
+(:func:`app.asyncio_loop.resolve`). The futures Tornado expects back from the connection
+are created already resolved, on a loop object that is never run.
 
 No Flask here: the web layer passes the environ and body bytes in and turns the captured
 :class:`HandlerResponse` into its own response.
@@ -33,7 +32,7 @@ import tornado.web
 from tornado.httputil import (HTTPHeaders, HTTPInputError, HTTPServerRequest, RequestStartLine,
                               ResponseStartLine, parse_body_arguments)
 
-from .coroutines import resolve
+from .asyncio_loop import resolve
 from .errors import HTTPError
 
 #: Methods whose requests Tornado checks for an XSRF token when ``xsrf_cookies`` is on.

@@ -21,7 +21,7 @@ from flask import redirect, request
 from werkzeug.wrappers import Response
 
 from ..app.auth import DEFAULT_USER, AuthenticatedRequest
-from ..app.coroutines import resolve
+from ..app.asyncio_loop import resolve
 from ..app.errors import HTTPError
 from ..app.server import ServerCore
 

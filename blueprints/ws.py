@@ -44,7 +44,6 @@ from ..app.errors import CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
 from ..app.frames import Chunk, Frame, wire_chunks
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
-from ..app.tokens import TokenError
 
 from .auth import AuthRequestHandler
 from .views import error_response
@@ -97,7 +96,8 @@ class WSHandler(AuthRequestHandler):
 
     def __init__(self, core: ServerCore, application_context: ApplicationContext, sock: socket.socket,
                  protocol: Connection, session_id: str, token: str, request_info: RequestInfo, *,
-                 max_message_size: int | None = None, receive_bytes: int = RECEIVE_BYTES) -> None:
+                 max_message_size: int | None = None, receive_bytes: int = RECEIVE_BYTES,
+                 token_expired: bool = False) -> None:
         self.core = core
         self.application_context = application_context
         self.sock = sock
@@ -105,6 +105,8 @@ class WSHandler(AuthRequestHandler):
         self.protocol = protocol
         self.session_id = session_id
         self.token = token
+        #: an expired token may re-attach to its live session, never build a new one
+        self.token_expired = token_expired
         self.request_info: RequestInfo | None = request_info
         self.max_message_size = max_message_size
         self.receive_bytes = receive_bytes
@@ -166,18 +168,13 @@ class WSHandler(AuthRequestHandler):
             if cls.select_subprotocol(offered) is None:
                 raise HTTPError(400, "Subprotocol header is not 'bokeh, <token>'")
             token = offered[1]
-            try:
-                session_id, payload = core.tokens.verify(token, check_expiry=True)
-            except TokenError as exc:
-                log.info("Refusing websocket: %s", exc)
-                raise HTTPError(403, f"Invalid session token: {exc}") from None
             # the login cookie comes with the handshake: the session must be this user's
             user = handler.user_identity
             context = core.application_context((request.view_args or {})["app_key"])
-            core.check_session_user(context, session_id, payload, user)
+            session_id, expired = core.websocket_session(context, token, user)
         except HTTPError as error:
             return error_response(error)
-        request.environ["bokeh_flask.session"] = (session_id, token)
+        request.environ["bokeh_flask.session"] = (session_id, token, expired)
         request.environ["bokeh_flask.user"] = user
         # Compression is off (get_compression_options): hide the client's offer from
         # simple-websocket, which would otherwise always accept permessage-deflate.
@@ -197,13 +194,13 @@ class WSHandler(AuthRequestHandler):
         the handler runs in a greenlet of its own on a duplicate of the socket
         (:func:`_detach`), and this request ends.
         """
-        session_id, token = request.environ["bokeh_flask.session"]
+        session_id, token, expired = request.environ["bokeh_flask.session"]
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = request.environ["bokeh_flask.user"]
         detached = _detach(ws)
         handler = cls(core, core.application_context(app_key), detached or ws.sock, ws.ws.connection,
                       session_id, token, info, max_message_size=ws.max_message_size,
-                      receive_bytes=ws.receive_bytes)
+                      receive_bytes=ws.receive_bytes, token_expired=expired)
         ws.environ = ws.ws = ws.sock = ws.thread = None
         ws.connected = False
         if detached is None:
@@ -247,7 +244,8 @@ class WSHandler(AuthRequestHandler):
         except (OSError, AttributeError):
             pass
         self.connection = self.core.open_connection(
-            self.application_context, self.session_id, self.token, self.request_info, self)
+            self.application_context, self.session_id, self.token, self.request_info, self,
+            create=not self.token_expired)
         self.request_info = None  # a session created here keeps its own reference
 
     def _on_event(self, event: Any) -> None:

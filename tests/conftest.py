@@ -11,6 +11,19 @@ import pytest
 from servers import APPS, CHROMIUM, IN_CI, Server, chromium_available, launch
 
 
+@pytest.fixture(scope="module", autouse=True)
+def stop_asyncio_loop() -> Iterator[None]:
+    """Stop the asyncio loop a module's in-process ``ServerCore`` started: later modules
+    drive Playwright's sync API and ``bokeh.client``, which refuse to run while a loop runs
+    in their thread."""
+    yield
+    import sys
+
+    loop_module = sys.modules.get("bokeh_flask.app.asyncio_loop")
+    if loop_module is not None:
+        loop_module.stop()
+
+
 @pytest.fixture
 def start_server() -> Iterator:
     """Factory fixture: ``start_server(kind, apps=..., env=..., args=...)``; all stopped after."""

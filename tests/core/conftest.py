@@ -14,3 +14,4 @@ def fresh_loop_time():
     """
     gevent.get_hub().loop.update_now()
     yield
+

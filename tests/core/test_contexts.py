@@ -182,7 +182,7 @@ def test_with_locked_document_inside_on_session_created():
 
 
 def test_with_locked_document_after_creation_holds_the_lock():
-    from bokeh_flask.app.coroutines import resolve
+    from bokeh_flask.app.asyncio_loop import resolve
 
     core = make_core({"/x": lambda doc: doc.add_root(Div(text="a"))})
     session = new_session(core)
