@@ -1,22 +1,29 @@
 # Two commands set up everything on a fresh machine:
 #   make serve   - install, then serve the bundled example apps at http://localhost:5006/
 #   make test    - install (with Debian chromium and nginx for the tests), then run every test
-VENV   ?= .venv
+# Another interpreter or Bokeh: make test PYTHON=python3.12, make test PYTHON=python3.10 BOKEH=3.6
+# (each combination gets a virtualenv of its own, .venv-<python>[-bokeh<version>]).
 PYTHON ?= python3
+BOKEH  ?=
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV   ?= .venv-$(PYVER)$(if $(BOKEH),-bokeh$(BOKEH))
 PORT   ?= 5006
 BIN     = $(VENV)/bin
+# pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
+BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
 
 .PHONY: serve test install install-test chromium nginx clean
 
 $(BIN)/python:
+	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -e '.[brotli]'
+	$(BIN)/pip install -e '.[brotli]' $(BOKEH_PIN)
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e '.[test]' $(BOKEH_PIN)
 
 # Browser tests drive Debian's chromium (never a downloaded browser build).
 chromium:
@@ -47,4 +54,4 @@ test: install-test chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf .venv .venv-* *.egg-info .pytest_cache

@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--check-unused-sessions", type=int, default=None, metavar="MS")
     serve.add_argument("--unused-session-lifetime", type=int, default=None, metavar="MS")
     serve.add_argument("--session-token-expiration", type=int, default=None, metavar="SECONDS")
+    serve.add_argument("--reattach-expired-tokens", action=argparse.BooleanOptionalAction, default=None,
+                       help="let a tab whose token expired reconnect to its live session (default: on)")
     serve.add_argument("--websocket-max-message-size", type=int, default=None, metavar="BYTES")
     serve.add_argument("--session-ids", choices=SESSION_ID_MODES, default=None)
     serve.add_argument("--include-headers", nargs="+", default=None)
@@ -199,6 +201,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "check_unused_sessions": ns.check_unused_sessions,
         "unused_session_lifetime": ns.unused_session_lifetime,
         "session_token_expiration": ns.session_token_expiration,
+        "reattach_expired_tokens": ns.reattach_expired_tokens,
         "websocket_max_message_size": ns.websocket_max_message_size,
         "session_ids": ns.session_ids, "include_headers": ns.include_headers,
         "exclude_headers": ns.exclude_headers, "include_cookies": ns.include_cookies,

@@ -21,7 +21,7 @@ from bokeh.document import Document
 from gevent.event import AsyncResult
 
 from .auth import request_user
-from . import asyncio_loop, bokeh_compat, ids
+from . import asyncio_loop, bokeh_compat, ids, panel_support
 from .asyncio_loop import resolve
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
@@ -194,6 +194,7 @@ class ApplicationContext:
             except Exception:
                 # as bokeh serve: the error is logged and the session serves what was built
                 log.exception("error running the code of app %s", self.url)
+        panel_support.serve_assets_locally(doc, self.core.static_root)
         session = ServerSession(session_id, doc, token, tasks)
         session.context = context
         context.attach(session)

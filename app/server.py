@@ -82,6 +82,8 @@ class ServerCore:
         self.login_url: str | None = None
         #: Prefix-joined logout URL exposed to apps (set by the auth layer).
         self.logout_url: str | None = None
+        #: Where BokehJS and extension files are served (set when the routes are registered).
+        self.static_root = "/static/"
         self._started_pid: int | None = None
         self._jobs: list[PeriodicCallback] = []
         self._discarded_since_reclaim = 0

@@ -83,6 +83,7 @@ class BokehServer:
         # WSHandler reads each websocket itself: simple-websocket must not start a reader
         options.update(thread_class=NoReaderThread, event_class=NoEvent)
         register_routes(app, core, prefix, self.name)
+        core.static_root = f"{prefix}/static/"
         if resolved.use_xheaders and not isinstance(app.wsgi_app, ProxyFix):
             # as Tornado's xheaders: the client address and scheme the proxy saw
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]

@@ -290,7 +290,7 @@ def test_flask_run_from_a_checkout_whose_folder_name_has_dots(tmp_path):
 
     checkout = tmp_path / "clone.with.dots"
     shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "bench", "tests", "__pycache__", "*.egg-info"))
+        ".venv", ".venv-*", ".git", "bench", "tests", "__pycache__", "*.egg-info"))
     server = launch("flask", apps=[checkout / "examples" / "sliders.py"], cwd=checkout,
                     wait_path="/sliders")
     try:

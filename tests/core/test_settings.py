@@ -1,6 +1,8 @@
 """bokeh_flask.app.settings: defaults, precedence, parsing and validation."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bokeh_flask.app.origins import OriginAllowlist
@@ -289,3 +291,22 @@ def test_unknown_override_key():
     with pytest.raises(SettingsError, match="no_such_option"):
         build({"no_such_option": 1})
 
+
+
+def test_reattach_expired_tokens_is_on_by_default_and_set_from_every_source():
+    assert build_settings(environ={}).reattach_expired_tokens is True
+    assert build_settings(environ={"BOKEH_REATTACH_EXPIRED_TOKENS": "no"}).reattach_expired_tokens is False
+    assert build_settings(config={"BOKEH_REATTACH_EXPIRED_TOKENS": False}, environ={}).reattach_expired_tokens is False
+    with pytest.raises(SettingsError, match="BOKEH_REATTACH_EXPIRED_TOKENS"):
+        build_settings(environ={"BOKEH_REATTACH_EXPIRED_TOKENS": "sometimes"})
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-reattach-expired-tokens"], False),
+                                            (["--reattach-expired-tokens"], True)])
+def test_reattach_expired_tokens_cli_flag(flag, expected, monkeypatch):
+    from bokeh_flask.app.cli import _parser, _settings_from_args
+
+    for name in [k for k in os.environ if k.startswith("BOKEH_")]:
+        monkeypatch.delenv(name)
+    settings, _ = _settings_from_args(_parser().parse_args(["serve", *flag]))
+    assert settings.reattach_expired_tokens is expected
