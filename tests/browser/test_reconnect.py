@@ -88,12 +88,12 @@ def test_worker_restart_rebuilds_the_session_from_its_token(start_server, page):
 
 def test_tab_older_than_its_token_comes_back(start_server, page):
     server = start_server("gunicorn", apps=[COUNTER], env={"BOKEH_FLASK_SETTINGS": json.dumps(
-        {**KEEP_SESSIONS, "session_token_expiration": 2})})
+        {**KEEP_SESSIONS, "session_token_expiration": 3})})
     proxy = TcpProxy(server.port)
     try:
         loaded = time.time()
         open_counter(page, proxy.url + "/reconnect_counter", 1)
-        while time.time() < loaded + 3:  # the token (2 s, whole seconds) has expired
+        while time.time() < loaded + 4:  # the token (3 s from the whole second) has expired
             time.sleep(0.1)
         started = time.monotonic()
         with page.expect_websocket(timeout=20_000):

@@ -2,7 +2,7 @@
 
 Plain functions and classes, no fixtures. The server helpers come from
 ``tests/servers.py`` (``tests/conftest.py`` in older layouts); the raw Bokeh-protocol
-client ``tests/ws/bokeh_wire.py`` is loaded by file path (tests/ws is not on sys.path).
+client ``tests/bokeh_wire.py`` is loaded by file path.
 
 Sizes: each test has a CI size (run by default) and a larger size behind
 ``@pytest.mark.slow`` (deselected by default). ``HARDENING_SCALE`` (a float, default 1)
@@ -43,7 +43,7 @@ def _load(name: str, path: Path):
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 import servers as _root  # noqa: E402
-wire = _load("_hardening_bokeh_wire", TESTS / "ws" / "bokeh_wire.py")
+wire = _load("_hardening_bokeh_wire", TESTS / "bokeh_wire.py")
 
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 HELLO = APPS / "hello.py"

@@ -8,13 +8,11 @@ arguments, and the session must work both ways.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ws"))
 from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
 from servers import launch  # noqa: E402
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ws"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "browser"))
 from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
 from browser_helpers import assert_no_console_errors, wait_for_model  # noqa: E402
