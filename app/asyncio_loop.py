@@ -45,29 +45,48 @@ _real_get_ident = get_original("_thread", "get_ident")
 
 
 class TaskOwner:
-    """The asyncio tasks and timers one session's code started (weakly held)."""
+    """The asyncio tasks and timers one session's code started, held weakly (a timer that
+    fired or a task that finished drops out by itself). Its sets are made on first use:
+    most sessions never start a task."""
 
-    __slots__ = ("tasks", "timers", "closed", "__weakref__")
+    __slots__ = ("_tasks", "_timers", "closed", "__weakref__")
 
     def __init__(self) -> None:
-        self.tasks: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()
-        self.timers: weakref.WeakSet[asyncio.TimerHandle] = weakref.WeakSet()
+        self._tasks: weakref.WeakSet[asyncio.Future[Any]] | None = None
+        self._timers: weakref.WeakSet[asyncio.TimerHandle] | None = None
         self.closed = False
 
+    def add_task(self, task: asyncio.Future[Any]) -> None:
+        if self.closed:
+            task.cancel()
+            return
+        if self._tasks is None:
+            self._tasks = weakref.WeakSet()
+        self._tasks.add(task)
+
+    def add_timer(self, timer: asyncio.TimerHandle) -> None:
+        if self.closed:
+            timer.cancel()
+            return
+        if self._timers is None:
+            self._timers = weakref.WeakSet()
+        self._timers.add(timer)
+
     def __len__(self) -> int:
-        return sum(1 for t in self.tasks if not t.done()) + sum(1 for h in self.timers if not h.cancelled())
+        """How many tasks and timers are still pending."""
+        return (sum(1 for t in self._tasks or () if not t.done())
+                + sum(1 for h in self._timers or () if not h.cancelled()))
 
     def cancel_all(self) -> int:
         """Cancel what is still pending and refuse more; returns how many were pending."""
         self.closed = True
-        pending = [t for t in self.tasks if not t.done()]
-        timers = [h for h in self.timers if not h.cancelled()]
+        pending = [t for t in self._tasks or () if not t.done()]
+        timers = [h for h in self._timers or () if not h.cancelled()]
         for task in pending:
             task.cancel()
         for timer in timers:
             timer.cancel()
-        self.tasks = weakref.WeakSet()
-        self.timers = weakref.WeakSet()
+        self._tasks = self._timers = None
         return len(pending) + len(timers)
 
 
@@ -107,10 +126,7 @@ class HubEventLoop(asyncio.SelectorEventLoop):
         handle = super().call_at(when, callback, *args, context=context)
         owner = _owner.get() if context is None else context.get(_owner)
         if owner is not None:
-            if owner.closed:
-                handle.cancel()
-            else:
-                owner.timers.add(handle)
+            owner.add_timer(handle)
         self._wake()
         return handle
 
@@ -137,10 +153,7 @@ def _owned_task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> as
     context = kwargs.get("context")
     owner = _owner.get() if context is None else context.get(_owner)
     if owner is not None:
-        if owner.closed:
-            task.cancel()
-        else:
-            owner.tasks.add(task)
+        owner.add_task(task)
     return task
 
 
@@ -207,6 +220,14 @@ def resolve(value: Any) -> Any:
         task.cancel()
         raise
     return task.result()
+
+
+def pending_tasks() -> int:
+    """The asyncio tasks not yet done in this process's loop (0 before it starts)."""
+    loop = _state.loop
+    if loop is None or _state.pid != os.getpid() or loop.is_closed():
+        return 0
+    return sum(1 for task in asyncio.all_tasks(loop) if not task.done())
 
 
 def _step(value: Awaitable[Any]) -> Any:

@@ -18,6 +18,7 @@ from bokeh.application import Application
 from bokeh.application.application import ServerContext as BokehServerContext
 from bokeh.application.application import SessionContext as BokehSessionContext
 from bokeh.document import Document
+import gevent
 from gevent.event import AsyncResult
 
 from .auth import request_user
@@ -233,11 +234,29 @@ class ApplicationContext:
                 log.exception("%s failed for app %s", name, self.url)
 
     def expired_sessions(self, lifetime_s: float) -> list[ServerSession]:
-        return [
-            s for s in list(self.sessions.values())
-            if s.connection_count == 0 and not s.expiration_blocked
-            and (s.expiration_requested or s.seconds_since_last_unsubscribe() > lifetime_s)
-        ]
+        """Sessions to discard now: unused past ``lifetime_s`` and nobody holds their lock."""
+        return [s for s in list(self.sessions.values())
+                if _unused_past(s, lifetime_s) and not s.expiration_blocked]
+
+    def discard_when_free(self, lifetime_s: float) -> int:
+        """Give each unused session whose lock is busy (a callback running, a coroutine
+        holding it across its awaits) a greenlet that waits for the lock and discards it
+        then; returns how many were started. Skipped instead, a session whose periodic
+        callbacks hold the lock whenever the cleanup job looks (both are timers, and can
+        stay in step) would never expire."""
+        started = 0
+        for session in list(self.sessions.values()):
+            if session.expiration_blocked and not session.discard_pending and _unused_past(session, lifetime_s):
+                session.discard_pending = True
+                gevent.spawn(self._discard_when_free, session)
+                started += 1
+        return started
+
+    def _discard_when_free(self, session: ServerSession) -> None:
+        try:
+            self.discard_session(session)
+        finally:
+            session.discard_pending = False
 
     def run_load_hook(self) -> None:
         self._run_server_hooks("on_server_loaded")
@@ -252,6 +271,11 @@ class ApplicationContext:
                 resolve(getattr(handler, name)(self.server_context))
             except Exception:
                 log.exception("%s failed for app %s", name, self.url)
+
+
+def _unused_past(session: ServerSession, lifetime_s: float) -> bool:
+    return session.connection_count == 0 and (
+        session.expiration_requested or session.seconds_since_last_unsubscribe() > lifetime_s)
 
 
 def _run_document_destroyed(context: SessionContext) -> None:

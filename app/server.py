@@ -267,6 +267,7 @@ class ServerCore:
                     # timers, so requests are answered between slices
                     gevent.sleep(DISCARD_PAUSE)
                     slice_end = time.perf_counter() + DISCARD_SLICE
+            context.discard_when_free(lifetime)
         return discarded
 
     def cleanup_pass(self) -> int:
@@ -325,13 +326,14 @@ class ServerCore:
         return {
             "sessions": sum(len(c.sessions) for c in self.applications.values()),
             "connections": len(self.connections),
+            "tasks": asyncio_loop.pending_tasks(),
         }
 
     def _log_stats(self) -> None:
         if log.isEnabledFor(logging.DEBUG):
             stats = self.stats()
-            log.debug("[pid %d] %d connections, %d sessions", os.getpid(),
-                      stats["connections"], stats["sessions"])
+            log.debug("[pid %d] %d connections, %d sessions, %d asyncio tasks", os.getpid(),
+                      stats["connections"], stats["sessions"], stats["tasks"])
 
     def _log_memory(self) -> None:
         """Bokeh's memory log line, plus the live greenlets (frozen ones too: a leak check)."""

@@ -60,6 +60,8 @@ class ServerSession:
         self._connections: set[ServerConnection] = set()
         self._expiration_blocked = 0
         self._expiration_requested = False
+        #: a greenlet waits for the lock to discard this session (see discard_when_free)
+        self.discard_pending = False
         self._destroyed = False
         self._last_unsubscribe = time.monotonic()
         #: the asyncio tasks and timers this session's code started (cancelled on destroy)

@@ -51,4 +51,5 @@ def test_async_lifecycle_hooks_are_awaited(async_server):
         doc = ws.pull().content["doc"]
     assert model_by_name(doc, "hook")["attributes"]["text"] == "session created awaited"
     assert model_by_name(doc, "loaded")["attributes"]["text"] == "server loaded awaited"
+    assert model_by_name(doc, "request")["attributes"]["text"] == "/async_hooks/"
     assert "never awaited" not in async_server.log_text()

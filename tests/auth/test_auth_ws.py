@@ -54,6 +54,14 @@ def test_other_users_live_session_cannot_be_joined(login_server):
         forged = generate_jwt_token(session_id)
         status, body = handshake_status(server.ws_url + "/whoami/ws", forged, cookie_header(bob))
         assert status == 403 and "another user" in body, body
+        # an expired token may re-attach to a live session, but only for its owner
+        expired = generate_jwt_token(session_id, expiration=-10)
+        status, body = handshake_status(server.ws_url + "/whoami/ws", expired, cookie_header(bob))
+        assert status == 403 and "another user" in body, body
+        status, body = handshake_status(server.ws_url + "/whoami/ws", expired, cookie_header(alice))
+        assert status == 101, body
+        status, body = handshake_status(server.ws_url + "/whoami/ws", expired)
+        assert status == 403 and "no authenticated user" in body, body
     finally:
         ws.close()
 

@@ -8,6 +8,8 @@ import threading
 import time
 
 import gevent
+import pytest
+from bokeh.document import Document
 from gevent.monkey import get_original
 
 from bokeh_flask.app import asyncio_loop
@@ -226,4 +228,25 @@ def test_with_locked_document_accepts_coroutine_functions():
 
     assert resolve(session.context.with_locked_document(change)) == "ok"
     assert session.document.title == "changed in a coroutine"
+    session.destroy()
+
+
+@pytest.mark.skipif(not hasattr(Document, "locked_callback"), reason="Bokeh 3.10 added locked callbacks")
+def test_bokeh_310_locked_callback_from_a_thread_changes_the_document():
+    """``doc.locked_callback`` (Bokeh 3.10): a thread calls it, it runs under the lock."""
+    from bokeh.models import Div
+
+    core = make_core({"/x": lambda doc: doc.add_root(Div(text="0", name="div"))})
+    session = new_session(core)
+    doc = session.document
+    div = doc.get_model_by_name("div")
+
+    @doc.locked_callback
+    def bump(n):
+        div.text = str(int(div.text) + n)
+
+    thread = RealThread(target=lambda: [bump(1) for _ in range(10)])
+    thread.start()
+    thread.join()
+    assert wait_until(lambda: div.text == "10")
     session.destroy()

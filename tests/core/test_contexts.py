@@ -13,7 +13,7 @@ from bokeh.models import Div
 from bokeh_flask.app.contexts import ServerContext, SessionContext
 from bokeh_flask.app.requests import RequestInfo
 
-from core_helpers import FakeTransport, make_core, new_session
+from core_helpers import FakeTransport, make_core, new_session, wait_until
 
 
 class RecordingHandler(Handler):
@@ -336,3 +336,19 @@ def test_running_a_script_app_keeps_sys_path_and_argv_the_same_lists(tmp_path):
     assert session.document.roots[0].text == "1"   # the app saw Bokeh's own argv
     assert sys.path is path and sys.argv is argv
     assert sys.path == path_before and sys.argv == argv_before
+
+
+def test_unused_session_whose_lock_is_busy_is_discarded_once_the_lock_is_free():
+    """A session whose callbacks hold the lock whenever the cleanup job looks still expires:
+    a greenlet waits for the lock (the work in progress finishes first) and discards it."""
+    core = make_core({"/x": lambda doc: None})
+    context = core.applications["/x"]
+    session = new_session(core, session_id="busy-lock")
+    session._last_unsubscribe -= 100
+    with session.locked():
+        assert context.expired_sessions(10) == []
+        assert context.discard_when_free(10) == 1
+        assert context.discard_when_free(10) == 0  # one waiting greenlet per session
+        gevent.sleep(0.01)
+        assert not session.destroyed  # the work holding the lock is not cut short
+    assert wait_until(lambda: session.destroyed and "busy-lock" not in context.sessions)

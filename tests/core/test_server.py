@@ -92,7 +92,7 @@ def test_open_connection_sends_ack_first_and_close_detaches():
     c = core.open_connection(context, sid, token, RequestInfo(), t)
     assert t.msgtypes() == ["ACK"]
     assert c in core.connections and context.sessions[sid].connection_count == 1
-    assert core.stats() == {"sessions": 1, "connections": 1}
+    assert core.stats() == {"sessions": 1, "connections": 1, "tasks": 0}
     core.close_connection(c)
     core.close_connection(c)
     assert c not in core.connections and context.sessions[sid].connection_count == 0
