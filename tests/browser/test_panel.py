@@ -12,7 +12,8 @@ import pytest
 from browser_helpers import assert_no_console_errors
 from servers import IN_CI
 
-APP = Path(__file__).resolve().parent / "apps" / "panel_app.py"
+APPS = Path(__file__).resolve().parent / "apps"
+APP = APPS / "panel_app.py"
 
 if importlib.util.find_spec("panel") is None:
     if IN_CI:
@@ -24,7 +25,8 @@ if importlib.util.find_spec("panel") is None:
 def panel_server():
     from browser_helpers import launch
 
-    server = launch("cli", apps=[APP], args=["--prefix", "/pre"], wait_path="/pre/panel_app")
+    server = launch("cli", apps=[APP, APPS / "panel_async.py"], args=["--prefix", "/pre"],
+                    wait_path="/pre/panel_app")
     yield server
     server.stop()
 
@@ -48,4 +50,18 @@ def test_panel_app_renders_and_round_trips_through_python(panel_server, page):
     assert not foreign, f"requests left the machine: {foreign}"
     assert any("/pre/static/extensions/panel/" in u and u.split("?")[0].endswith(".js") for u in requested)
     assert any("/pre/static/extensions/panel/" in u and ".css" in u for u in requested)
+    assert_no_console_errors(page)
+
+
+def test_panel_async_bind_and_async_periodic_callback(panel_server, page):
+    page.goto(panel_server.url + "/pre/panel_async")
+    page.get_by_text("square = 4").wait_for()  # the async pn.bind function was awaited
+    handle = page.locator(".noUi-handle").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("square = 9").wait_for()
+    # the async periodic callback keeps counting (30 runs, every 100 ms)
+    page.wait_for_function("() => [...Bokeh.documents[0].all_models].some("
+                           "m => /<b>ticks<\\/b>: ([5-9]|[1-3][0-9])$/.test(m.text || ''))")
+    assert "Traceback" not in panel_server.log_text()
     assert_no_console_errors(page)
