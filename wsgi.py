@@ -10,10 +10,13 @@ monkey.patch_all()
 
 import sys  # noqa: E402
 
-from bokeh_flask import create_app  # noqa: E402
 from bokeh_flask.app.settings import SettingsError  # noqa: E402
+from bokeh_flask.app.versions import check_supported  # noqa: E402
 
 try:
+    check_supported()  # before Bokeh is imported: an unsupported one may fail on import
+    from bokeh_flask import create_app
+
     app = create_app()
 except SettingsError as exc:  # a bad BOKEH_* value or app path: one clear line, no traceback
     print(f"bokeh-flask: error: {exc}", file=sys.stderr)

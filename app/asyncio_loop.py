@@ -172,6 +172,9 @@ def get_loop() -> HubEventLoop:
         loop = _state.loop = HubEventLoop()
         _state.pid = os.getpid()
         asyncio.set_event_loop(loop)
+    if loop.greenlet is None:
+        # first use, or its greenlet was killed (a worker killing all greenlets): waiting
+        # for a loop that nobody runs would hang every coroutine
         loop.greenlet = gevent.spawn(_run_forever, loop)
     return loop
 

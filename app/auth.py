@@ -108,6 +108,12 @@ class AuthProvider:
         return (RequestHandler,)
 
     @property
+    def login_cookies(self) -> tuple[str, ...]:
+        """Cookies that carry the login, never written into session tokens. Cookies an auth
+        module's ``get_user`` reads are found per request; these are declared up front."""
+        return ()
+
+    @property
     def enabled(self) -> bool:
         """True when requests need a user (NullAuth: False)."""
         return self.get_user is not None or self.get_user_async is not None
@@ -205,6 +211,12 @@ class AuthModule(AuthProvider):
     def logout_handler(self) -> type | None:
         return self._attr("LogoutHandler")
 
+    @property
+    def login_cookies(self) -> tuple[str, ...]:
+        """A module may name its login cookies (``login_cookies = ["user"]``); the ones its
+        ``get_user`` reads are kept out of tokens anyway. Tornado's XSRF cookie always is."""
+        return ("_xsrf", *(self._attr("login_cookies") or ()))
+
 
 def load_auth_module(path: str) -> ModuleType:
     """Run the file at ``path`` as a fresh module; any failure is one clear AuthError."""
@@ -240,9 +252,11 @@ def provider_from(auth: AuthProvider | str | os.PathLike[str] | None, settings: 
 
 @dataclasses.dataclass
 class AuthenticatedRequest(RequestInfo):
-    """A request plus the identity its auth provider gave it (None without auth)."""
+    """A request plus the identity its auth provider gave it (None without auth), and the
+    names of the cookies that carry the login (kept out of session tokens)."""
 
     user: str | None = None
+    login_cookies: frozenset[str] = frozenset()
 
 
 def request_user(request: RequestInfo | None) -> str | None:

@@ -12,6 +12,9 @@ each says which releases it concerns:
   ``async def`` hook's coroutine unawaited, 3.10's calls the hook in a thread (and a
   coroutine it returns is never awaited either); :func:`session_hook` gives the module's
   own function, which the server calls and awaits itself (see :mod:`app.asyncio_loop`).
+- Bokeh 3.9 sends a pulled or pushed document's arrays as binary buffers after the JSON
+  (``Message.add_buffers``); 3.6-3.8 inline them in it as base64: more bytes, the same
+  document. The server writes whatever the message holds; clients read both.
 - Bokeh 3.8 added ``DocumentConfig`` (``doc.config``: ``reconnect_session``,
   ``notify_connection_status``), and BokehJS 3.8 reconnects a dropped websocket with the
   same token; before 3.8 a document has no config and BokehJS never reconnects.
@@ -26,6 +29,7 @@ from bokeh.application.handlers.directory import DirectoryHandler
 from bokeh.application.handlers.document_lifecycle import DocumentLifecycleHandler
 from bokeh.application.handlers.handler import Handler
 from bokeh.application.handlers.lifecycle import LifecycleHandler
+from bokeh.protocol.message import Message
 
 from .versions import version_tuple
 
@@ -33,6 +37,9 @@ BOKEH_VERSION = version_tuple(bokeh.__version__)
 
 #: Bokeh <= 3.9: ``bokeh.io.doc._PATCHED_CURDOCS`` is a plain list shared by every greenlet.
 CURDOC_STACK_IS_LIST = isinstance(bokeh.io.doc._PATCHED_CURDOCS, list)
+
+#: Pulled and pushed documents carry their arrays as binary buffers (Bokeh >= 3.9).
+DOCUMENT_BUFFERS = hasattr(Message, "add_buffers")
 
 #: BokehJS reconnects a dropped websocket with the same token (Bokeh >= 3.8).
 BOKEHJS_RECONNECTS = BOKEH_VERSION >= (3, 8)

@@ -156,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--exclude-headers", nargs="+", default=None)
     serve.add_argument("--include-cookies", nargs="+", default=None)
     serve.add_argument("--exclude-cookies", nargs="+", default=None)
+    serve.add_argument("--login-cookies", nargs="+", default=None, metavar="NAME",
+                       help="cookies that carry the login: never put into session tokens")
     serve.add_argument("--ico-path", default=None, help="favicon file, or 'none'")
     serve.add_argument("--log-level", default=None, choices=("trace", "debug", "info", "warning", "error", "critical"))
     serve.add_argument("--log-file", default=None, help="write the log here instead of stderr")
@@ -205,7 +207,8 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "websocket_max_message_size": ns.websocket_max_message_size,
         "session_ids": ns.session_ids, "include_headers": ns.include_headers,
         "exclude_headers": ns.exclude_headers, "include_cookies": ns.include_cookies,
-        "exclude_cookies": ns.exclude_cookies, "ico_path": ns.ico_path,
+        "exclude_cookies": ns.exclude_cookies, "login_cookies": ns.login_cookies,
+        "ico_path": ns.ico_path,
         "log_level": ns.log_level, "workers": workers,
         "stats_log_frequency": ns.stats_log_frequency, "mem_log_frequency": ns.mem_log_frequency,
         "auth_module": os.path.abspath(ns.auth_module) if ns.auth_module else None,

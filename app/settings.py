@@ -120,6 +120,9 @@ class Settings:
     include_cookies: tuple[str, ...] = ()
     #: Cookies to leave out of the session token.
     exclude_cookies: tuple[str, ...] = ()
+    #: Cookies that carry a login (with authentication on, never in a session token; the
+    #: provider's own and those an auth module's ``get_user`` reads are found without it).
+    login_cookies: tuple[str, ...] = ()
     #: Favicon file; ``"none"`` disables ``/favicon.ico``; None uses Bokeh's icon.
     ico_path: str | None = None
     #: Log level for the server's loggers.
@@ -164,6 +167,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_COOKIE_SECRET": "cookie_secret",
     "BOKEH_USE_XHEADERS": "use_xheaders",
     "BOKEH_REATTACH_EXPIRED_TOKENS": "reattach_expired_tokens",
+    "BOKEH_LOGIN_COOKIES": "login_cookies",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}

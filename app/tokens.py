@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from bokeh.util.token import generate_jwt_token, generate_session_id, get_token_payload
 
+from .auth import AuthenticatedRequest
 from .errors import HTTPError
 from .requests import RequestInfo, last_argument
 from .settings import Settings
@@ -137,12 +138,27 @@ def decode_token(token: str) -> tuple[str, dict[str, Any]]:
     return session_id, payload
 
 
+#: Headers that carry credentials: with authentication on, never in a token.
+CREDENTIAL_HEADERS = ("Cookie", "Authorization", "Proxy-Authorization")
+
+
 def build_extra_payload(request: RequestInfo, settings: Settings) -> dict[str, Any]:
-    """The request facts a token carries, so any worker can rebuild the session (3.4)."""
+    """The request facts a token carries, so any worker can rebuild the session (3.4).
+
+    A token is readable by every script on the page. With authentication on it carries
+    neither the login cookies (the provider's, ``login_cookies``, and those the auth
+    module's ``get_user`` read for this request) nor the raw ``Cookie`` and credential
+    headers, so it cannot be replayed as a login; ``session_context.user`` says who it is.
+    """
     headers = _select(request.headers, settings.include_headers, settings.exclude_headers)
     cookies = _select(request.cookies, settings.include_cookies, settings.exclude_cookies)
     if cookies and "Cookie" in headers and "Cookie" not in settings.include_headers:
         del headers["Cookie"]
+    if isinstance(request, AuthenticatedRequest) and request.user is not None:
+        secret = request.login_cookies | set(settings.login_cookies)
+        cookies = {k: v for k, v in cookies.items() if k not in secret}
+        for name in CREDENTIAL_HEADERS:
+            headers.pop(name, None)
     return {"headers": headers, "cookies": cookies, "arguments": request.arguments}
 
 

@@ -122,6 +122,24 @@ def _headers(environ: Mapping[str, Any]) -> HTTPHeaders:
     return headers
 
 
+class CookieRecordingHandler(tornado.web.RequestHandler):
+    """A request handler that notes which cookies are read through it: those an auth
+    module's ``get_user`` reads carry the login, and must not go into session tokens."""
+
+    def initialize(self) -> None:
+        self.cookies_read: set[str] = set()
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        self.cookies_read.add(name)
+        return super().get_cookie(name, default)
+
+    def get_signed_cookie(self, name: str, value: str | None = None, *args: Any, **kwargs: Any) -> bytes | None:
+        self.cookies_read.add(name)
+        return super().get_signed_cookie(name, value, *args, **kwargs)
+
+    get_secure_cookie = get_signed_cookie
+
+
 class TornadoBridge:
     """One server's Tornado application settings and the handlers run under them."""
 
@@ -145,9 +163,10 @@ class TornadoBridge:
         except HTTPInputError as exc:
             raise HTTPError(400, str(exc)) from None
 
-    def request_handler(self, environ: Mapping[str, Any]) -> tornado.web.RequestHandler:
-        """What ``get_user(request_handler)`` receives: a plain handler for this request."""
-        return tornado.web.RequestHandler(self.application, self.build_request(environ))
+    def request_handler(self, environ: Mapping[str, Any]) -> CookieRecordingHandler:
+        """What ``get_user(request_handler)`` receives: a plain handler for this request,
+        which remembers the cookies it was asked for."""
+        return CookieRecordingHandler(self.application, self.build_request(environ))
 
     def run(self, handler_class: type[tornado.web.RequestHandler], environ: Mapping[str, Any],
             body: bytes) -> HandlerResponse:

@@ -28,6 +28,13 @@ from ..app.server import ServerCore
 log = logging.getLogger(__name__)
 
 _UNSET = object()
+#: WSGI environ key: names of the cookies the provider read to find the user.
+LOGIN_COOKIES_KEY = "bokeh_flask.login_cookies"
+
+
+def login_cookies(core: ServerCore) -> frozenset[str]:
+    """The current request's login cookies: the provider's, and those its get_user read."""
+    return frozenset(core.auth_provider.login_cookies) | request.environ.get(LOGIN_COOKIES_KEY, set())
 
 
 def current_user(core: ServerCore) -> Any:
@@ -40,13 +47,17 @@ def current_user(core: ServerCore) -> Any:
     lookup = provider.get_user_async or provider.get_user
     if lookup is None:
         return DEFAULT_USER
+    handler = core.tornado.request_handler(request.environ)
     try:
-        return resolve(lookup(core.tornado.request_handler(request.environ)))
+        return resolve(lookup(handler))
     except HTTPError:
         raise
     except Exception:
         log.exception("the auth provider's get_user failed")
         raise HTTPError(500, "Internal Server Error: authentication failed (see the server log)") from None
+    finally:
+        # the cookies that identified the user carry the login: kept out of tokens
+        request.environ.setdefault(LOGIN_COOKIES_KEY, set()).update(handler.cookies_read)
 
 
 def current_identity(core: ServerCore) -> str | None:
@@ -93,6 +104,7 @@ class AuthRequestHandler:
         """The request as the core sees it, carrying the user's identity."""
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = self.user_identity
+        info.login_cookies = login_cookies(self.core)
         return info
 
     def prepare(self) -> Response | None:

@@ -1,8 +1,12 @@
 """AutoloadJsHandler: ``<prefix>/<app>/autoload.js`` for ``server_document`` embeds.
 
-CORS headers go on every answer (errors included) so embedding pages on other origins can
-read them; OPTIONS preflights are answered without authentication or session work, with or
-without an ``Origin`` (Bokeh answers 500 without one).
+The script carries a session token, and with the browser's cookies a login: so a page of
+another origin may read it only when that origin may open the app's websocket anyway (the
+``--allow-websocket-origin`` list, or the server's own origin). Such an origin gets a
+credentialed CORS grant for itself on every answer (errors included); any other gets none
+(Bokeh grants every origin, credentials included). ``Vary: Origin`` always, so no cache
+serves one origin's answer to another. OPTIONS preflights are answered without
+authentication or session work, with or without an ``Origin`` (Bokeh answers 500 without).
 """
 from __future__ import annotations
 
@@ -11,22 +15,26 @@ from flask import Response, request
 from ..app import pages
 from ..app.requests import last_argument
 from ..app.errors import HTTPError
+from ..app.server import ServerCore
 
 from .session import SessionHandler
 from .views import error_response
 
 
-def _cors(response: Response) -> Response:
+def _cors(core: ServerCore, response: Response) -> Response:
+    response.vary.add("Origin")
     origin = request.headers.get("Origin")
-    allow_origin = "*"
-    if origin and (request.method == "OPTIONS" or request.cookies):
-        # a credentialed CORS answer may not use the wildcard
-        allow_origin = origin
-    response.headers["Access-Control-Allow-Origin"] = allow_origin
-    response.headers["Access-Control-Allow-Headers"] = "*"
+    if not origin or not core.origins.allows(origin, request.headers.get("Host")):
+        return response
+    response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Allow-Credentials"] = "true"
     if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = "PUT, GET, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+        # a credentialed answer cannot use "*": name what the preflight asks for
+        # (server_session() adds Bokeh-Session-Id)
+        wanted = request.headers.get("Access-Control-Request-Headers")
+        if wanted:
+            response.headers["Access-Control-Allow-Headers"] = wanted
     return response
 
 
@@ -39,7 +47,7 @@ class AutoloadJsHandler(SessionHandler):
     def dispatch_request(self, **kwargs: object) -> Response:
         result = super().dispatch_request(**kwargs)
         response = result if isinstance(result, Response) else Response(result)
-        return _cors(response)
+        return _cors(self.core, response)
 
     def options(self) -> Response:
         return Response("", status=200, content_type="text/plain")

@@ -65,6 +65,7 @@ class FlaskLoginAuth(AuthProvider):
         self.standalone = check_credentials is not None
         self._login_url = login_url or ("/login" if self.standalone else None)
         self._logout_url = logout_url or ("/logout" if self.standalone else None)
+        self._cookie_names: tuple[str, ...] = ("session", "remember_token")
         super().__init__()
 
     @property
@@ -98,6 +99,12 @@ class FlaskLoginAuth(AuthProvider):
     def identity(self, user: Any) -> str:
         return str(user.get_id())
 
+    @property
+    def login_cookies(self) -> tuple[str, ...]:
+        """Flask's session cookie (the login; in a host app, the host's whole session) and
+        Flask-Login's remember-me cookie."""
+        return self._cookie_names
+
     def public_logout_url(self, prefix: str) -> str | None:
         if self.standalone:
             return super().public_logout_url(prefix)
@@ -114,6 +121,8 @@ class FlaskLoginAuth(AuthProvider):
 
     def init_app(self, app: Flask, core: ServerCore) -> None:
         """Attach to ``app``'s Flask-Login (installing one when standalone)."""
+        self._cookie_names = (app.config.get("SESSION_COOKIE_NAME") or "session",
+                              app.config.get("REMEMBER_COOKIE_NAME") or "remember_token")
         existing = getattr(app, "login_manager", None)
         if self.standalone:
             if existing is not None:

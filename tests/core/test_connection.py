@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from bokeh.document import Document
+from bokeh.document.events import ColumnDataChangedEvent
 from bokeh.models import ColumnDataSource, Div
 from bokeh.protocol import Protocol
 from bokeh.protocol.message import Message
@@ -48,14 +49,16 @@ def test_valid_three_frame_message():
 
 def test_message_with_buffers():
     doc = Document()
-    doc.add_root(ColumnDataSource(data={"x": np.arange(5.0), "y": np.arange(5) * 2}))
-    msg = protocol.create("PUSH-DOC", doc)
+    source = ColumnDataSource(data={"x": np.arange(5.0), "y": np.arange(5) * 2})
+    doc.add_root(source)
+    # a patch carries binary buffers on every Bokeh (a pushed document only from 3.9)
+    msg = protocol.create("PATCH-DOC", [ColumnDataChangedEvent(doc, source, "data")])
     frames = message_frames(msg)
     assert len(msg.buffers) >= 1 and len(frames) == 3 + 2 * len(msg.buffers)
     conn = connection()
     results = feed(conn, frames)
     assert all(r is None for r in results[:-1])
-    assert isinstance(results[-1], Message) and results[-1].msgtype == "PUSH-DOC"
+    assert isinstance(results[-1], Message) and results[-1].msgtype == "PATCH-DOC"
     assert len(results[-1].buffers) == len(msg.buffers)
 
 

@@ -17,7 +17,7 @@ from bokeh_flask.app import tokens as tokens_module
 from bokeh_flask.app.errors import HTTPError
 from bokeh_flask.app.requests import RequestInfo
 from bokeh_flask.app.settings import build_settings
-from bokeh_flask.app.tokens import TokenError, TokenService, decode_token, resolve_session_request
+from bokeh_flask.app.tokens import TokenError, TokenService, build_extra_payload, decode_token, resolve_session_request
 
 KEY = "s3cr3t-" * 7
 KEYB = KEY.encode()
@@ -453,3 +453,25 @@ def test_fresh_token_each_time_for_same_id():
     (s1, t1), _ = resolve(r)
     (s2, t2), _ = resolve(r)
     assert s1 == s2 == "same"
+
+
+def test_token_of_an_authenticated_request_carries_no_login():
+    """With auth on, the login cookies (declared by the provider or a setting, or read by
+    the auth module's get_user) and the raw Cookie and credential headers stay out."""
+    from bokeh_flask.app.auth import AuthenticatedRequest
+
+    request = AuthenticatedRequest.from_environ({
+        "HTTP_COOKIE": "session=flask-login; user=alice; theme=dark; remember_token=r",
+        "HTTP_AUTHORIZATION": "Basic YWxpY2U6c2VjcmV0", "HTTP_X_APP": "kept",
+    })
+    request.user = "alice"
+    request.login_cookies = frozenset({"session", "user"})
+    payload = build_extra_payload(request, build_settings(overrides={"login_cookies": ["remember_token"]},
+                                                          environ={}))
+    assert payload["cookies"] == {"theme": "dark"}
+    assert "Cookie" not in payload["headers"] and "Authorization" not in payload["headers"]
+    assert payload["headers"]["X-App"] == "kept"
+    # without a user (auth off) Bokeh's rules stand: every cookie, minus the raw header
+    request.user = None
+    assert set(build_extra_payload(request, build_settings(environ={}))["cookies"]) == {
+        "session", "user", "theme", "remember_token"}

@@ -8,10 +8,24 @@ from bokeh.util.token import get_session_id, get_token_payload
 
 from http_helpers import assert_status, get, page_token, request
 
-CORS_DEFAULTS = {
-    "Access-Control-Allow-Headers": "*",
-    "Access-Control-Allow-Credentials": "true",
-}
+FOREIGN = "http://embedder.test:8000"
+
+
+def allowed_origin(server) -> str:
+    """The default allowlist is ``localhost:<port>`` (as bokeh serve's)."""
+    return f"http://localhost:{server.port}"
+
+
+def assert_grant(r, origin: str) -> None:
+    assert r.headers.get("Access-Control-Allow-Origin") == origin
+    assert r.headers.get("Access-Control-Allow-Credentials") == "true"
+    assert "Origin" in r.headers.get("Vary", "")
+
+
+def assert_no_grant(r) -> None:
+    assert "Access-Control-Allow-Origin" not in r.headers
+    assert "Access-Control-Allow-Credentials" not in r.headers
+    assert "Origin" in r.headers.get("Vary", "")
 
 
 def _js_urls(script: str) -> list[str]:
@@ -22,11 +36,9 @@ def _js_urls(script: str) -> list[str]:
 
 @pytest.mark.parametrize("query", ["", "?bokeh-autoload-element=", "?bokeh-autoload-element=%20"])
 def test_missing_element_is_400_with_cors_headers(server, query):
-    r = get(server, "/hello/autoload.js" + query)
+    r = get(server, "/hello/autoload.js" + query, headers={"Origin": allowed_origin(server)})
     assert_status(r, 400)
-    assert r.headers.get("Access-Control-Allow-Origin") == "*"
-    for name, value in CORS_DEFAULTS.items():
-        assert r.headers.get(name) == value, name
+    assert_grant(r, allowed_origin(server))
 
 
 def test_autoload_script(server):
@@ -65,38 +77,57 @@ def test_autoload_resources_none_has_no_js_urls(server):
     assert "/static/js/" not in r.text
 
 
-def test_cors_wildcard_without_cookies(server):
-    for headers in ({}, {"Origin": "http://embedder.test"}):
-        r = get(server, "/hello/autoload.js?bokeh-autoload-element=e", headers=headers)
-        assert r.status_code == 200
-        assert r.headers["Access-Control-Allow-Origin"] == "*"
-        for name, value in CORS_DEFAULTS.items():
-            assert r.headers.get(name) == value, name
-
-
-def test_cors_literal_origin_with_cookies(server):
-    r = get(server, "/hello/autoload.js?bokeh-autoload-element=e",
-            headers={"Origin": "http://embedder.test:8000"}, cookies={"sid": "1"})
+@pytest.mark.parametrize("cookies", [{}, {"session": "login"}])
+def test_no_cors_grant_for_an_origin_that_may_not_open_the_websocket(server, cookies):
+    """The token in the script (and, with cookies, a login) is not for other sites."""
+    r = get(server, "/hello/autoload.js?bokeh-autoload-element=e", headers={"Origin": FOREIGN},
+            cookies=cookies)
     assert r.status_code == 200
-    assert r.headers["Access-Control-Allow-Origin"] == "http://embedder.test:8000"
-    assert r.headers["Access-Control-Allow-Credentials"] == "true"
+    assert_no_grant(r)
 
 
-def test_options_preflight_with_origin(server):
+@pytest.mark.parametrize("cookies", [{}, {"sid": "1"}])
+def test_cors_grant_for_an_allowed_origin(server, cookies):
+    r = get(server, "/hello/autoload.js?bokeh-autoload-element=e",
+            headers={"Origin": allowed_origin(server)}, cookies=cookies)
+    assert r.status_code == 200
+    assert_grant(r, allowed_origin(server))
+
+
+def test_cors_grant_for_the_servers_own_origin(server):
+    r = get(server, "/hello/autoload.js?bokeh-autoload-element=e", headers={"Origin": server.url})
+    assert_grant(r, server.url)
+
+
+def test_no_origin_no_cors_headers(server):
+    r = get(server, "/hello/autoload.js?bokeh-autoload-element=e")
+    assert r.status_code == 200
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_options_preflight_of_an_allowed_origin(server):
     r = request(server, "OPTIONS", "/hello/autoload.js",
-                headers={"Origin": "http://embedder.test", "Access-Control-Request-Method": "GET",
+                headers={"Origin": allowed_origin(server), "Access-Control-Request-Method": "GET",
                          "Access-Control-Request-Headers": "bokeh-session-id"})
     assert r.status_code == 200, r.text[:300]
     assert "GET" in r.headers.get("Access-Control-Allow-Methods", "")
-    assert r.headers.get("Access-Control-Allow-Origin") == "http://embedder.test"
+    assert r.headers.get("Access-Control-Allow-Headers") == "bokeh-session-id"
+    assert_grant(r, allowed_origin(server))
     assert "Traceback" not in r.text
+
+
+def test_options_preflight_of_a_foreign_origin(server):
+    r = request(server, "OPTIONS", "/hello/autoload.js",
+                headers={"Origin": FOREIGN, "Access-Control-Request-Method": "GET"})
+    assert r.status_code == 200
+    assert_no_grant(r)
+    assert "Access-Control-Allow-Methods" not in r.headers
 
 
 def test_options_preflight_without_origin(server):
     r = request(server, "OPTIONS", "/hello/autoload.js")
     assert r.status_code == 200, r.text[:300]
-    assert "GET" in r.headers.get("Access-Control-Allow-Methods", "")
-    assert r.headers.get("Access-Control-Allow-Origin") == "*"
+    assert "Access-Control-Allow-Origin" not in r.headers
     assert "Traceback" not in r.text
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from bokeh.client import pull_session
 from websocket import ABNF
 
+from bokeh_flask.app.bokeh_compat import DOCUMENT_BUFFERS
+
 from bokeh_wire import (
     TIMEOUT, BokehWS, Msg, decode_ndarray, map_entries, model_by_name, model_changed, model_changes, ndarray_ref,
     page_token,
@@ -112,7 +114,10 @@ def test_big_pull_arrives_whole(server, connect):
     ws = connect(server, "ws_bigdata_app")
     reply = ws.pull()
     values, column = _big_column(reply)
-    assert len(reply.buffers[column["array"]["data"]["id"]]) == 8_000_000
+    if DOCUMENT_BUFFERS:
+        assert len(reply.buffers[column["array"]["data"]["id"]]) == 8_000_000
+    else:  # Bokeh < 3.9 inlines a pulled document's arrays as base64
+        assert not reply.buffers and isinstance(column["array"]["data"], str)
     assert column["dtype"] == "float64" and column["shape"] == [1_000_000]
     assert np.array_equal(values, np.arange(1e6))
     ws.barrier()  # stream still in sync afterwards

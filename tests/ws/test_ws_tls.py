@@ -18,7 +18,7 @@ import pytest
 import requests
 import urllib3
 
-from bokeh_wire import BokehWS, map_entries, model_by_name, model_changed, model_changes
+from bokeh_wire import BokehWS, decode_ndarray, map_entries, model_by_name, model_changed, model_changes
 
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
 
@@ -72,8 +72,7 @@ def test_big_pull_over_tls(tls_server):
     with _connect(tls_server, "ws_bigdata_app") as ws:
         reply = ws.pull()
         column = map_entries(model_by_name(reply.content["doc"], "big")["attributes"]["data"])["x"]
-        payload = reply.buffers[column["array"]["data"]["id"]]
-        assert np.array_equal(np.frombuffer(payload, dtype=np.float64), np.arange(1e6))
+        assert np.array_equal(decode_ndarray(column, reply.buffers), np.arange(1e6))
         ws.barrier()
 
 
