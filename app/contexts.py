@@ -145,33 +145,39 @@ class ApplicationContext:
         self.url = key
         self.application = application
         self.server_context = ServerContext(self)
+        #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult] = {}
 
-    def get_session(self, session_id: str) -> ServerSession | None:
-        return self.sessions.get(session_id)
+    def get_session(self, session_id: str, user: str | None = None) -> ServerSession | None:
+        """The live session ``user`` (None: auth off) has under ``session_id``."""
+        return self.sessions.get(session_key(session_id, user))
 
     def create_session_if_needed(self, session_id: str, token: str,
                                  request: RequestInfo | None) -> ServerSession:
         """Get the live session with this id or build it by running the app code.
 
-        A new session belongs to the request's authenticated user (see :mod:`app.auth`).
+        A new session belongs to the request's authenticated user (see :mod:`app.auth`),
+        and with authentication on the id names a session within that user's own: another
+        user naming the same id meets a session of their own, never this one.
         """
-        session = self.sessions.get(session_id)
+        key = session_key(session_id, request_user(request))
+        session = self.sessions.get(key)
         if session is not None:
             return session
-        pending = self._pending.get(session_id)
+        pending = self._pending.get(key)
         if pending is not None:
             return pending.get()
-        pending = self._pending[session_id] = AsyncResult()
+        pending = self._pending[key] = AsyncResult()
         try:
             session = self._create_session(session_id, token, request)
         except BaseException as exc:
             pending.set_exception(exc)
             raise
         finally:
-            del self._pending[session_id]
-        self.sessions[session_id] = session
+            del self._pending[key]
+        session.key = key
+        self.sessions[key] = session
         pending.set(session)
         return session
 
@@ -213,7 +219,7 @@ class ApplicationContext:
                 session.destroy()
         except SessionDestroyed:
             return
-        self.sessions.pop(session.id, None)
+        self.sessions.pop(session.key, None)
         context = session.context
         if context is None:
             return
@@ -271,6 +277,13 @@ class ApplicationContext:
                 resolve(getattr(handler, name)(self.server_context))
             except Exception:
                 log.exception("%s failed for app %s", name, self.url)
+
+
+def session_key(session_id: str, user: str | None) -> str:
+    """A session's key among its app's sessions: its id, prefixed with its owner's identity
+    when authentication is on (the NUL cannot occur in an identity that came through a
+    cookie or a token: it ends the prefix unambiguously)."""
+    return session_id if user is None else f"{user}\0{session_id}"
 
 
 def _unused_past(session: ServerSession, lifetime_s: float) -> bool:

@@ -142,7 +142,7 @@ class ServerCore:
             extra = {**extra, TOKEN_USER_KEY: user}
         session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
         if user is not None:
-            self.check_session_user(context, session_id, decode_token(token)[1], user)
+            self.check_token_user(decode_token(token)[1], user)
         session = context.create_session_if_needed(session_id, token, request)
         if session.token != token:
             # the page must carry a fresh token even when it joins a live session
@@ -182,10 +182,10 @@ class ServerCore:
         except TokenError as exc:
             log.info("Refusing websocket: %s", exc)
             raise HTTPError(403, f"Invalid session token: {exc}") from None
-        self.check_session_user(context, session_id, payload, user)
+        self.check_token_user(payload, user)
         if not token_expired(payload):
             return session_id, False
-        if self.settings.reattach_expired_tokens and context.get_session(session_id) is not None:
+        if self.settings.reattach_expired_tokens and context.get_session(session_id, user) is not None:
             log.debug("websocket with an expired token re-attaches to live session %s", short_id(session_id))
             return session_id, True
         log.info("Refusing websocket: %s", EXPIRED)
@@ -196,7 +196,7 @@ class ServerCore:
         """Get (or, with ``create``, build) the token's session here, subscribe a connection,
         send ACK first. A session that ended since the handshake closes the connection
         when it may not be built again (an expired token)."""
-        session = context.get_session(session_id)
+        session = context.get_session(session_id, request_user(request))
         if session is None:
             if not create:
                 raise WebSocketClose(CLOSE_SESSION_GONE, "the session has ended and the token has expired")
@@ -214,18 +214,15 @@ class ServerCore:
     # -- users --------------------------------------------------------------------------
 
     @staticmethod
-    def check_session_user(context: ApplicationContext, session_id: str,
-                           payload: dict[str, Any], user: str | None) -> None:
-        """A session belongs to the user who created it: refuse (403) a token minted for
-        another user, or a live session another user owns. ``user`` None means auth is off."""
+    def check_token_user(payload: dict[str, Any], user: str | None) -> None:
+        """Refuse (403) a token minted for another user. ``user`` None means auth is off.
+        Another user's live session cannot be named at all: with authentication on, session
+        ids are looked up within the requesting user's own (:func:`contexts.session_key`)."""
         if user is None:
             return
         token_user = payload.get(TOKEN_USER_KEY)
         if token_user is not None and token_user != user:
             raise HTTPError(403, "Forbidden: the session token belongs to another user")
-        session = context.get_session(session_id)
-        if session is not None and session.context is not None and session.context.user != user:
-            raise HTTPError(403, "Forbidden: the session belongs to another user")
 
     def end_user_sessions(self, user: str) -> int:
         """Logout: expire every session ``user`` owns in this worker and close their

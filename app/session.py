@@ -52,6 +52,8 @@ class ServerSession:
     def __init__(self, session_id: str, document: Document, token: str,
                  tasks: TaskOwner | None = None) -> None:
         self.id = session_id
+        #: its key in the app's registry (the id; with auth, within its owner's ids)
+        self.key = session_id
         self.document = document
         self.token = token
         #: the SessionContext handed to app hooks (set by the ApplicationContext)

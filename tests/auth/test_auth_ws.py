@@ -38,30 +38,44 @@ def test_websocket_with_other_users_cookie_refused(login_server):
     assert texts["who"] == texts["token_user"] == "alice"
 
 
-def test_other_users_live_session_cannot_be_joined(login_server):
+def test_other_users_live_session_cannot_be_joined_or_claimed(login_server):
+    """With authentication on, a session id names a session among the asking user's own:
+    bob naming alice's id (by page request or a client-made token) meets a session of his
+    own, and alice's stays hers, in this worker or any other."""
     server = login_server
     alice, bob = login(server.url, "alice"), login(server.url, "bob")
     token = page_token(alice, server.url + "/whoami")
     session_id = get_session_id(token)
     ws = BokehSocket(server.ws_url + "/whoami/ws", token, cookie_header(alice))
     try:
-        assert ws.texts()["who"] == "alice"
+        alices = ws.texts()
+        assert alices["who"] == "alice"
         # by page request naming the session id ...
-        page = bob.get(server.url + "/whoami", params={"bokeh-session-id": session_id},
-                       timeout=TIMEOUT, allow_redirects=False)
-        assert page.status_code == 403, page.text
+        bobs_token = page_token(bob, server.url + f"/whoami?bokeh-session-id={session_id}")
+        assert get_session_id(bobs_token) == session_id
+        other = BokehSocket(server.ws_url + "/whoami/ws", bobs_token, cookie_header(bob))
+        try:
+            bobs = other.texts()
+        finally:
+            other.close()
+        assert bobs["who"] == "bob" and bobs["nonce"] != alices["nonce"]
         # ... or by a client-made token (no user in it) for the same id
         forged = generate_jwt_token(session_id)
-        status, body = handshake_status(server.ws_url + "/whoami/ws", forged, cookie_header(bob))
+        other = BokehSocket(server.ws_url + "/whoami/ws", forged, cookie_header(bob))
+        try:
+            assert other.texts()["nonce"] == bobs["nonce"]
+        finally:
+            other.close()
+        # alice's token with bob's cookie is refused
+        status, body = handshake_status(server.ws_url + "/whoami/ws", token, cookie_header(bob))
         assert status == 403 and "another user" in body, body
-        # an expired token may re-attach to a live session, but only for its owner
+        # an expired token may re-attach to a live session only within its user's own
         expired = generate_jwt_token(session_id, expiration=-10)
-        status, body = handshake_status(server.ws_url + "/whoami/ws", expired, cookie_header(bob))
-        assert status == 403 and "another user" in body, body
         status, body = handshake_status(server.ws_url + "/whoami/ws", expired, cookie_header(alice))
         assert status == 101, body
         status, body = handshake_status(server.ws_url + "/whoami/ws", expired)
         assert status == 403 and "no authenticated user" in body, body
+        assert ws.texts()["nonce"] == alices["nonce"]  # alice's session is untouched
     finally:
         ws.close()
 
