@@ -179,6 +179,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="require Tornado XSRF tokens on the auth module's POST handlers")
     serve.add_argument("--cookie-secret", default=None, metavar="SECRET",
                        help="secret for signed cookies (Tornado secure cookies, Flask's session)")
+    serve.add_argument("--cookie-secret-file", default=None, metavar="PATH",
+                       help="read --cookie-secret from this file (it then shows in no command line)")
+    serve.add_argument("--cookie-samesite", default=None, choices=("Lax", "Strict", "None"),
+                       help="SameSite of the login cookies (default Lax; None needs HTTPS)")
+    serve.add_argument("--login-store", default=None, metavar="URL",
+                       help="live logins, shared by workers: sqlite:///path (default) or redis://host:port/db")
+    serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
+                       help="end a login after this long without a request (default 8 h; 0: never)")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
     for name in (*_IGNORED, *_REFUSED):
         serve.add_argument(f"--{name.replace('_', '-')}", default=None, help=argparse.SUPPRESS)
@@ -213,6 +221,9 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "stats_log_frequency": ns.stats_log_frequency, "mem_log_frequency": ns.mem_log_frequency,
         "auth_module": os.path.abspath(ns.auth_module) if ns.auth_module else None,
         "enable_xsrf_cookies": ns.enable_xsrf_cookies, "cookie_secret": ns.cookie_secret,
+        "cookie_secret_file": os.path.abspath(ns.cookie_secret_file) if ns.cookie_secret_file else None,
+        "cookie_samesite": ns.cookie_samesite, "login_store": ns.login_store,
+        "login_idle_timeout": ns.login_idle_timeout,
         "use_xheaders": ns.use_xheaders or None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -140,6 +140,20 @@ class Settings:
     use_xheaders: bool = False
     #: Secret for signed cookies (Flask's ``SECRET_KEY`` when unset).
     cookie_secret: str | None = dataclasses.field(default=None, repr=False)
+    #: A file holding ``cookie_secret`` (so the secret shows in no command line).
+    cookie_secret_file: str | None = None
+    #: ``SameSite`` of the login cookies: ``Lax``, ``Strict``, or ``None`` (cross-site
+    #: embedding; the cookies are then ``Secure`` and need HTTPS).
+    cookie_samesite: str = "Lax"
+    #: Where live logins are kept, so a logout ends them in every worker: ``sqlite:///path``
+    #: (one host; default: a file in the temp directory) or ``redis://host:port/db``.
+    login_store: str | None = None
+    #: A login ends after this many seconds without a request (0: only at logout).
+    login_idle_timeout: int = 8 * 3600
+    #: Failed logins allowed per client address, and per user name, in
+    #: ``login_attempt_window`` seconds; more are answered 429 until the window moves on.
+    login_attempts: int = 5
+    login_attempt_window: int = 300
     #: Worker processes (CLI only).
     workers: int = 1
 
@@ -168,6 +182,12 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_USE_XHEADERS": "use_xheaders",
     "BOKEH_REATTACH_EXPIRED_TOKENS": "reattach_expired_tokens",
     "BOKEH_LOGIN_COOKIES": "login_cookies",
+    "BOKEH_COOKIE_SECRET_FILE": "cookie_secret_file",
+    "BOKEH_COOKIE_SAMESITE": "cookie_samesite",
+    "BOKEH_LOGIN_STORE": "login_store",
+    "BOKEH_LOGIN_IDLE_TIMEOUT": "login_idle_timeout",
+    "BOKEH_LOGIN_ATTEMPTS": "login_attempts",
+    "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
@@ -233,9 +253,22 @@ def build_settings(
             take(name, value, "argument")
 
     values["prefix"] = normalize_prefix(values.get("prefix"))
+    if values.get("cookie_secret_file"):
+        values["cookie_secret"] = _read_secret(values["cookie_secret_file"])
     settings = Settings(**values)
     validate(settings)
     return settings
+
+
+def _read_secret(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            secret = file.read().strip()
+    except OSError as exc:
+        raise SettingsError(f"--cookie-secret-file: cannot read {path}: {exc.strerror}") from None
+    if not secret:
+        raise SettingsError(f"--cookie-secret-file: {path} is empty")
+    return secret
 
 
 def _session_mode(value: Any, source: str) -> dict[str, bool]:
@@ -256,6 +289,7 @@ def validate(settings: Settings) -> None:
         "websocket_max_message_size": settings.websocket_max_message_size,
         "workers": settings.workers,
     }
+    positive.update(login_attempts=settings.login_attempts, login_attempt_window=settings.login_attempt_window)
     for name, value in positive.items():
         if value <= 0:
             raise SettingsError(f"--{name.replace('_', '-')} must be greater than 0, got {value}")
@@ -264,6 +298,10 @@ def validate(settings: Settings) -> None:
             raise SettingsError(f"--{name.replace('_', '-')} must be 0 (off) or more")
     if settings.auth_module is not None and not os.path.isfile(settings.auth_module):
         raise SettingsError(f"--auth-module: no such file: {settings.auth_module}")
+    if settings.login_idle_timeout < 0:
+        raise SettingsError(f"--login-idle-timeout must be 0 (off) or more, got {settings.login_idle_timeout}")
+    if settings.cookie_samesite not in ("Lax", "Strict", "None"):
+        raise SettingsError(f"--cookie-samesite must be Lax, Strict or None, got {settings.cookie_samesite!r}")
     if settings.keep_alive < 0:
         raise SettingsError(f"--keep-alive must be 0 (off) or more, got {settings.keep_alive}")
     if not 0 <= settings.port <= 65535:

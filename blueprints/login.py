@@ -1,18 +1,13 @@
-"""Login and logout: the Flask-Login provider, its views, and Tornado handlers as views.
+"""Login and logout pages: the standalone Flask-Login provider's views, and an auth module's
+Tornado ``LoginHandler``/``LogoutHandler`` served as Flask views.
 
-Three ways to authenticate, one contract (:mod:`app.auth`):
-
-* ``FlaskLoginAuth(check_credentials=...)``: standalone. bokeh-flask installs a Flask-Login
-  ``LoginManager``, serves ``<prefix>/login`` (``templates/login.html``, CSRF-protected)
-  and ``<prefix>/logout``, and asks ``check_credentials(username, password)``.
-* ``FlaskLoginAuth()``: inside a Flask app that already uses Flask-Login. The host's
-  ``LoginManager`` and ``current_user`` decide; anonymous visitors go to the host's
-  ``login_view`` (or ``login_url=``); the host's own logout view ends the user's sessions
-  through Flask-Login's ``user_logged_out`` signal.
-* An auth module (``--auth-module``, ``BOKEH_AUTH_MODULE`` or ``auth="path.py"``): its
-  Tornado ``LoginHandler``/``LogoutHandler`` run through :class:`TornadoHandlerView`.
-
-Whichever it is, logging out ends the user's sessions in this worker.
+The provider itself is :mod:`blueprints.flask_login_auth`. What the pages do against an
+attacker: the login form carries a CSRF token and failed logins are throttled per client
+address and per user name (429 with ``Retry-After``, counted in the login store, so every
+worker of the host counts together); ``next`` is followed only to a path on this site
+without control characters; logging out takes a POST with the CSRF token (a GET shows a
+one-button confirmation, so no other site can log a user out); both pages refuse to be
+framed and cached.
 """
 from __future__ import annotations
 
@@ -24,142 +19,60 @@ from urllib.parse import urlsplit
 import jinja2
 from flask import Flask, Response, redirect, request, session
 from flask.views import View
-from flask_login import (LoginManager, UserMixin, current_user, login_user, logout_user,
-                         user_logged_out)
+from flask_login import current_user, login_user, logout_user
 from tornado.web import RequestHandler
 
-from ..app.auth import AuthError, AuthProvider, join_prefix
+from ..app.auth import join_prefix
 from ..app.errors import HTTPError
 from ..app.pages import TEMPLATES_DIR
 from ..app.server import ServerCore
 from ..app.settings import Settings
 
 from .auth import current_identity
+from .flask_login_auth import FlaskLoginAuth, LoginUser
 from .views import BokehView, error_response
 
-#: Flask session key of the login form's CSRF token.
+#: Flask session key of the login and logout forms' CSRF token.
 CSRF_SESSION_KEY = "_bokeh_flask_csrf"
+#: Headers of the login and logout pages: never framed (clickjacking), never cached.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
 
 _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
 
 
-class LoginUser(UserMixin):
-    """The user of the standalone login page: known by name only."""
-
-    def __init__(self, name: str) -> None:
-        self.id = name
-
-
-class FlaskLoginAuth(AuthProvider):
-    """Authentication with Flask-Login (see the module docstring for the two modes).
-
-    ``check_credentials(username, password) -> bool`` turns on the standalone mode and its
-    login page; without it the host app's ``LoginManager`` is used. ``login_url`` and
-    ``logout_url`` default to ``/login`` and ``/logout`` under the server prefix when
-    standalone; with a host app they are the host's own URLs, used as given.
-    """
-
-    def __init__(self, check_credentials: Callable[[str, str], bool] | None = None, *,
-                 login_url: str | None = None, logout_url: str | None = None) -> None:
-        self.check_credentials = check_credentials
-        self.standalone = check_credentials is not None
-        self._login_url = login_url or ("/login" if self.standalone else None)
-        self._logout_url = logout_url or ("/logout" if self.standalone else None)
-        self._cookie_names: tuple[str, ...] = ("session", "remember_token")
-        super().__init__()
-
-    @property
-    def handler_bases(self) -> tuple[type, ...]:
-        return (View,)
-
-    @property
-    def get_user(self) -> Callable[[Any], Any]:
-        return _flask_login_user
-
-    @property
-    def login_url(self) -> str | None:
-        return self._login_url if self.standalone else None
-
-    @property
-    def get_login_url(self) -> Callable[[Any], str | None] | None:
-        return None if self.standalone else self._host_login_url
-
-    @property
-    def login_handler(self) -> type | None:
-        return LoginView if self.standalone else None
-
-    @property
-    def logout_url(self) -> str | None:
-        return self._logout_url
-
-    @property
-    def logout_handler(self) -> type | None:
-        return LogoutView if self.standalone else None
-
-    def identity(self, user: Any) -> str:
-        return str(user.get_id())
-
-    @property
-    def login_cookies(self) -> tuple[str, ...]:
-        """Flask's session cookie (the login; in a host app, the host's whole session) and
-        Flask-Login's remember-me cookie."""
-        return self._cookie_names
-
-    def public_logout_url(self, prefix: str) -> str | None:
-        if self.standalone:
-            return super().public_logout_url(prefix)
-        return self._logout_url  # the host serves it, outside our prefix
-
-    def _host_login_url(self, request_handler: Any) -> str | None:
-        """The host's login page: ``login_url=`` if given, else its ``login_view``."""
-        if self._login_url:
-            return self._login_url
-        from flask import current_app, url_for
-
-        view = current_app.login_manager.login_view  # type: ignore[attr-defined]
-        return url_for(view) if view else None
-
-    def init_app(self, app: Flask, core: ServerCore) -> None:
-        """Attach to ``app``'s Flask-Login (installing one when standalone)."""
-        self._cookie_names = (app.config.get("SESSION_COOKIE_NAME") or "session",
-                              app.config.get("REMEMBER_COOKIE_NAME") or "remember_token")
-        existing = getattr(app, "login_manager", None)
-        if self.standalone:
-            if existing is not None:
-                raise AuthError("FlaskLoginAuth(check_credentials=...) brings its own login page "
-                                "and LoginManager, but this Flask app already has a LoginManager: "
-                                "use FlaskLoginAuth() to rely on the app's own login instead")
-            if not app.secret_key:
-                raise AuthError("FlaskLoginAuth keeps the login in Flask's signed session cookie: "
-                                "set the Flask app's SECRET_KEY or cookie_secret= "
-                                "(--cookie-secret / BOKEH_COOKIE_SECRET)")
-            manager = LoginManager(app)
-            manager.user_loader(LoginUser)
-        elif existing is None:
-            raise AuthError("FlaskLoginAuth() without check_credentials uses the Flask app's own "
-                            "Flask-Login, but the app has no LoginManager: create "
-                            "LoginManager(app) before BokehServer(...), or pass check_credentials=...")
-
-        def end_sessions(sender: Flask, user: Any = None, **extra: Any) -> None:
-            if user is not None and user.is_authenticated:
-                core.end_user_sessions(self.identity(user))
-
-        user_logged_out.connect(end_sessions, app, weak=False)
-
-
-def _flask_login_user(request_handler: Any) -> Any:
-    """get_user for Flask-Login: ``current_user`` when logged in (the Tornado handler is
-    not needed, the Flask request context has everything)."""
-    return current_user._get_current_object() if current_user.is_authenticated else None
-
-
 def _local_target(target: str | None, default: str) -> str:
-    """``next`` only if it stays on this site (no scheme, no host): no open redirects."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-            return target
+    """``next`` only if it is a path on this site: no scheme, no host, no backslash, no
+    control character or space (which could split a header); else ``default``."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        if all(" " < ch != "\\" and ch != "\x7f" for ch in target):
+            parts = urlsplit(target)
+            if not parts.scheme and not parts.netloc:
+                return target
     return default
+
+
+def _csrf_token() -> str:
+    token = session.get(CSRF_SESSION_KEY)
+    if not token:
+        token = session[CSRF_SESSION_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+def _check_csrf(what: str) -> None:
+    expected = session.get(CSRF_SESSION_KEY, "")
+    sent = request.form.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
+        raise HTTPError(400, f"Bad Request: the {what} form's CSRF token is missing or invalid; "
+                             f"reload the {what} page and try again")
+
+
+def _page(template: str, status: int = 200, **context: Any) -> Response:
+    html = _templates.get_template(template).render(**context)
+    return Response(html, status=status, content_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
 class LoginView(BokehView):
@@ -174,48 +87,59 @@ class LoginView(BokehView):
         return provider
 
     def _form(self, error: str = "", status: int = 200) -> Response:
-        token = session.get(CSRF_SESSION_KEY)
-        if not token:
-            token = session[CSRF_SESSION_KEY] = secrets.token_urlsafe(32)
-        html = _templates.get_template("login.html").render(
-            action=request.script_root + request.path, csrf_token=token, error=error,
-            next=request.values.get("next", ""))
-        return Response(html, status=status, content_type="text/html; charset=utf-8")
+        return _page("login.html", status, action=request.script_root + request.path,
+                     csrf_token=_csrf_token(), error=error, next=request.values.get("next", ""))
 
     def get(self) -> Response:
         return self._form()
 
     def post(self) -> Response:
-        expected = session.get(CSRF_SESSION_KEY, "")
-        sent = request.form.get("csrf_token", "")
-        if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
-            raise HTTPError(400, "Bad Request: the login form's CSRF token is missing or invalid; "
-                                 "reload the login page and try again")
+        _check_csrf("login")
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        check = self.provider.check_credentials
-        assert check is not None
-        if not username or not check(username, password):
+        settings = self.core.settings
+        store = self.provider.store
+        assert store is not None and self.provider.check_credentials is not None
+        window, limit = settings.login_attempt_window, settings.login_attempts
+        keys = [f"client:{request.remote_addr}", f"user:{username}"]
+        waits = [retry for count, retry in (store.failures(k, window) for k in keys) if count >= limit]
+        if waits:
+            response = self._form("Too many failed logins: try again later.", status=429)
+            response.headers["Retry-After"] = str(int(max(waits)) + 1)
+            return response
+        if not username or not self.provider.check_credentials(username, password):
+            for key in keys:
+                store.failure(key, window)
             return self._form("Wrong username or password.", status=401)
+        store.clear_failures(f"user:{username}")
         session.pop(CSRF_SESSION_KEY, None)  # a fresh token for the next form
-        login_user(LoginUser(username))
+        login_user(LoginUser(username, store.start(username)), remember=request.form.get("remember") == "yes")
         home = request.script_root + (self.route_options["prefix"] or "") + "/"
         return redirect(_local_target(request.form.get("next"), home))
 
 
 class LogoutView(BokehView):
-    """``<prefix>/logout``: forget the login (Flask-Login's signal ends the sessions) and
-    go back to the login page."""
+    """``<prefix>/logout``: a GET asks, a POST with the CSRF token logs out. The login ends
+    in the store (a saved cookie no longer works anywhere), Flask-Login's signal ends the
+    user's sessions, and the browser goes back to the login page."""
 
     methods = ["GET", "POST"]
 
     def get(self) -> Response:
-        logout_user()
-        login_url = self.core.login_url
-        return redirect(request.script_root + (login_url or "/"))
+        if not current_user.is_authenticated:
+            return redirect(request.script_root + (self.core.login_url or "/"))
+        return _page("logout.html", action=request.script_root + request.path,
+                     csrf_token=_csrf_token(), user=current_user.name)
 
     def post(self) -> Response:
-        return self.get()
+        _check_csrf("logout")
+        if current_user.is_authenticated:
+            provider = self.core.auth_provider
+            assert isinstance(provider, FlaskLoginAuth) and provider.store is not None
+            provider.store.end(current_user.login_id)
+            logout_user()
+        session.pop(CSRF_SESSION_KEY, None)
+        return redirect(request.script_root + (self.core.login_url or "/"))
 
 
 class TornadoHandlerView(View):
@@ -280,4 +204,4 @@ def install_auth(app: Flask, core: ServerCore, prefix: str) -> None:
     core.login_url = provider.public_login_url(prefix)
     core.logout_url = provider.public_logout_url(prefix)
     if isinstance(provider, FlaskLoginAuth):
-        provider.init_app(app, core)
+        provider.init_app(app, core, prefix)

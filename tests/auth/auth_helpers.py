@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import requests
@@ -30,20 +31,37 @@ _CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def launch_flask_app(module: Path, kind: str = "gunicorn", env: dict | None = None,
-                     timeout: float = 60.0) -> Server:
+                     timeout: float = 60.0, workers: int = 1) -> Server:
     """Run a Flask app module as its users would: ``gunicorn -k gevent --chdir DIR
-    module:app`` or ``flask --app FILE run``; wait until ``/health`` answers."""
+    module:app`` or ``flask --app FILE run``; wait until ``/health`` answers. Each start
+    gets a login store of its own, so failed logins of one test never throttle another's."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
-    full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
+    store = tempfile.mkstemp(prefix="bokeh-flask-test-logins-", suffix=".sqlite3")[1]
+    full_env.update({"PYTHONUNBUFFERED": "1", "BOKEH_LOGIN_STORE": f"sqlite:///{store}", **(env or {})})
     if kind == "gunicorn":
-        command = [str(BIN / "gunicorn"), "-k", "gevent", "-b", f"127.0.0.1:{port}",
+        command = [str(BIN / "gunicorn"), "-k", "gevent", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                    "--chdir", str(module.parent), f"{module.stem}:app"]
     else:
         command = [str(BIN / "flask"), "--app", str(module), "run", "--host", "127.0.0.1",
                    "--port", str(port)]
     return spawn(f"auth-{kind}", command, port, full_env, ready=lambda status: status == 200,
                  ready_path="/health", timeout=timeout)
+
+
+def logout(session: requests.Session, base: str, logout_path: str = "/logout") -> requests.Response:
+    """Log out as a user does: GET the confirmation page, POST its form (CSRF token)."""
+    page = session.get(base + logout_path, timeout=TIMEOUT, allow_redirects=False)
+    assert page.status_code == 200, (page.status_code, page.text[:300])
+    token = _CSRF_RE.search(page.text).group(1)
+    return session.post(base + logout_path, data={"csrf_token": token}, timeout=TIMEOUT,
+                        allow_redirects=False)
+
+
+def browser_logout(page, url: str) -> None:
+    """Open the logout page and confirm."""
+    page.goto(url)
+    page.click("#logout-button")
 
 
 def login(base: str, user: str, password: str | None = None, login_path: str = "/login") -> requests.Session:

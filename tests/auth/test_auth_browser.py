@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from auth_helpers import browser_login, model_text, wait_for_text
+from auth_helpers import browser_login, browser_logout, model_text, wait_for_text
 
 pytestmark = pytest.mark.browser
 
@@ -38,9 +38,12 @@ def test_login_shows_the_app_with_its_user_and_logout_closes_the_session(login_s
 
     # log out from another tab of the same browser: the open page's websocket is closed
     other = page.context.new_page()
+    other.goto(base + "/logout")
+    assert other.locator("h1").inner_text() == "Log out alice?"  # a GET only asks
+    assert not app_socket.is_closed()
     with app_socket.expect_event("close"):
-        other.goto(base + "/logout")
-    assert other.url == base + "/login"
+        other.click("#logout-button")
+    other.wait_for_url(base + "/login")
     login_server.wait_for_log("user 'alice' logged out: ended")
     page.goto(base + "/whoami")
     assert page.url == base + "/login?next=%2Fwhoami"
@@ -123,7 +126,7 @@ def test_url_prefix_mount_and_prefix_in_every_login_and_logout_url(mounted_login
     page.wait_for_url(base + "/mnt/pre/whoami")
     wait_for_text(page, "who", "bob")
     assert model_text(page, "logout_url") == "/mnt/pre/logout"
-    page.goto(base + "/mnt/pre/logout")
-    assert page.url == base + "/mnt/pre/login"
+    browser_logout(page, base + "/mnt/pre/logout")
+    page.wait_for_url(base + "/mnt/pre/login")
     page.goto(base + "/mnt/pre/")
     assert page.url == base + "/mnt/pre/login?next=%2Fmnt%2Fpre%2F"

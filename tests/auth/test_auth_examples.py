@@ -4,7 +4,7 @@ from __future__ import annotations
 import requests
 from bokeh.util.token import get_token_payload
 
-from auth_helpers import EXAMPLES, TIMEOUT, launch_flask_app, login, page_token
+from auth_helpers import EXAMPLES, TIMEOUT, launch_flask_app, login, logout, page_token
 
 
 def test_standalone_example_logs_in_with_its_credential_check():
@@ -15,7 +15,7 @@ def test_standalone_example_logs_in_with_its_credential_check():
         assert anonymous.headers["Location"] == "/login?next=%2Fhello"
         session = login(server.url, "alice", "wonderland")
         assert get_token_payload(page_token(session, server.url + "/hello"))["bokeh_user"] == "alice"
-        out = session.get(server.url + "/logout", timeout=TIMEOUT, allow_redirects=False)
+        out = logout(session, server.url)
         assert out.status_code == 302 and out.headers["Location"] == "/login"
         assert session.get(server.url + "/hello", timeout=TIMEOUT,
                            allow_redirects=False).status_code == 302

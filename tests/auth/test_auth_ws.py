@@ -10,7 +10,7 @@ from __future__ import annotations
 import requests
 from bokeh.util.token import generate_jwt_token, generate_session_id, get_session_id
 
-from auth_helpers import (TIMEOUT, BokehSocket, cookie_header, handshake_status, login,
+from auth_helpers import (TIMEOUT, BokehSocket, cookie_header, handshake_status, login, logout,
                           page_token)
 
 
@@ -103,7 +103,7 @@ def test_logout_closes_that_users_websockets_only(login_server):
                          cookie_header(bob))
     try:
         offset = len(server.log_text())
-        out = alice.get(server.url + "/logout", timeout=TIMEOUT, allow_redirects=False)
+        out = logout(alice, server.url)
         assert out.status_code == 302 and out.headers["Location"] == "/login"
         for ws in alice_ws:
             assert ws.wait_closed() == (4000, "the user logged out")

@@ -1,0 +1,239 @@
+"""Logins that logging out ends everywhere, and login throttling (core side: no Flask).
+
+A signed login cookie proves who logged in, not that they have not logged out since: a saved
+copy replayed after logout would still work, in every worker, until it expires. So each
+login gets a random id, kept in the cookie and in a store every worker reads; logging out
+deletes it, and a cookie naming no live login is refused (a page redirects to the login
+page, a websocket gets 403). A login also ends after ``login_idle_timeout`` seconds without
+a request. The same store counts failed logins for throttling.
+
+Two stores, chosen by ``login_store``:
+
+- ``sqlite:///path`` (the default, a file under the temp directory named after the cookie
+  secret): the workers of one host, no extra service. SQLite's own locking makes it safe
+  across processes; each call is a short local read or write.
+- ``redis://host:port/db``: every worker of every host (the ``redis`` package, extra
+  ``bokeh-flask[redis]``). Keys expire by themselves.
+
+Only digests of ids and keys are stored; nothing here can be replayed as a login.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sqlite3
+import tempfile
+import time
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+#: A login's ``seen`` time is written at most this often (seconds): checks stay reads.
+TOUCH_INTERVAL = 60.0
+
+
+def new_login_id() -> str:
+    """A random login id (URL-safe, no ``:``, so it can prefix an identity)."""
+    return secrets.token_urlsafe(24)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class LoginStore(Protocol):
+    """Live logins, shared by every worker that may see their cookies."""
+
+    def start(self, user: str) -> str:
+        """Record a new login of ``user``; returns its id."""
+
+    def check(self, login_id: str, user: str) -> bool:
+        """Whether ``login_id`` is a live login of ``user`` (not ended, not idle too long)."""
+
+    def end(self, login_id: str) -> None:
+        """End a login (logout); idempotent."""
+
+    def revoke(self, value: str, ttl: float) -> None:
+        """Remember, for ``ttl`` seconds, that a cookie value (a remember-me cookie saved
+        before a logout) must not log anyone in again."""
+
+    def revoked(self, value: str) -> bool:
+        """Whether :meth:`revoke` named this value."""
+
+    def failure(self, key: str, window: float) -> int:
+        """Count one failed login under ``key``; returns the failures in the last window."""
+
+    def failures(self, key: str, window: float) -> tuple[int, float]:
+        """(failures under ``key`` in the window, seconds until the oldest leaves it)."""
+
+    def clear_failures(self, key: str) -> None:
+        """Forget ``key``'s failures (a successful login)."""
+
+
+class SQLiteLoginStore:
+    """Logins in a SQLite file: one host's workers share it."""
+
+    def __init__(self, path: str, idle_timeout: float) -> None:
+        self.path = path
+        self.idle_timeout = idle_timeout
+        self._connection: sqlite3.Connection | None = None
+        self._pid: int | None = None
+        self._db()  # create the file and tables now: a bad path fails at start-up
+
+    def _db(self) -> sqlite3.Connection:
+        """This process's connection (a connection must not cross gunicorn's fork)."""
+        if self._connection is None or self._pid != os.getpid():
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS logins (id TEXT PRIMARY KEY, user TEXT, seen REAL)")
+            db.execute("CREATE TABLE IF NOT EXISTS revoked (value TEXT PRIMARY KEY, until REAL)")
+            db.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT, at REAL)")
+            db.execute("CREATE INDEX IF NOT EXISTS failures_key ON failures (key, at)")
+            self._connection, self._pid = db, os.getpid()
+        return self._connection
+
+    def start(self, user: str) -> str:
+        login_id = new_login_id()
+        now = time.time()
+        db = self._db()
+        db.execute("INSERT INTO logins VALUES (?, ?, ?)", (_digest(login_id), user, now))
+        if self.idle_timeout:
+            db.execute("DELETE FROM logins WHERE seen < ?", (now - self.idle_timeout,))
+        db.execute("DELETE FROM revoked WHERE until < ?", (now,))
+        return login_id
+
+    def check(self, login_id: str, user: str) -> bool:
+        key = _digest(login_id)
+        row = self._db().execute("SELECT user, seen FROM logins WHERE id = ?", (key,)).fetchone()
+        if row is None or row[0] != user:
+            return False
+        now = time.time()
+        if self.idle_timeout and now - row[1] > self.idle_timeout:
+            self._db().execute("DELETE FROM logins WHERE id = ?", (key,))
+            return False
+        if now - row[1] > TOUCH_INTERVAL:
+            self._db().execute("UPDATE logins SET seen = ? WHERE id = ?", (now, key))
+        return True
+
+    def end(self, login_id: str) -> None:
+        self._db().execute("DELETE FROM logins WHERE id = ?", (_digest(login_id),))
+
+    def revoke(self, value: str, ttl: float) -> None:
+        self._db().execute("INSERT OR REPLACE INTO revoked VALUES (?, ?)", (_digest(value), time.time() + ttl))
+
+    def revoked(self, value: str) -> bool:
+        row = self._db().execute("SELECT until FROM revoked WHERE value = ?", (_digest(value),)).fetchone()
+        return row is not None and row[0] > time.time()
+
+    def failure(self, key: str, window: float) -> int:
+        now = time.time()
+        db = self._db()
+        db.execute("INSERT INTO failures VALUES (?, ?)", (_digest(key), now))
+        db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
+        return self.failures(key, window)[0]
+
+    def failures(self, key: str, window: float) -> tuple[int, float]:
+        now = time.time()
+        count, oldest = self._db().execute(
+            "SELECT COUNT(*), MIN(at) FROM failures WHERE key = ? AND at >= ?",
+            (_digest(key), now - window)).fetchone()
+        return count, (oldest + window - now) if oldest is not None else 0.0
+
+    def clear_failures(self, key: str) -> None:
+        self._db().execute("DELETE FROM failures WHERE key = ?", (_digest(key),))
+
+
+class RedisLoginStore:
+    """Logins in Redis: every worker of every host shares them."""
+
+    PREFIX = "bokeh-flask:"
+
+    def __init__(self, url: str, idle_timeout: float) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise ValueError("a redis:// login store needs the redis package: "
+                             "pip install 'bokeh-flask[redis]'") from None
+        self.idle_timeout = idle_timeout
+        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.redis.ping()  # an unreachable Redis fails at start-up, with its address
+
+    def _login(self, login_id: str) -> str:
+        return f"{self.PREFIX}login:{_digest(login_id)}"
+
+    def _ttl(self) -> int | None:
+        return int(self.idle_timeout) if self.idle_timeout else None
+
+    def start(self, user: str) -> str:
+        login_id = new_login_id()
+        self.redis.set(self._login(login_id), user, ex=self._ttl())
+        return login_id
+
+    def check(self, login_id: str, user: str) -> bool:
+        key = self._login(login_id)
+        stored = self.redis.get(key)
+        if stored is None or stored.decode("utf-8", "replace") != user:
+            return False
+        ttl = self._ttl()
+        if ttl and self.redis.ttl(key) < ttl - TOUCH_INTERVAL:
+            self.redis.expire(key, ttl)
+        return True
+
+    def end(self, login_id: str) -> None:
+        self.redis.delete(self._login(login_id))
+
+    def revoke(self, value: str, ttl: float) -> None:
+        self.redis.set(f"{self.PREFIX}revoked:{_digest(value)}", 1, ex=max(1, int(ttl)))
+
+    def revoked(self, value: str) -> bool:
+        return bool(self.redis.exists(f"{self.PREFIX}revoked:{_digest(value)}"))
+
+    def _failures_key(self, key: str) -> str:
+        return f"{self.PREFIX}failures:{_digest(key)}"
+
+    def failure(self, key: str, window: float) -> int:
+        now = time.time()
+        name = self._failures_key(key)
+        pipe = self.redis.pipeline()
+        pipe.zadd(name, {f"{now}:{secrets.token_hex(4)}": now})
+        pipe.zremrangebyscore(name, 0, now - window)
+        pipe.expire(name, max(1, int(window)))
+        pipe.execute()
+        return self.failures(key, window)[0]
+
+    def failures(self, key: str, window: float) -> tuple[int, float]:
+        now = time.time()
+        name = self._failures_key(key)
+        count = self.redis.zcount(name, now - window, "+inf")
+        oldest = self.redis.zrangebyscore(name, now - window, "+inf", start=0, num=1, withscores=True)
+        return count, (oldest[0][1] + window - now) if oldest else 0.0
+
+    def clear_failures(self, key: str) -> None:
+        self.redis.delete(self._failures_key(key))
+
+
+def default_store_url(secret: str | None) -> str:
+    """A SQLite file in the temp directory, named after the cookie secret: the workers of
+    one server share it, and separate servers on the host (other secrets) do not."""
+    name = _digest(secret or "no secret")[:16]
+    return f"sqlite:///{os.path.join(tempfile.gettempdir(), f'bokeh-flask-logins-{name}.sqlite3')}"
+
+
+def open_store(url: str, idle_timeout: float) -> LoginStore:
+    """The store ``url`` names (``sqlite:///path`` or ``redis://...``); ValueError when it
+    cannot be used, with a message saying why."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        try:
+            return SQLiteLoginStore(path, idle_timeout)
+        except sqlite3.Error as exc:
+            raise ValueError(f"login store {path}: {exc}") from None
+    if parts.scheme in ("redis", "rediss", "unix"):
+        try:
+            return RedisLoginStore(url, idle_timeout)
+        except ValueError:
+            raise
+        except Exception as exc:  # the redis client's connection errors
+            raise ValueError(f"login store {parts.scheme}://{parts.hostname}:{parts.port}: {exc}") from None
+    raise ValueError(f"login store must be sqlite:///path or redis://host:port/db, got {url!r}")
