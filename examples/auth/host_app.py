@@ -4,7 +4,8 @@ The host owns users, the login page and logout. ``FlaskLoginAuth()`` (no credent
 check) makes bokeh-flask use the host's ``LoginManager``: anonymous visitors of
 ``/bokeh/hello`` go to the host's ``login_view`` with ``next``, the Bokeh app sees the
 host's user as ``curdoc().session_context.user`` (``user.get_id()``), and the host's
-``logout_user()`` ends that user's Bokeh sessions.
+``logout_user()`` ends that login (a saved cookie no longer works, in any worker) and the
+user's Bokeh sessions. Logging out takes a POST with a CSRF token.
 
 Run (from the repository root):
 
@@ -19,10 +20,11 @@ monkey.patch_all()
 
 import hmac
 import os
+import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from bokeh.embed import server_document
 from bokeh_flask import BokehServer
@@ -42,6 +44,7 @@ class User(UserMixin):
 
 app = Flask(__name__)
 app.secret_key = os.environ["SECRET_KEY"]
+app.config.update(SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True)
 
 login_manager = LoginManager(app)
 login_manager.login_view = "login"
@@ -58,10 +61,19 @@ BokehServer(app, apps={"/hello": str(HERE / "hello_user.py")}, url_prefix="/boke
 
 
 def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "")
-    if target and not parts.scheme and not parts.netloc and target.startswith("/"):
-        return target
+    """A path on this site only: no scheme or host, no backslash, no control characters."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and all(" " < ch != "\\" for ch in target):
+            return target
     return url_for("index")
+
+
+def _csrf_token() -> str:
+    token = session.get("csrf_token")
+    if not token:
+        token = session["csrf_token"] = secrets.token_urlsafe(32)
+    return token
 
 
 @app.route("/login", methods=["GET", "POST"])
@@ -78,9 +90,15 @@ def login():
     return render_template("host_login.html", error=error, next=request.values.get("next", ""))
 
 
-@app.route("/logout")
+@app.route("/logout", methods=["GET", "POST"])
+@login_required
 def logout():
-    logout_user()  # bokeh-flask ends this user's Bokeh sessions (user_logged_out signal)
+    """A GET asks; only a POST carrying the CSRF token logs out (no other site can)."""
+    if request.method == "GET":
+        return render_template("host_logout.html", csrf_token=_csrf_token(), name=current_user.name)
+    if not hmac.compare_digest(_csrf_token().encode(), request.form.get("csrf_token", "").encode()):
+        return "Bad Request: missing or wrong CSRF token", 400
+    logout_user()  # bokeh-flask ends this login, in every worker, and the user's Bokeh sessions
     return redirect(url_for("login"))
 
 

@@ -121,6 +121,30 @@ def test_remember_me_cookie_replayed_after_logout_is_refused(two_workers):
                                          allow_redirects=False)) == {302}
 
 
+def test_host_app_refuses_a_login_cookie_replayed_after_logout():
+    """examples/auth/host_app.py with two workers: after the host's logout, the saved
+    cookie opens neither the host's own page nor the mounted Bokeh app."""
+    from auth_helpers import EXAMPLES
+
+    server = launch_flask_app(EXAMPLES / "auth" / "host_app.py", "gunicorn", workers=2,
+                              env={"SECRET_KEY": "host-secret-" + "y" * 20})
+    try:
+        session = requests.Session()
+        session.post(server.url + "/login", data={"username": "alice", "password": "wonderland"},
+                     timeout=TIMEOUT, allow_redirects=False)
+        saved = cookie_header(session)
+        assert session.get(server.url + "/", timeout=TIMEOUT).status_code == 200
+        confirm = session.get(server.url + "/logout", timeout=TIMEOUT)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', confirm.text).group(1)
+        assert session.post(server.url + "/logout", data={"csrf_token": csrf}, timeout=TIMEOUT,
+                            allow_redirects=False).status_code == 302
+        for path in ("/", "/bokeh/hello"):
+            assert statuses(lambda: requests.get(server.url + path, headers={"Cookie": saved},
+                                                 timeout=TIMEOUT, allow_redirects=False)) == {302}
+    finally:
+        server.stop()
+
+
 # -- 3. cookie flags ---------------------------------------------------------------------------
 
 def _login_set_cookie(base: str) -> str:

@@ -88,8 +88,11 @@ def test_host_app_flask_login_guards_the_mounted_app(host_app_server, page):
     wait_for_text(page, "greeting", "Hello, bob!")
     assert any(ws.url.endswith("/bokeh/hello/ws") for ws in sockets), "the embedded app never connected"
 
-    # the app's logout button goes to the host's logout, which ends bob's Bokeh sessions
+    # the app's logout button goes to the host's logout page; confirming ends bob's login
+    # and his Bokeh sessions
     page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(base + "/logout")
+    page.click("#logout-button")
     page.wait_for_url(base + "/login")
     host_app_server.wait_for_log("user 'bob' logged out: ended")
     # the server, not the navigation, ended bob's sessions: at least the embedded one
