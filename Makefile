@@ -12,7 +12,7 @@ BIN     = $(VENV)/bin
 # pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
 BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
 
-.PHONY: serve test install install-test chromium nginx clean
+.PHONY: serve test install install-test chromium nginx redis clean
 
 $(BIN)/python:
 	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter"; exit 2; }
@@ -47,10 +47,23 @@ nginx:
 	fi; \
 	$$sudo apt-get update && $$sudo apt-get install -y nginx
 
+# The cross-host login tests start Debian's redis-server on a free loopback port themselves;
+# the same policy-rc.d guard keeps the packaged service from starting.
+redis:
+	@if [ -x /usr/bin/redis-server ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "redis-server is missing and cannot be installed without root: redis tests will skip (fail under CI=true)"; exit 0; fi; \
+	policy=/usr/sbin/policy-rc.d; \
+	if [ ! -e $$policy ]; then \
+		trap "$$sudo rm -f $$policy" EXIT; trap 'exit 130' INT TERM; \
+		printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null && $$sudo chmod 755 $$policy; \
+	fi; \
+	$$sudo apt-get update && $$sudo apt-get install -y redis-server
+
 serve: install
 	$(BIN)/bokeh-flask serve --port $(PORT)
 
-test: install-test chromium nginx
+test: install-test chromium nginx redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

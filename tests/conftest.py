@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from servers import APPS, CHROMIUM, IN_CI, Server, chromium_available, launch
+from servers import APPS, CHROMIUM, IN_CI, REDIS_SERVER, Server, chromium_available, launch, start_redis
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -22,6 +22,20 @@ def stop_asyncio_loop() -> Iterator[None]:
     loop_module = sys.modules.get("bokeh_flask.app.asyncio_loop")
     if loop_module is not None:
         loop_module.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Debian redis-server of the test's own on a free loopback port (no persistence);
+    skipped locally without it, a failure under CI=true."""
+    if not REDIS_SERVER.exists():
+        if IN_CI:
+            pytest.fail(f"{REDIS_SERVER} is missing; CI must install Debian's redis-server")
+        pytest.skip(f"{REDIS_SERVER} is not installed")
+    process, url = start_redis()
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = "/usr/bin/chromium"
+REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
 def free_port() -> int:
@@ -144,3 +145,24 @@ def spawn(kind: str, command: list[str], port: int, env: dict, ready: Callable[[
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
+
+
+def start_redis(timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+    """Debian's redis-server on a free loopback port, in a temp directory, persisting
+    nothing; returns the process and its ``redis://`` URL once it answers PING."""
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bokeh-flask-redis-")
+    process = subprocess.Popen([str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", workdir],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                probe.sendall(b"PING\r\n")
+                if probe.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"redis-server did not answer on port {port} within {timeout}s")

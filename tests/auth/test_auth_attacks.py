@@ -104,6 +104,24 @@ def test_cookie_replayed_after_logout_is_refused_on_every_worker(two_workers):
         assert status == 403 and "no authenticated user" in body, body
 
 
+def test_logout_on_one_host_ends_the_login_on_another(redis_url):
+    """Two servers (hosts) behind one proxy share a Redis login store: a login works on
+    both, and its logout on one refuses the saved cookie on the other."""
+    env = {"BOKEH_LOGIN_STORE": redis_url}
+    first, second = (launch_flask_app(LOGIN_SERVER, "gunicorn", env=env) for _ in range(2))
+    try:
+        alice = login(first.url, "alice")
+        saved = {"Cookie": cookie_header(alice)}
+        assert requests.get(second.url + "/whoami", headers=saved, timeout=TIMEOUT,
+                            allow_redirects=False).status_code == 200
+        logout(alice, first.url)
+        assert requests.get(second.url + "/whoami", headers=saved, timeout=TIMEOUT,
+                            allow_redirects=False).status_code == 302
+    finally:
+        first.stop()
+        second.stop()
+
+
 def test_remember_me_cookie_replayed_after_logout_is_refused(two_workers):
     session = requests.Session()
     form = session.get(two_workers.url + "/login", timeout=TIMEOUT).text

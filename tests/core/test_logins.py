@@ -1,0 +1,83 @@
+"""app/logins.py: the login store (SQLite and Redis) and its failure counts."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bokeh_flask.app import logins
+from bokeh_flask.app.logins import open_store
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'logins.sqlite3'}"
+    return request.getfixturevalue("redis_url")
+
+
+def test_a_login_lives_until_its_logout(store_url):
+    store = open_store(store_url, idle_timeout=3600)
+    login_id = store.start("alice")
+    assert ":" not in login_id
+    assert store.check(login_id, "alice")
+    assert not store.check(login_id, "bob")  # a login is one user's
+    assert not store.check("made-up", "alice")
+    store.end(login_id)
+    store.end(login_id)  # idempotent
+    assert not store.check(login_id, "alice")
+
+
+def test_a_second_store_on_the_same_place_sees_the_same_logins(store_url):
+    """What two workers (or hosts) see."""
+    first, second = open_store(store_url, 3600), open_store(store_url, 3600)
+    login_id = first.start("alice")
+    assert second.check(login_id, "alice")
+    second.end(login_id)
+    assert not first.check(login_id, "alice")
+
+
+def test_idle_logins_end(tmp_path, monkeypatch):
+    store = open_store(f"sqlite:///{tmp_path / 'idle.sqlite3'}", idle_timeout=100)
+    login_id = store.start("alice")
+    now = time.time()
+    monkeypatch.setattr(logins.time, "time", lambda: now + 70)
+    assert store.check(login_id, "alice")  # within the timeout, and seen again now
+    monkeypatch.setattr(logins.time, "time", lambda: now + 140)
+    assert store.check(login_id, "alice")  # 70 s after the last request
+    monkeypatch.setattr(logins.time, "time", lambda: now + 300)
+    assert not store.check(login_id, "alice")
+
+
+def test_revoked_values_and_failure_counts(store_url):
+    store = open_store(store_url, 3600)
+    assert not store.revoked("remember-cookie")
+    store.revoke("remember-cookie", ttl=60)
+    assert store.revoked("remember-cookie")
+    key = f"user:alice-{time.time()}"
+    assert [store.failure(key, window=60) for _ in range(3)] == [1, 2, 3]
+    count, retry = store.failures(key, window=60)
+    assert count == 3 and 0 < retry <= 60
+    store.clear_failures(key)
+    assert store.failures(key, window=60) == (0, 0.0)
+
+
+def test_nothing_stored_can_be_replayed(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "plain.sqlite3"
+    store = open_store(f"sqlite:///{path}", 3600)
+    login_id = store.start("alice")
+    store.revoke("remember-cookie-value", ttl=60)
+    dump = "\n".join(sqlite3.connect(path).iterdump())
+    assert login_id not in dump and "remember-cookie-value" not in dump
+
+
+@pytest.mark.parametrize("url, message", [
+    ("memcached://x", "sqlite:///path or redis://"),
+    ("sqlite:///no/such/dir/x.sqlite3", "login store /no/such/dir"),
+    ("redis://127.0.0.1:1/0", "login store redis://127.0.0.1:1"),
+])
+def test_an_unusable_store_is_one_clear_error(url, message):
+    with pytest.raises(ValueError, match=message.replace("/", "/")):
+        open_store(url, 3600)
