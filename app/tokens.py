@@ -152,7 +152,8 @@ def build_extra_payload(request: RequestInfo, settings: Settings) -> dict[str, A
     """
     headers = _select(request.headers, settings.include_headers, settings.exclude_headers)
     cookies = _select(request.cookies, settings.include_cookies, settings.exclude_cookies)
-    if cookies and "Cookie" in headers and "Cookie" not in settings.include_headers:
+    if request.cookies and "Cookie" in headers and "Cookie" not in settings.include_headers:
+        # the cookies travel parsed (and filtered); the raw header would carry excluded ones
         del headers["Cookie"]
     if isinstance(request, AuthenticatedRequest) and request.user is not None:
         secret = request.login_cookies | set(settings.login_cookies)

@@ -475,3 +475,9 @@ def test_token_of_an_authenticated_request_carries_no_login():
     request.user = None
     assert set(build_extra_payload(request, build_settings(environ={}))["cookies"]) == {
         "session", "user", "theme", "remember_token"}
+
+
+def test_excluded_cookies_do_not_ride_in_the_raw_cookie_header():
+    request = RequestInfo.from_environ({"HTTP_COOKIE": "secret=s1"})
+    payload = build_extra_payload(request, build_settings(overrides={"exclude_cookies": ["secret"]}, environ={}))
+    assert payload["cookies"] == {} and "Cookie" not in payload["headers"]
