@@ -250,3 +250,31 @@ def test_bokeh_310_locked_callback_from_a_thread_changes_the_document():
     thread.join()
     assert wait_until(lambda: div.text == "10")
     session.destroy()
+
+
+def test_queues_and_async_generators_in_session_coroutines():
+    core = make_core({"/x": lambda doc: None})
+    session = new_session(core)
+    got = []
+
+    async def numbers():
+        for n in range(3):
+            await asyncio.sleep(0.001)
+            yield n
+
+    async def producer_consumer():
+        queue: asyncio.Queue[int] = asyncio.Queue()
+
+        async def produce():
+            async for n in numbers():
+                await queue.put(n)
+            await queue.put(-1)
+
+        task = asyncio.create_task(produce())
+        while (n := await queue.get()) != -1:
+            got.append(n)
+        await task
+
+    session.document.add_next_tick_callback(producer_consumer)
+    assert wait_until(lambda: got == [0, 1, 2])
+    session.destroy()
