@@ -32,33 +32,30 @@ chromium:
 	elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y chromium; \
 	else echo "chromium is missing and cannot be installed without root: browser tests will skip (fail under CI=true)"; fi
 
-# The scale-out tests put two servers behind Debian's nginx, started by the tests with their
-# own config on a free port. While it installs, a temporary policy-rc.d (what Debian's
-# maintainer scripts ask before starting a service) keeps a system nginx from starting on
-# port 80; an existing policy-rc.d is left alone.
-nginx:
-	@if [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+# $(call service_package,BINARY,PACKAGE,TESTS): install a Debian package whose service the
+# tests start themselves, on a free loopback port with their own config. While it installs,
+# a temporary policy-rc.d (what Debian's maintainer scripts ask before starting a service)
+# keeps the packaged service from starting (nginx on port 80, redis on 6379); an existing
+# policy-rc.d is left alone.
+define service_package
+	@if [ -x $(1) ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
-	else echo "nginx is missing and cannot be installed without root: nginx tests will skip (fail under CI=true)"; exit 0; fi; \
+	else echo "$(2) is missing and cannot be installed without root: $(3) will skip (fail under CI=true)"; exit 0; fi; \
 	policy=/usr/sbin/policy-rc.d; \
 	if [ ! -e $$policy ]; then \
 		trap "$$sudo rm -f $$policy" EXIT; trap 'exit 130' INT TERM; \
 		printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null && $$sudo chmod 755 $$policy; \
 	fi; \
-	$$sudo apt-get update && $$sudo apt-get install -y nginx
+	$$sudo apt-get update && $$sudo apt-get install -y $(2)
+endef
 
-# The cross-host login tests start Debian's redis-server on a free loopback port themselves;
-# the same policy-rc.d guard keeps the packaged service from starting.
+# The scale-out tests put two servers behind nginx.
+nginx:
+	$(call service_package,/usr/sbin/nginx,nginx,nginx tests)
+
+# The cross-host login tests share a Redis login store.
 redis:
-	@if [ -x /usr/bin/redis-server ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
-	else echo "redis-server is missing and cannot be installed without root: redis tests will skip (fail under CI=true)"; exit 0; fi; \
-	policy=/usr/sbin/policy-rc.d; \
-	if [ ! -e $$policy ]; then \
-		trap "$$sudo rm -f $$policy" EXIT; trap 'exit 130' INT TERM; \
-		printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null && $$sudo chmod 755 $$policy; \
-	fi; \
-	$$sudo apt-get update && $$sudo apt-get install -y redis-server
+	$(call service_package,/usr/bin/redis-server,redis-server,redis tests)
 
 serve: install
 	$(BIN)/bokeh-flask serve --port $(PORT)
