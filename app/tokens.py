@@ -97,11 +97,34 @@ class TokenService:
             if not dot or not _signature_matches(base, sig, self.secret_key):
                 raise TokenError("token has an invalid signature")
         session_id, payload = decode_token(token)
+        problem = session_id_problem(session_id)
+        if problem:
+            raise TokenError(f"session id in token {problem}")
         if not self.session_id_valid(session_id):
             raise TokenError("session id in token has an invalid signature")
         if check_expiry and token_expired(payload):
             raise TokenError(EXPIRED)
         return session_id, payload
+
+
+#: The longest session id a client may choose (generated ids are 44 characters, signed 88).
+MAX_SESSION_ID = 256
+#: What a client-chosen session id may contain: what ``bokeh.client`` users pick, and what
+#: Bokeh generates (base64url, and a ``.`` before a signature).
+_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def session_id_problem(session_id: str) -> str | None:
+    """Why a session id a client chose is refused (None: it is fine). Ids end up in logs,
+    in apps' hands and as keys: no path separators, ``..``, control characters or NUL
+    (``bokeh serve`` accepts ``../../etc/passwd`` as a live session)."""
+    if not session_id:
+        return "must not be empty"
+    if len(session_id) > MAX_SESSION_ID:
+        return f"is longer than {MAX_SESSION_ID} characters"
+    if ".." in session_id or not _ID_CHARACTERS.issuperset(session_id):
+        return "may only contain letters, digits, '-', '_' and single '.'"
+    return None
 
 
 def short_id(session_id: str) -> str:
@@ -196,8 +219,10 @@ def resolve_session_request(
         if not settings.generate_session_ids:
             raise HTTPError(403, "No bokeh-session-id provided")
         session_id = tokens.new_session_id()
-    elif session_id == "":
-        raise HTTPError(400, "bokeh-session-id must not be empty")
+    else:
+        problem = session_id_problem(session_id)
+        if problem:
+            raise HTTPError(400, f"bokeh-session-id {problem}")
     if not tokens.session_id_valid(session_id):
         raise HTTPError(403, "Invalid token or session ID")
     payload = build_extra_payload(request, settings)

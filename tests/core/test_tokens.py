@@ -397,8 +397,8 @@ def test_empty_session_id_is_400(r, mode):
 
 
 @pytest.mark.parametrize("arg", ["é", "%C3%A9", "x.%C3%A9"])
-def test_non_ascii_ids_and_tokens_in_signed_mode_are_403(arg):
-    assert http_error(req(f"bokeh-session-id={'a' * 44}.{arg}"), "signed").status == 403
+def test_non_ascii_ids_are_400_and_tokens_403_in_signed_mode(arg):
+    assert http_error(req(f"bokeh-session-id={'a' * 44}.{arg}"), "signed").status == 400
     assert http_error(req(f"bokeh-token=abc.{arg}"), "signed").status == 403
 
 
@@ -481,3 +481,29 @@ def test_excluded_cookies_do_not_ride_in_the_raw_cookie_header():
     request = RequestInfo.from_environ({"HTTP_COOKIE": "secret=s1"})
     payload = build_extra_payload(request, build_settings(overrides={"exclude_cookies": ["secret"]}, environ={}))
     assert payload["cookies"] == {} and "Cookie" not in payload["headers"]
+
+
+@pytest.mark.parametrize("session_id", ["../../etc/passwd", "a/b", "a\\\\b", "x\x00y", "tab\tid", "new\nline",
+                                        "a..b", "é", "x" * 257])
+def test_client_chosen_session_ids_that_are_refused(session_id):
+    from bokeh_flask.app.tokens import session_id_problem
+
+    assert session_id_problem(session_id)
+    request = RequestInfo(arguments={"bokeh-session-id": [session_id.encode("utf-8", "surrogatepass")]})
+    svc = TokenService(sign=False, secret_key=None, expiration=300)
+    with pytest.raises(HTTPError) as err:
+        resolve_session_request(request, svc, build_settings(environ={}), None)
+    assert err.value.status == 400
+    with pytest.raises(TokenError, match="session id in token"):
+        svc.verify(generate_jwt_token(session_id, signed=False), check_expiry=False)
+
+
+@pytest.mark.parametrize("session_id", ["mysession", "push-test_1", "v1.2", "x" * 256,
+                                        "Ab9-_.Zz"])
+def test_client_chosen_session_ids_that_keep_working(session_id):
+    from bokeh_flask.app.tokens import session_id_problem
+
+    assert session_id_problem(session_id) is None
+    request = RequestInfo(arguments={"bokeh-session-id": [session_id.encode()]})
+    svc = TokenService(sign=False, secret_key=None, expiration=300)
+    assert resolve_session_request(request, svc, build_settings(environ={}), None)[0] == session_id

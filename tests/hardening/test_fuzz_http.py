@@ -313,8 +313,8 @@ def expected_doc_status(pairs: list[tuple[str, str, str]], header: str | None, s
         return {200} if reference_token_ok(token, signed, check_expiry=False) else {403}
     if session_id is None:
         return {200}
-    if session_id == "":
-        return {400}
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,256}", session_id) or ".." in session_id:
+        return {400}  # a client-chosen id: no separators, "..", control characters, NUL
     if signed and not (session_id.isascii() and check_session_id_signature(session_id, secret_key=KEY.encode(), signed=True)):
         return {403}
     return {200}
