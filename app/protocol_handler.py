@@ -8,8 +8,11 @@ request is refused, the connection and its session carry on.
 from __future__ import annotations
 
 import logging
+import os
+import sysconfig
 from typing import Any, Callable
 
+import bokeh
 from bokeh.protocol import Protocol
 
 from .connection import ServerConnection
@@ -60,6 +63,30 @@ def handle(connection: ServerConnection, message: Any) -> None:
     except WebSocketClose:
         raise
     except Exception as exc:
-        log.warning("%s from session %s failed: %r", message.msgtype, short_id(connection.session.id), exc,
-                    exc_info=log.isEnabledFor(logging.DEBUG))
+        if _raised_in_app_code(exc):
+            # the app's callback failed: its author needs the file and line
+            log.error("%s from session %s: the app's callback raised", message.msgtype,
+                      short_id(connection.session.id), exc_info=exc)
+        else:
+            # the client's message could not be applied: one line, details at debug level
+            log.warning("%s from session %s failed: %r", message.msgtype, short_id(connection.session.id), exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
         connection.send_message(connection.error(message, f"{type(exc).__name__}: {exc}"[:1000]))
+
+
+#: Where code that is not the app's lives: the standard library, installed packages (Bokeh
+#: among them) and bokeh-flask's core.
+_NOT_APP_DIRS = tuple({os.path.abspath(path) + os.sep for path in (
+    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+    os.path.dirname(bokeh.__file__), os.path.dirname(os.path.abspath(__file__)))})
+
+
+def _raised_in_app_code(exc: BaseException) -> bool:
+    """Whether ``exc`` went through app code (a callback the patch triggered), as opposed
+    to Bokeh refusing the client's patch itself (an unknown model, a value of the wrong type)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_NOT_APP_DIRS):
+            return True
+        tb = tb.tb_next
+    return False

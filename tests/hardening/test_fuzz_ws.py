@@ -636,7 +636,10 @@ def check_health(server, pool) -> None:
     print("ws fuzz: slowest examples: " + "; ".join(f"{t:.3f}s {w}" for t, w in SLOWEST))
     log = server.log_text()
     assert "websocket handler failed" not in log, tracebacks(log)[:3]
-    assert not tracebacks(log), tracebacks(log)[:3]
+    # the app's own callback raises on purpose: that traceback is the app author's, logged
+    # for them; any other would be the server's
+    unexpected = [t for t in tracebacks(log) if "app callback raised on purpose" not in t]
+    assert not unexpected, unexpected[:3]
     # every fuzz connection is gone once its socket closed (the sessions expire after 0.5 s)
     final = wait_for_memory(server, lambda m: m.connections == 0 and m.sessions == 0, timeout=30,
                             what="0 connections and 0 sessions after fuzzing")

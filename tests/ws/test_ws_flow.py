@@ -1,6 +1,8 @@
 """The normal message flow (contract 5.2, 5.3, 5.5) against hello.py and ws_addroot_app.py."""
 from __future__ import annotations
 
+import re
+
 import bokeh
 
 from bokeh_wire import BokehWS, button_click, model_by_name, model_changed, model_changes, page_token
@@ -135,3 +137,26 @@ def test_new_root_from_server_callback_reaches_all_connections_in_full(server, c
     # serialised once: identical messages to every connection
     assert patches["a"].header == patches["b"].header == patches["c"].header
     assert patches["a"].content == patches["b"].content == patches["c"].content
+
+
+def test_callback_that_raises_is_logged_with_its_traceback_and_line(server, connect):
+    """The app's error: the client gets ERROR without a traceback, the server log the full
+    traceback down to the app's file and line, at the default level. A patch Bokeh refuses
+    (unknown model) stays one line."""
+    ws = connect(server, "ws_raising_app")
+    box = model_by_name(ws.pull().content["doc"], "box")["id"]
+    offset = len(server.log_text())
+    msgid = ws.patch(model_changed(box, "value", "boom"))
+    reply = ws.recv_until(lambda m: m.reqid == msgid)[-1]
+    assert reply.msgtype == "ERROR" and reply.content["traceback"] is None
+    assert "ZeroDivisionError" in reply.content["text"]
+    server.wait_for_log("ZeroDivisionError: division by zero")
+    log = server.log_text()[offset:]
+    assert "Traceback (most recent call last)" in log
+    assert re.search(r'ws_raising_app\.py", line 10, in on_value', log), log[-2000:]
+
+    offset = len(server.log_text())
+    msgid = ws.patch(model_changed("nope", "value", "x"))
+    assert ws.recv_until(lambda m: m.reqid == msgid)[-1].msgtype == "ERROR"
+    ws.barrier()
+    assert "Traceback" not in server.log_text()[offset:]
