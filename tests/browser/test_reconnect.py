@@ -47,6 +47,12 @@ def proxy(counter_server):
     p.close()
 
 
+def wait_reconnected(page) -> None:
+    """BokehJS says so once the new socket is open and the document pulled again (a click
+    before that would go nowhere)."""
+    page.get_by_text("Client connect was reestablished").wait_for(timeout=30_000)
+
+
 def click_to(page, count: int) -> None:
     """Click the button once and wait until Python's callback shows ``count``."""
     page.locator("div.bk-Button button").click()
@@ -65,10 +71,10 @@ def test_dropped_socket_returns_to_its_live_session(proxy, page):
     started = time.monotonic()
     with page.expect_websocket(timeout=20_000):
         assert proxy.drop_all() >= 2
+    wait_reconnected(page)
     click_to(page, 4)  # the count goes on: the same live session, state intact
     back = time.monotonic() - started
     wait_for_model(page, "lost", "v === '1'")  # the server gave the document ConnectionLost
-    page.get_by_text("Client connect was reestablished").wait_for()
     print(f"\nreconnect to the live session: drop -> interactive {back:.2f} s")
 
 
@@ -98,6 +104,7 @@ def test_tab_older_than_its_token_comes_back(start_server, page):
         started = time.monotonic()
         with page.expect_websocket(timeout=20_000):
             proxy.drop_all()
+        wait_reconnected(page)
         click_to(page, 2)
         print(f"\nexpired token re-attached: drop -> interactive {time.monotonic() - started:.2f} s")
         assert "re-attaches to live session" not in server.log_text()  # debug level only
