@@ -42,6 +42,8 @@ _REFUSED = {
 WORKER_CONNECTIONS = 20000
 #: File descriptors a worker needs besides its connections (listeners, logs, pipes, files).
 SPARE_FILE_DESCRIPTORS = 100
+#: Below this many connections per worker, a low open-files limit is worth a warning.
+ENOUGH_CONNECTIONS = 4096
 
 
 def gunicorn_options(settings: Settings | None = None, bind: str | None = None) -> dict[str, Any]:
@@ -65,7 +67,8 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         "limit_request_fields": 200,
         # The websocket request line carries the page's query string.
         "limit_request_line": 16384,
-        "loglevel": "debug" if settings.log_level == "trace" else settings.log_level,
+        # our own loggers take --log-level debug; gunicorn's debug is its configuration dump
+        "loglevel": "info" if settings.log_level in ("debug", "trace") else settings.log_level,
         "errorlog": "-",
         # gunicorn 23.1+ opens a control socket at one fixed path per user; several
         # bokeh-flask servers on one host would fight over it.
@@ -88,11 +91,15 @@ def raise_open_files_limit(server: Any) -> None:
         except (ValueError, OSError) as exc:
             server.log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, exc)
     if soft != resource.RLIM_INFINITY and soft < needed:
-        server.log.warning(
-            "open-files limit %d is below the %d that worker_connections=%d needs: each worker "
-            "holds at most about %d connections; raise the hard limit (`ulimit -Hn`, or "
-            "LimitNOFILE= in a systemd unit)",
-            soft, needed, server.cfg.worker_connections, max(0, soft - SPARE_FILE_DESCRIPTORS))
+        # the workers cannot hold more than their descriptors allow: cap the pool to that,
+        # and say so only when the cap is low enough to matter
+        effective = max(1, soft - SPARE_FILE_DESCRIPTORS)
+        server.cfg.set("worker_connections", effective)
+        if effective < ENOUGH_CONNECTIONS:
+            server.log.warning(
+                "open-files limit %d lets each worker hold only about %d connections at once "
+                "(pages, static files, websockets); raise the hard limit (`ulimit -Hn`, or "
+                "LimitNOFILE= in a systemd unit)", soft, effective)
 
 
 #: How often a worker out of file descriptors says so (gevent retries accept up to once a second).
@@ -168,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
     serve.add_argument("--num-procs", type=int, default=None, help="as --workers; 0 means one per core")
     serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards")
-    serve.add_argument("--show", action="store_true", help="accepted for compatibility (the URL is always printed)")
+    serve.add_argument("--show", action="store_true", help="open the (first) app in a browser once serving")
     serve.add_argument("--dev", nargs="*", default=None, help="reload workers when files change")
     serve.add_argument("--use-xheaders", action="store_true", help="trust X-Forwarded-* from proxies")
     serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"))
@@ -203,6 +210,14 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
     workers = ns.workers
     if ns.num_procs is not None:
         workers = ns.num_procs or os.cpu_count() or 1
+    if ns.dev is not None:
+        if not ns.files:
+            # as bokeh serve: `--dev app.py` takes app.py as a file to watch, not as the app
+            raise SettingsError("--dev option requires an app script or directory be provided "
+                                "(give the app's path before --dev: serve app.py --dev [FILES])")
+        if workers not in (None, 1):
+            print("bokeh-flask: Running in --dev mode. --num-procs is limited to 1.", file=sys.stderr)
+        workers = 1
     overrides = {
         "address": ns.address, "port": ns.port, "prefix": ns.prefix,
         "allow_websocket_origin": ns.allow_websocket_origin or None,
@@ -274,11 +289,36 @@ def serve(ns: argparse.Namespace) -> int:
         os.environ["BOKEH_APPS"] = os.pathsep.join(paths)
     if ns.args:
         os.environ["BOKEH_FLASK_ARGS"] = json.dumps(ns.args)
-    scheme = "https" if ns.ssl_certfile else "http"
-    host = settings.address or "localhost"
-    print(f"bokeh-flask: serving at {scheme}://{host}:{settings.port}{settings.prefix}/", file=sys.stderr)
+    options["when_ready"] = _announce(settings, paths, "https" if ns.ssl_certfile else "http", ns.show)
     _GunicornApp(options).run()
     return 0
+
+
+def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> Any:
+    """gunicorn's ``when_ready`` hook: once the port is bound (``--port 0`` included), one
+    ``Bokeh app running at: <url>`` line per app, as ``bokeh serve`` prints, and with
+    ``--show`` the first app in the browser."""
+    from .app_keys import EXAMPLE_APPS, key_for_path
+
+    keys = [key_for_path(p) for p in paths or EXAMPLE_APPS]
+
+    def when_ready(server: Any) -> None:
+        listener = server.LISTENERS[0]
+        address = listener.sock.getsockname()
+        if isinstance(address, tuple):
+            host = settings.address if settings.address not in ("", "0.0.0.0", "::") else "localhost"
+            base = f"{scheme}://{host}:{address[1]}"
+        else:
+            base = f"{scheme}+unix://{address}"
+        urls = [base + settings.prefix + key for key in keys]
+        for url in urls:
+            print(f"bokeh-flask: Bokeh app running at: {url}", file=sys.stderr, flush=True)
+        if show:
+            import webbrowser
+
+            webbrowser.open(urls[0])
+
+    return when_ready
 
 
 class _GunicornApp:

@@ -18,6 +18,7 @@ from bokeh.protocol.receiver import Receiver
 
 from .errors import CLOSE_PROTOCOL_ERROR, WebSocketClose
 from .frames import Frame, message_frames
+from .tokens import short_id
 
 if TYPE_CHECKING:
     from .contexts import ApplicationContext
@@ -66,6 +67,8 @@ class ServerConnection:
             self.detach_session()
 
     def send_message(self, message: Any) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s out to session %s", message.msgtype, short_id(self.session.id))
         # written at once, so buffers can stay views of the document's arrays (no copy)
         self.write_frames(message_frames(message, views=True))
 

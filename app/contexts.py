@@ -26,7 +26,7 @@ from . import asyncio_loop, bokeh_compat, ids, panel_support
 from .asyncio_loop import resolve
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
-from .tokens import decode_token
+from .tokens import decode_token, short_id
 
 if TYPE_CHECKING:
     from .server import ServerCore
@@ -179,6 +179,7 @@ class ApplicationContext:
         session.key = key
         self.sessions[key] = session
         pending.set(session)
+        log.debug("session %s created for app %s", short_id(session_id), self.url)
         return session
 
     def _create_session(self, session_id: str, token: str, request: RequestInfo | None) -> ServerSession:
@@ -220,6 +221,7 @@ class ApplicationContext:
         except SessionDestroyed:
             return
         self.sessions.pop(session.key, None)
+        log.debug("session %s discarded from app %s", short_id(session.id), self.url)
         context = session.context
         if context is None:
             return

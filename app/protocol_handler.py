@@ -53,6 +53,8 @@ def handle(connection: ServerConnection, message: Any) -> None:
     """Answer one message; raise :class:`WebSocketClose` when the connection must end."""
     if not isinstance(message.header.get("msgid"), str):
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, "message header has no 'msgid'")
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s in from session %s", message.msgtype, short_id(connection.session.id))
     handler = HANDLERS.get(message.msgtype)
     if handler is None:
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, f"message type {message.msgtype!r} is not accepted from clients")

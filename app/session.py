@@ -171,6 +171,8 @@ class ServerSession:
         if not self._connections:
             return
         frames = message_frames(_protocol.create("PATCH-DOC", [event]))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("PATCH-DOC out to %d connections of session %s", len(self._connections), self.id[:8])
         for connection in list(self._connections):
             if connection is not event.setter:
                 connection.write_frames(frames)

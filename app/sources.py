@@ -8,20 +8,15 @@ A lone function or Application is served at ``/``, as Bokeh's ``Server`` does.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 
+from .app_keys import EXAMPLE_APPS, EXAMPLES_DIR, key_for_path, normalize_key
 from .settings import SettingsError
 
 AppSource = Union[str, os.PathLike, Application, Callable[..., Any]]
-
-#: The bundled examples, served when no apps are named.
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-EXAMPLE_APPS = ("sliders.py", "streaming.py", "dashboard")
-
 
 def default_app_paths() -> list[str]:
     """``BOKEH_APPS`` (os.pathsep-separated paths) if set, else the bundled examples."""
@@ -29,16 +24,6 @@ def default_app_paths() -> list[str]:
     if env:
         return [p for p in env.split(os.pathsep) if p.strip()]
     return [str(EXAMPLES_DIR / name) for name in EXAMPLE_APPS]
-
-
-def normalize_key(key: str) -> str:
-    stripped = key.strip("/")
-    return f"/{stripped}" if stripped else "/"
-
-
-def key_for_path(path: str) -> str:
-    p = Path(path.rstrip("/\\"))
-    return normalize_key(p.stem if p.is_file() or p.suffix in (".py", ".ipynb") else p.name)
 
 
 def app_argv() -> list[str]:

@@ -179,7 +179,7 @@ def served():
 
 def test_serve_hello_page_and_python_client(served):
     server = served()
-    assert "bokeh-flask: serving at http://127.0.0.1:" in server.log_text()
+    assert f"bokeh-flask: Bokeh app running at: http://127.0.0.1:{server.port}/hello" in server.log_text()
     page = requests.get(server.url + "/hello", timeout=10)
     assert page.status_code == 200
     assert "text/html" in page.headers["Content-Type"]
