@@ -79,8 +79,9 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 def raise_open_files_limit(server: Any) -> None:
     """gunicorn's ``on_starting`` hook: raise the master's soft open-files limit to the hard
     limit (workers inherit it), since every connection is a file descriptor and common soft
-    limits (1024) are far below ``worker_connections``. Logs when even the hard limit is too
-    low for it."""
+    limits (1024) are far below ``worker_connections``. When even the hard limit is too low,
+    our default pool is capped to what the descriptors allow; a pool size the operator chose
+    is kept, with a warning."""
     needed = server.cfg.worker_connections + SPARE_FILE_DESCRIPTORS
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else needed
@@ -91,6 +92,13 @@ def raise_open_files_limit(server: Any) -> None:
         except (ValueError, OSError) as exc:
             server.log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, exc)
     if soft != resource.RLIM_INFINITY and soft < needed:
+        if server.cfg.worker_connections != WORKER_CONNECTIONS:
+            # the operator chose the pool size (gunicorn.conf.py, GUNICORN_CMD_ARGS): keep it
+            server.log.warning(
+                "open-files limit %d is below worker_connections %d; a worker may run out of "
+                "file descriptors before it reaches that many connections",
+                soft, server.cfg.worker_connections)
+            return
         # the workers cannot hold more than their descriptors allow: cap the pool to that,
         # and say so only when the cap is low enough to matter
         effective = max(1, soft - SPARE_FILE_DESCRIPTORS)

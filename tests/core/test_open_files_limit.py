@@ -22,10 +22,14 @@ CHILD = textwrap.dedent("""
     from bokeh_flask.app.cli import gunicorn_options
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if len(sys.argv) > 2:
+        hard = int(sys.argv[2])
     resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), hard))
     cfg = Config()
     for key, value in gunicorn_options().items():
         cfg.set(key, value)
+    if len(sys.argv) > 3:
+        cfg.set("worker_connections", int(sys.argv[3]))
     warnings = []
 
     class Log:
@@ -34,12 +38,14 @@ CHILD = textwrap.dedent("""
 
     cfg.on_starting(types.SimpleNamespace(cfg=cfg, log=Log()))
     print(json.dumps({"soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "hard": hard,
-                      "warnings": warnings}))
+                      "warnings": warnings, "worker_connections": cfg.worker_connections}))
 """)
 
 
-def run_hook(soft: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(soft)], capture_output=True,
+def run_hook(soft: int, hard: int | None = None, worker_connections: int | None = None) -> dict:
+    args = [str(soft)] + ([str(hard)] if hard is not None else [])
+    args += [str(worker_connections)] if worker_connections is not None else []
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
                           text=True, timeout=60, check=True)
     return json.loads(done.stdout)
 
@@ -61,7 +67,21 @@ def test_on_starting_raises_the_soft_limit_to_the_hard_limit():
     if hard != resource.RLIM_INFINITY:
         assert result["soft"] == hard
     needed = gunicorn_options()["worker_connections"] + SPARE_FILE_DESCRIPTORS
-    if result["soft"] < needed:
-        assert len(result["warnings"]) == 1 and "worker_connections" in result["warnings"][0]
-    else:
-        assert result["warnings"] == []
+    if result["soft"] < needed:  # capped to what the descriptors allow, quietly: plenty
+        assert result["worker_connections"] == result["soft"] - SPARE_FILE_DESCRIPTORS
+    assert result["warnings"] == []
+
+
+def test_a_hard_limit_too_low_to_matter_caps_the_pool_and_says_so():
+    result = run_hook(1000, hard=1000)
+    assert result["soft"] == 1000
+    assert result["worker_connections"] == 1000 - SPARE_FILE_DESCRIPTORS
+    assert len(result["warnings"]) == 1
+    assert "open-files limit 1000 lets each worker hold only about 900 connections" in result["warnings"][0]
+
+
+def test_a_pool_size_the_operator_chose_is_kept_with_a_warning():
+    result = run_hook(1000, hard=1000, worker_connections=5000)
+    assert result["worker_connections"] == 5000
+    assert len(result["warnings"]) == 1
+    assert "open-files limit 1000 is below worker_connections 5000" in result["warnings"][0]

@@ -1,7 +1,8 @@
 """A worker out of file descriptors says so in one line, keeps its sessions, and recovers.
 
-gunicorn runs with an open-files limit of 100 (soft and hard); idle TCP connections use up
-the rest. gevent's server then fails each ``accept`` with EMFILE and retries up to once a
+gunicorn runs with an open-files limit of 100 (soft and hard) and an explicit
+``--worker-connections 1000`` (an operator's choice is kept, not capped to the limit); idle
+TCP connections use up the rest. gevent's server then fails each ``accept`` with EMFILE and retries up to once a
 second: the log must carry bokeh-flask's one line (what happened, what to do), not a
 traceback per retry; a websocket opened before keeps working, and once the connections
 close the worker answers new requests again.
@@ -20,7 +21,8 @@ CONNECTIONS = 150
 
 
 def test_out_of_descriptors_is_one_log_line_and_the_worker_recovers():
-    server = launch("gunicorn", apps=[HELLO], open_files=OPEN_FILES)
+    server = launch("gunicorn", apps=[HELLO], open_files=OPEN_FILES,
+                    env={"GUNICORN_CMD_ARGS": "--worker-connections 1000"})
     idle: list[socket.socket] = []
     try:
         with BokehWS(f"{server.ws_url}/hello/ws", page_token(server.url)) as ws:
@@ -36,6 +38,7 @@ def test_out_of_descriptors_is_one_log_line_and_the_worker_recovers():
         response = requests.get(server.url + "/hello/metadata", timeout=30)
         assert response.status_code == 200, response.status_code
         log = server.log_text()
+        assert "open-files limit 100 is below worker_connections 1000" in log
         assert "raise the open-files limit" in log
         assert "Traceback" not in log, log[-3000:]
     finally:
