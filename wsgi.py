@@ -10,6 +10,7 @@ monkey.patch_all()
 
 import sys  # noqa: E402
 
+from bokeh_flask.app.app_errors import describe  # noqa: E402
 from bokeh_flask.app.settings import SettingsError  # noqa: E402
 from bokeh_flask.app.versions import check_supported  # noqa: E402
 
@@ -18,6 +19,6 @@ try:
     from bokeh_flask import create_app
 
     app = create_app()
-except SettingsError as exc:  # a bad BOKEH_* value or app path: one clear line, no traceback
-    print(f"bokeh-flask: error: {exc}", file=sys.stderr)
+except SettingsError as exc:  # a bad BOKEH_* value or app path: one clear line or block, no traceback
+    print(f"bokeh-flask: error: {describe(exc)}", file=sys.stderr, end="")
     sys.exit(3)  # gunicorn's "worker failed to boot": the master stops instead of respawning

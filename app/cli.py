@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any, Sequence
 
+from .app_errors import describe
+from .dev_reload import watched_files
 from .settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
 from .versions import check_supported
 
@@ -248,6 +250,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "cookie_samesite": ns.cookie_samesite, "login_store": ns.login_store,
         "login_idle_timeout": ns.login_idle_timeout,
         "use_xheaders": ns.use_xheaders or None,
+        "dev": True if ns.dev is not None else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)
@@ -280,13 +283,16 @@ def serve(ns: argparse.Namespace) -> int:
     paths = _app_paths(ns)
     if ns.unix_socket and (ns.port is not None or ns.address is not None):
         raise SettingsError("--unix-socket cannot be combined with --port or --address")
+    _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
     options = gunicorn_options(settings, bind)
     if ns.log_file:
         options["errorlog"] = ns.log_file
     if ns.dev is not None:
+        # gunicorn's reloader restarts the worker on a save; the worker then loads every
+        # module fresh and serves an error page for an app that fails (settings.dev)
         options["reload"] = True
-        options["reload_extra_files"] = [os.path.abspath(p) for p in ns.dev] + paths
+        options["reload_extra_files"] = watched_files(paths, ns.dev)
     if ns.use_xheaders:
         options["forwarded_allow_ips"] = "*"
     if ns.ssl_certfile:
@@ -300,6 +306,33 @@ def serve(ns: argparse.Namespace) -> int:
     options["when_ready"] = _announce(settings, paths, "https" if ns.ssl_certfile else "http", ns.show)
     _GunicornApp(options).run()
     return 0
+
+
+def _check_apps_load(paths: list[str]) -> None:
+    """Build each app once, before any server starts: one that fails stops the CLI with
+    ``AppLoadError``'s block (the app, file and line, message, traceback), as ``bokeh
+    serve`` does, instead of a worker that fails to boot. The build runs in a forked child,
+    so the master never imports Bokeh or the apps (the gevent workers patch after fork)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running anything of the parent's
+        os.close(read_end)
+        status = 2
+        try:
+            from .sources import build_applications, default_app_paths
+
+            build_applications(paths or default_app_paths())
+            status = 0
+        except SettingsError as exc:
+            os.write(write_end, describe(exc).encode())
+        finally:
+            os._exit(status)  # whatever happened: never return into the CLI
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        report = reader.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SettingsError(report.rstrip("\n") or "the apps could not be loaded")
 
 
 def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> Any:
@@ -349,7 +382,11 @@ class _GunicornApp:
             def load(self) -> Any:
                 from bokeh_flask import create_app
 
-                return create_app()
+                try:
+                    return create_app()
+                except SettingsError as exc:  # e.g. an app broken since the master checked it
+                    print(f"bokeh-flask: error: {describe(exc)}", file=sys.stderr, end="")
+                    sys.exit(3)  # gunicorn's "worker failed to boot": the master stops
 
         Application().run()
 

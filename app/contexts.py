@@ -21,6 +21,7 @@ from bokeh.document import Document
 import gevent
 from gevent.event import AsyncResult
 
+from .app_errors import AppLoadError
 from .auth import request_user
 from . import asyncio_loop, bokeh_compat, ids, panel_support
 from .asyncio_loop import resolve
@@ -148,6 +149,8 @@ class ApplicationContext:
         #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult] = {}
+        #: why the app's code could not be loaded (``--dev`` serves its error page instead)
+        self.load_error: AppLoadError | None = None
 
     def get_session(self, session_id: str, user: str | None = None) -> ServerSession | None:
         """The live session ``user`` (None: auth off) has under ``session_id``."""
@@ -202,6 +205,11 @@ class ApplicationContext:
             except Exception:
                 # as bokeh serve: the error is logged and the session serves what was built
                 log.exception("error running the code of app %s", self.url)
+            if self.core.settings.dev:
+                # --dev: the page shows where the app failed instead of what it built
+                failed = next((h for h in self.application.handlers if h.failed), None)
+                if failed is not None:
+                    raise AppLoadError.from_handler(self.url, failed)
         panel_support.serve_assets_locally(doc, self.core.static_root)
         session = ServerSession(session_id, doc, token, tasks)
         session.context = context

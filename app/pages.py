@@ -19,6 +19,7 @@ from bokeh.embed.util import RenderItem
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
+from .app_errors import AppLoadError
 from .session import ServerSession
 from .static_files import versioned
 
@@ -100,3 +101,10 @@ def _custom_index(template_path: str) -> Any:
 
         tornado_template = tornado.template.Template(source)
         return lambda **kw: tornado_template.generate(**kw).decode("utf-8")
+
+
+def app_error_page(error: AppLoadError) -> str:
+    """``--dev``'s page for an app that failed to load: where, what, the traceback. Only
+    text: nothing on it runs code."""
+    return _env.get_template("app_error.html").render(
+        app=error.app_path, where=error.where(), message=error.message, traceback=error.traceback_text)

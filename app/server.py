@@ -11,16 +11,18 @@ import atexit
 import gc
 import logging
 import os
+import secrets
 import time
 from typing import Any, Mapping
 
 import gevent
 
 from . import asyncio_loop, curdoc, ids, memory, versions
+from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
-from .errors import CLOSE_SESSION_GONE, HTTPError, WebSocketClose
+from .errors import CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
 from .origins import OriginAllowlist
 from .periodic import PeriodicCallback
 from .requests import RequestInfo
@@ -73,10 +75,17 @@ class ServerCore:
         self.auth_provider = provider_from(auth, settings)
         #: Runs the provider's Tornado handlers and builds the handler get_user receives.
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
+        load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(self, key, application)
-            for key, application in build_applications(apps).items()
+            for key, application in build_applications(apps, load_errors).items()
         }
+        for key, error in (load_errors or {}).items():
+            # --dev: the server stays up and the app's page shows the error until a good save
+            self.applications[key].load_error = error
+            log.error("%s", error.block())
+        #: tells a ``--dev`` page that this worker replaced the one that served it
+        self.boot_id = secrets.token_hex(8) if settings.dev else ""
         self.connections: set[ServerConnection] = set()
         #: Prefix-joined login URL anonymous visitors go to (set by the auth layer).
         self.login_url: str | None = None
@@ -136,6 +145,8 @@ class ServerCore:
         With auth on, the minted token names the request's user, so a websocket can later
         be matched to the user who loaded the page.
         """
+        if context.load_error is not None:
+            raise context.load_error
         extra = self._process_request(context, request)
         user = request_user(request)
         if user is not None:
@@ -200,7 +211,12 @@ class ServerCore:
         if session is None:
             if not create:
                 raise WebSocketClose(CLOSE_SESSION_GONE, "the session has ended and the token has expired")
-            session = context.create_session_if_needed(session_id, token, request)
+            try:
+                if context.load_error is not None:
+                    raise context.load_error
+                session = context.create_session_if_needed(session_id, token, request)
+            except AppLoadError as exc:  # --dev: the page shows it; the log has it already
+                raise WebSocketClose(CLOSE_INTERNAL_ERROR, "the app failed to load") from exc
         connection = ServerConnection(context, session, transport)
         session.subscribe(connection)
         self.connections.add(connection)

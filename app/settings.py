@@ -156,6 +156,9 @@ class Settings:
     login_attempt_window: int = 300
     #: Worker processes (CLI only).
     workers: int = 1
+    #: ``--dev``: an app that fails to load gets an error page instead of stopping the
+    #: server, and its pages reload themselves when the worker restarts on a save.
+    dev: bool = False
 
     @property
     def session_ids(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Union
 from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 
+from .app_errors import AppLoadError, check_syntax
 from .app_keys import EXAMPLE_APPS, EXAMPLES_DIR, key_for_path, normalize_key
 from .settings import SettingsError
 
@@ -45,21 +46,24 @@ def build_application(source: AppSource, argv: list[str] | None = None) -> Appli
         raise SettingsError(f"app path must be a .py script, a .ipynb notebook or a directory: {path}")
     from bokeh.command.util import build_single_handler_application
 
+    check_syntax(path)
     try:
         return build_single_handler_application(path, argv if argv is not None else app_argv())
     except Exception as exc:
-        raise SettingsError(f"could not load app {path}: {exc}") from exc
+        raise AppLoadError.from_exception(path, exc) from None
 
 
-def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppSource] | None
-                       ) -> dict[str, Application]:
-    """Resolve ``apps`` into ``{key: Application}``; raise SettingsError on a bad entry."""
+def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppSource] | None,
+                       load_errors: dict[str, AppLoadError] | None = None) -> dict[str, Application]:
+    """Resolve ``apps`` into ``{key: Application}``; raise SettingsError on a bad entry.
+
+    With ``load_errors`` (``--dev``), an app whose code fails to load does not stop the
+    others: its error is recorded under its key and an empty Application holds the place.
+    """
     if apps is None:
         apps = default_app_paths()
     if isinstance(apps, Application) or callable(apps) or isinstance(apps, (str, os.PathLike)):
-        if isinstance(apps, (str, os.PathLike)):
-            return {key_for_path(os.fspath(apps)): build_application(apps)}
-        return {"/": build_application(apps)}
+        apps = [apps]
     if isinstance(apps, Mapping):
         items = [(normalize_key(k), v) for k, v in apps.items()]
     else:
@@ -73,7 +77,13 @@ def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppS
     for key, source in items:
         if key in result:
             raise SettingsError(f"two apps would be served at the same URL {key!r}")
-        result[key] = build_application(source)
+        try:
+            result[key] = build_application(source)
+        except AppLoadError as exc:
+            if load_errors is None:
+                raise
+            load_errors[key] = exc
+            result[key] = Application()
     if not result:
         raise SettingsError("no apps to serve")
     return result

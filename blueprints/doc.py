@@ -3,16 +3,33 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from ..app import pages
+from ..app import dev_reload, pages
+from ..app.app_errors import AppLoadError
 
 from .session import SessionHandler
 
 
 class DocHandler(SessionHandler):
-    """Create (or join) a session and render its page, BokehJS from our own ``/static``."""
+    """Create (or join) a session and render its page, BokehJS from our own ``/static``.
+
+    Under ``--dev`` the page reloads itself when its worker restarts on a save, and an app
+    that failed to load answers 500 with its error page instead.
+    """
 
     def get(self) -> Response:
-        session = self.get_session()
-        resources = pages.resources_for(pages.root_url(request.script_root + self.route_options["prefix"]))
+        prefix = request.script_root + self.route_options["prefix"]
+        try:
+            session = self.get_session()
+        except AppLoadError as error:
+            if not self.core.settings.dev:
+                raise
+            html = pages.app_error_page(error)
+            return Response(self._dev_page(html, prefix), status=500, content_type="text/html; charset=utf-8")
+        resources = pages.resources_for(pages.root_url(prefix))
         html = pages.doc_page(session, resources)
+        if self.core.settings.dev:
+            html = self._dev_page(html, prefix)
         return Response(html, content_type="text/html; charset=utf-8")
+
+    def _dev_page(self, html: str, prefix: str) -> str:
+        return dev_reload.with_reload_script(html, prefix + dev_reload.BOOT_PATH, self.core.boot_id)

@@ -13,6 +13,7 @@ Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``, contrac
 ``P/static/<file>``                   StaticHandler          GET, HEAD (BokehJS)
 ``/favicon.ico``                      IcoHandler             GET (never prefixed)
 ``P/login``, ``P/logout`` (provider)  login/logout views     as the provider's handlers
+``P/_dev/boot`` (``--dev`` only)      DevBootHandler         GET
 ====================================  =====================  ==========================
 
 Each handler gets its own blueprint (``<name>_doc``, ``<name>_ws``, ...), so a host app can
@@ -27,11 +28,13 @@ from flask import Blueprint, Flask
 from flask_sock import Sock
 from werkzeug.exceptions import HTTPException
 
+from ..app import dev_reload
 from ..app.server import ServerCore
 from ..app.settings import SettingsError
 from ..app.static_files import bokehjs_root
 
 from .autoload import AutoloadJsHandler
+from .dev import DevBootHandler
 from .doc import DocHandler
 from .login import auth_routes
 from .metadata import MetadataHandler
@@ -82,6 +85,8 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
     if not core.settings.disable_index and "/" not in core.applications:
         for path in {prefix or "/", prefix + "/"}:
             rule("root", path, RootHandler, f"root{'_slash' if path.endswith('/') else ''}", ["GET"])
+    if core.settings.dev:
+        rule("root", prefix + dev_reload.BOOT_PATH, DevBootHandler, "dev_boot", ["GET"])
     rule("static", prefix + "/static/extensions/<path:filename>", StaticHandler, "extensions",
          ["GET", "HEAD"], root=None)
     rule("static", prefix + "/static/<path:filename>", StaticHandler, "bokehjs", ["GET", "HEAD"],

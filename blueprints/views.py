@@ -14,6 +14,7 @@ from flask.views import MethodView
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import WebsocketMismatch
 
+from ..app.app_errors import AppLoadError
 from ..app.errors import HTTPError
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
@@ -59,6 +60,8 @@ class BokehView(MethodView):
             return super().dispatch_request(**kwargs)
         except HTTPError as error:
             return error_response(error)
+        except AppLoadError as error:  # --dev keeps serving an app that failed to load
+            return error_response(HTTPError(500, str(error)))
 
     @staticmethod
     def request_info() -> RequestInfo:
