@@ -62,7 +62,8 @@ class ServerCore:
     """The I/O-free heart of a bokeh-flask server (Bokeh's ``BokehTornado`` role)."""
 
     def __init__(self, settings: Settings, apps: Any = None,
-                 auth: AuthProvider | str | os.PathLike[str] | None = None) -> None:
+                 auth: AuthProvider | str | os.PathLike[str] | None = None,
+                 root_path: str | None = None) -> None:
         versions.check_supported()
         curdoc.install()
         ids.install()
@@ -75,7 +76,7 @@ class ServerCore:
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(self, key, application)
-            for key, application in build_applications(apps).items()
+            for key, application in build_applications(apps, root_path).items()
         }
         self.connections: set[ServerConnection] = set()
         #: Prefix-joined login URL anonymous visitors go to (set by the auth layer).

@@ -71,8 +71,9 @@ class BokehServer:
         _ensure_gevent()
         overrides = {**self.settings, **settings}
         resolved = with_cookie_secret(app, build_settings(overrides=overrides, config=app.config))
+        # relative app paths resolve against the host app's folder, as its templates do
         core = ServerCore(resolved, apps if apps is not None else self.apps,
-                          auth=auth if auth is not None else self.auth)
+                          auth=auth if auth is not None else self.auth, root_path=app.root_path)
         mount = url_prefix if url_prefix is not None else self.url_prefix
         prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
         install_auth(app, core, prefix)
