@@ -29,6 +29,7 @@ from ..app.sources import AppSource
 from .login import FlaskLoginAuth, install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
+from .worker_class import refuse_unsuitable_worker
 from .ws import NoEvent, NoReaderThread
 
 __all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
@@ -68,6 +69,7 @@ class BokehServer:
     def init_app(self, app: Flask, apps: AppSource | Any = None, url_prefix: str | None = None,
                  auth: AuthSpec = None, **settings: Any) -> ServerCore:
         """Build the core from config and register the blueprints; return the core."""
+        refuse_unsuitable_worker()
         _ensure_gevent()
         overrides = {**self.settings, **settings}
         resolved = with_cookie_secret(app, build_settings(overrides=overrides, config=app.config))
