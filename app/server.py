@@ -64,7 +64,8 @@ class ServerCore:
     """The I/O-free heart of a bokeh-flask server (Bokeh's ``BokehTornado`` role)."""
 
     def __init__(self, settings: Settings, apps: Any = None,
-                 auth: AuthProvider | str | os.PathLike[str] | None = None) -> None:
+                 auth: AuthProvider | str | os.PathLike[str] | None = None,
+                 root_path: str | None = None) -> None:
         versions.check_supported()
         curdoc.install()
         ids.install()
@@ -78,7 +79,7 @@ class ServerCore:
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(self, key, application)
-            for key, application in build_applications(apps, load_errors).items()
+            for key, application in build_applications(apps, root_path, load_errors).items()
         }
         for key, error in (load_errors or {}).items():
             # --dev: the server stays up and the app's page shows the error until a good save

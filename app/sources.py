@@ -34,16 +34,30 @@ def app_argv() -> list[str]:
     return list(json.loads(os.environ.get("BOKEH_FLASK_ARGS", "[]")))
 
 
-def build_application(source: AppSource, argv: list[str] | None = None) -> Application:
+def _locate(path: str, root_path: str | None) -> tuple[str, str]:
+    """The absolute path to load and how errors name it. A relative path joins ``root_path``
+    (the host app's folder, as Flask finds templates), else the current directory (the
+    standalone server's ``BOKEH_APPS``), so the same code works from any working directory."""
+    base = root_path if root_path is not None else os.getcwd()
+    resolved = os.path.abspath(os.path.join(base, path))
+    if os.path.isabs(path):
+        return resolved, resolved
+    origin = f"the app's root_path {base}" if root_path is not None else f"the current directory {base}"
+    return resolved, f"{resolved} ({path!r} is relative to {origin})"
+
+
+def build_application(source: AppSource, argv: list[str] | None = None,
+                      root_path: str | None = None) -> Application:
+    """One Application; a relative path resolves against ``root_path`` (see ``_locate``)."""
     if isinstance(source, Application):
         return source
     if callable(source):
         return Application(FunctionHandler(source))
-    path = os.fspath(source)
+    path, described = _locate(os.fspath(source), root_path)
     if not os.path.exists(path):
-        raise SettingsError(f"app path does not exist: {path}")
+        raise SettingsError(f"app path does not exist: {described}")
     if os.path.isfile(path) and not path.endswith((".py", ".ipynb")):
-        raise SettingsError(f"app path must be a .py script, a .ipynb notebook or a directory: {path}")
+        raise SettingsError(f"app path must be a .py script, a .ipynb notebook or a directory: {described}")
     from bokeh.command.util import build_single_handler_application
 
     check_syntax(path)
@@ -54,15 +68,18 @@ def build_application(source: AppSource, argv: list[str] | None = None) -> Appli
 
 
 def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppSource] | None,
+                       root_path: str | None = None,
                        load_errors: dict[str, AppLoadError] | None = None) -> dict[str, Application]:
     """Resolve ``apps`` into ``{key: Application}``; raise SettingsError on a bad entry.
 
+    Relative paths in ``apps`` resolve against ``root_path`` when given (the host Flask
+    app's ``root_path``); the default ``BOKEH_APPS`` always against the current directory.
     With ``load_errors`` (``--dev``), an app whose code fails to load does not stop the
     others: its error is recorded under its key and an empty Application holds the place.
     """
     if apps is None:
-        apps = default_app_paths()
-    if isinstance(apps, Application) or callable(apps) or isinstance(apps, (str, os.PathLike)):
+        apps, root_path = default_app_paths(), None
+    if isinstance(apps, (str, os.PathLike, Application)) or callable(apps):
         apps = [apps]
     if isinstance(apps, Mapping):
         items = [(normalize_key(k), v) for k, v in apps.items()]
@@ -70,7 +87,7 @@ def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppS
         items = []
         for source in apps:
             if isinstance(source, (str, os.PathLike)):
-                items.append((key_for_path(os.fspath(source)), source))
+                items.append((key_for_path(_locate(os.fspath(source), root_path)[0]), source))
             else:
                 items.append(("/", source))
     result: dict[str, Application] = {}
@@ -78,7 +95,7 @@ def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppS
         if key in result:
             raise SettingsError(f"two apps would be served at the same URL {key!r}")
         try:
-            result[key] = build_application(source)
+            result[key] = build_application(source, root_path=root_path)
         except AppLoadError as exc:
             if load_errors is None:
                 raise

@@ -29,6 +29,7 @@ from ..app.sources import AppSource
 from .login import FlaskLoginAuth, install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
+from .worker_class import refuse_unsuitable_worker
 from .ws import NoEvent, NoReaderThread
 
 __all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
@@ -68,11 +69,13 @@ class BokehServer:
     def init_app(self, app: Flask, apps: AppSource | Any = None, url_prefix: str | None = None,
                  auth: AuthSpec = None, **settings: Any) -> ServerCore:
         """Build the core from config and register the blueprints; return the core."""
+        refuse_unsuitable_worker()
         _ensure_gevent()
         overrides = {**self.settings, **settings}
         resolved = with_cookie_secret(app, build_settings(overrides=overrides, config=app.config))
+        # relative app paths resolve against the host app's folder, as its templates do
         core = ServerCore(resolved, apps if apps is not None else self.apps,
-                          auth=auth if auth is not None else self.auth)
+                          auth=auth if auth is not None else self.auth, root_path=app.root_path)
         mount = url_prefix if url_prefix is not None else self.url_prefix
         prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
         install_auth(app, core, prefix)

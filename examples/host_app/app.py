@@ -6,10 +6,10 @@
 2. ``/remote`` - embeds an app running on a *separate* bokeh-flask (or
                  ``bokeh serve``) server, e.g. ``http://localhost:5006/sliders``.
 
-Run (from the repository root):
+Run (from the repository root; see README.md's "Inside an existing Flask app"):
 
-    gunicorn -k gevent -b 127.0.0.1:8000 --chdir examples/host_app app:app
-    flask --app examples/host_app/app.py run
+    gunicorn -k gevent -w 1 -b 127.0.0.1:8000 --chdir examples/host_app app:app
+    flask --app examples/host_app/app.py run --port 8000
 """
 # gevent must patch the stdlib before anything else imports socket/threading.
 from gevent import monkey
@@ -17,19 +17,17 @@ from gevent import monkey
 monkey.patch_all()
 
 import os
-from pathlib import Path
 
 from flask import Flask, render_template, request
 from bokeh.embed import server_document
 from bokeh_flask import BokehServer
 
-EXAMPLES = Path(__file__).resolve().parent.parent
-
 app = Flask(__name__)
 
-# Mount examples/sliders.py at /bokeh/sliders on this same Flask app. Extra
+# Mount examples/sliders.py at /bokeh/sliders on this same Flask app; a relative path is
+# relative to this file's folder (app.root_path), whatever the current directory. Extra
 # keyword arguments are bokeh-flask settings (same names as `bokeh serve` options).
-bokeh = BokehServer(app, apps={"/sliders": str(EXAMPLES / "sliders.py")}, url_prefix="/bokeh")
+bokeh = BokehServer(app, apps={"/sliders": "../sliders.py"}, url_prefix="/bokeh")
 
 
 @app.route("/")

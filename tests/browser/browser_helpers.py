@@ -19,15 +19,21 @@ TIMEOUT_MS = 15_000
 # -- servers ----------------------------------------------------------------------------
 
 def launch_host_app(env: dict | None = None, port: int | None = None,
-                    timeout: float = 60.0) -> Server:
-    """``gunicorn -k gevent -b 127.0.0.1:PORT --chdir examples/host_app app:app``, run from
-    the repository root as examples/host_app/README.md says."""
+                    timeout: float = 60.0, kind: str = "gunicorn") -> Server:
+    """Run from the repository root as examples/host_app/README.md says: ``gunicorn -k
+    gevent -w 1 -b 127.0.0.1:PORT --chdir examples/host_app app:app``, or with ``kind="flask"``
+    ``flask --app examples/host_app/app.py run --port PORT`` (the current directory is not
+    the app's folder, so its relative app path must resolve against its root_path)."""
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
     full_env.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
     full_env.update(env or {})
-    command = [str(BIN / "gunicorn"), "-k", "gevent", "-b", f"127.0.0.1:{port}",
-               "--chdir", str(EXAMPLES / "host_app"), "app:app"]
+    if kind == "gunicorn":
+        command = [str(BIN / "gunicorn"), "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
+                   "--chdir", str(EXAMPLES / "host_app"), "app:app"]
+    else:
+        command = [str(BIN / "flask"), "--app", "examples/host_app/app.py", "run",
+                   "--host", "127.0.0.1", "--port", str(port)]
     return spawn("host_app", command, port, full_env, ready=lambda status: status == 200,
                  ready_path="/health", timeout=timeout)
 

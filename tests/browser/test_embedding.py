@@ -1,5 +1,5 @@
 """examples/host_app/app.py: an existing Flask app embedding Bokeh apps with
-``server_document``, run under gunicorn's gevent worker as its README says.
+``server_document``, run under gunicorn's gevent worker (and ``flask run``) as its README says.
 
 ``/``       embeds sliders mounted in the same Flask app at /bokeh/sliders;
 ``/remote`` embeds sliders from a separate bokeh-flask server, which must allow the host
@@ -53,6 +53,14 @@ def test_same_process_embed(host_and_remote, page):
     wait_for_bokeh(page)
     # the Bokeh roots are rendered into the host page's own container
     assert page.locator("#bokeh-app canvas").first.is_visible()
+    move_amplitude_and_expect_python(page)
+    assert_no_console_errors(page)
+
+
+def test_same_process_embed_under_flask_run_from_repository_root(start_host_app, page):
+    host = start_host_app(kind="flask")
+    page.goto(host.url + "/")
+    wait_for_bokeh(page)
     move_amplitude_and_expect_python(page)
     assert_no_console_errors(page)
 
