@@ -30,10 +30,6 @@ from .versions import check_supported
 
 log = logging.getLogger(__name__)
 
-#: ``bokeh serve`` flags we accept for compatibility but which change nothing here.
-_IGNORED = {
-    "log_format": "--log-format (gunicorn formats its log)",
-}
 #: ``bokeh serve`` flags we do not support and must not silently ignore.
 _REFUSED = {
     "websocket_compression_level": "--websocket-compression-level",
@@ -178,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ico-path", default=None, help="favicon file, or 'none'")
     serve.add_argument("--log-level", default=None, choices=("trace", "debug", "info", "warning", "error", "critical"))
     serve.add_argument("--log-file", default=None, help="write the log here instead of stderr")
+    serve.add_argument("--log-format", default=None, metavar="FORMAT",
+                       help="Python logging format of the server's log lines (gunicorn's own keep theirs)")
+    serve.add_argument("--use-config", default=None, metavar="CONFIG",
+                       help="a YAML file of Bokeh settings (secret_key, sign_sessions, resources, ...)")
     serve.add_argument("--stats-log-frequency", type=int, default=None, metavar="MS",
                        help="log session and connection counts (debug level)")
     serve.add_argument("--mem-log-frequency", type=int, default=None, metavar="MS",
@@ -205,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a login after this long without a request (default 8 h; 0: never)")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
-    for name in (*_IGNORED, *_REFUSED):
+    for name in _REFUSED:
         serve.add_argument(f"--{name.replace('_', '-')}", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -214,9 +214,6 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
     for name, label in _REFUSED.items():
         if getattr(ns, name) is not None:
             raise SettingsError(f"{label} is not supported by this version of bokeh-flask")
-    for name, label in _IGNORED.items():
-        if getattr(ns, name) is not None:
-            log.warning("%s is accepted for compatibility and ignored", label)
     workers = ns.workers
     if ns.num_procs is not None:
         workers = ns.num_procs or os.cpu_count() or 1
@@ -251,6 +248,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "login_idle_timeout": ns.login_idle_timeout,
         "use_xheaders": ns.use_xheaders or None,
         "dev": True if ns.dev is not None else None,
+        "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)
@@ -391,9 +389,33 @@ class _GunicornApp:
         Application().run()
 
 
+#: Our log lines at the terminal, unless ``--log-format`` says otherwise.
+LOG_FORMAT = "bokeh-flask: %(message)s"
+
+
+def _configure_logging(log_format: str | None) -> None:
+    """The root handler the workers inherit: ``--log-format`` as ``bokeh serve``'s."""
+    try:
+        formatter = logging.Formatter(log_format or LOG_FORMAT, validate=True)
+        formatter.format(logging.makeLogRecord({"msg": "check"}))
+    except (ValueError, TypeError, KeyError) as exc:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        raise SettingsError(f"--log-format: {exc}") from None
+    logging.basicConfig(level=logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="bokeh-flask: %(message)s")
     ns = _parser().parse_args(argv)
+    if ns.command == "serve":
+        try:
+            _configure_logging(ns.log_format)
+        except SettingsError as exc:
+            print(f"bokeh-flask: error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if ns.command == "secret":
         from bokeh.util.token import generate_secret_key
 

@@ -67,6 +67,11 @@ class ServerCore:
                  auth: AuthProvider | str | os.PathLike[str] | None = None,
                  root_path: str | None = None) -> None:
         versions.check_supported()
+        if settings.use_config:
+            # the file's other Bokeh settings (resources, minified ...) apply to Bokeh itself
+            from bokeh.settings import settings as bokeh_settings
+
+            bokeh_settings.load_config(settings.use_config)
         curdoc.install()
         ids.install()
         self.settings = settings

@@ -156,6 +156,9 @@ class Settings:
     login_attempt_window: int = 300
     #: Worker processes (CLI only).
     workers: int = 1
+    #: ``--use-config``: a YAML file of Bokeh settings (``secret_key: ...``, ``resources:
+    #: cdn``), as ``bokeh serve``'s; it ranks below the environment and flags.
+    use_config: str | None = None
     #: ``--dev``: an app that fails to load gets an error page instead of stopping the
     #: server, and its pages reload themselves when the worker restarts on a save.
     dev: bool = False
@@ -191,6 +194,21 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_LOGIN_IDLE_TIMEOUT": "login_idle_timeout",
     "BOKEH_LOGIN_ATTEMPTS": "login_attempts",
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
+}
+
+#: Keys of a ``--use-config`` file (Bokeh's setting names) that set a field here; the
+#: file's other Bokeh settings (``resources``, ``minified`` ...) reach Bokeh itself.
+CONFIG_FILE_KEYS: dict[str, str] = {
+    "allowed_ws_origin": "allow_websocket_origin",
+    "auth_module": "auth_module",
+    "cookie_secret": "cookie_secret",
+    "default_server_host": "address",
+    "default_server_port": "port",
+    "ico_path": "ico_path",
+    "py_log_level": "log_level",
+    "secret_key": "secret_key",
+    "sign_sessions": "sign_sessions",
+    "xsrf_cookies": "enable_xsrf_cookies",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
@@ -237,8 +255,8 @@ def build_settings(
         if name not in _FIELD_TYPES:
             raise SettingsError(f"unknown setting {name!r} (from {source})")
         coerced = _coerce(name, value, source)
-        if name == "allow_websocket_origin" and source == "BOKEH_ALLOW_WS_ORIGIN":
-            # Bokeh reads BOKEH_ALLOW_WS_ORIGIN entries verbatim: no port means any port.
+        if name == "allow_websocket_origin" and source.startswith(("BOKEH_ALLOW_WS_ORIGIN", "allowed_ws_origin")):
+            # Bokeh reads its allowed_ws_origin setting verbatim: no port means any port.
             coerced = tuple(o if ":" in o or o == "*" else f"{o}:*" for o in coerced)
         values[name] = coerced
 
@@ -255,12 +273,36 @@ def build_settings(
         if value is not None:
             take(name, value, "argument")
 
+    if values.get("use_config"):
+        for name, (value, source) in read_config_file(values["use_config"]).items():
+            if name not in values:  # the file ranks below the environment, config and flags
+                take(name, value, source)
     values["prefix"] = normalize_prefix(values.get("prefix"))
     if values.get("cookie_secret_file"):
         values["cookie_secret"] = _read_secret(values["cookie_secret_file"])
     settings = Settings(**values)
     validate(settings)
     return settings
+
+
+def read_config_file(path: str) -> dict[str, tuple[Any, str]]:
+    """The fields a ``--use-config`` YAML file sets: ``{field: (value, source)}``."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            content = yaml.safe_load(file)
+    except OSError as exc:
+        raise SettingsError(f"--use-config: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"--use-config: {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise SettingsError(f"--use-config: {path} must hold 'key: value' lines (Bokeh setting names)")
+    source = f"--use-config {path}"
+    return {CONFIG_FILE_KEYS[key]: (value, f"{key} in {source}")
+            for key, value in content.items() if key in CONFIG_FILE_KEYS and value is not None}
 
 
 def _read_secret(path: str) -> str:
