@@ -144,14 +144,11 @@ class WSHandler(AuthRequestHandler):
         return "bokeh" if subprotocols[:1] == ["bokeh"] and len(subprotocols) == 2 else None
 
     @staticmethod
-    def get_compression_options(core: ServerCore) -> dict[str, int] | None:
-        """permessage-deflate's zlib options, or None (the default, as ``bokeh serve``:
-        compressing large binary buffers costs more CPU than it saves on the networks
-        Bokeh apps run on)."""
-        compression = core.settings.websocket_compression
-        if compression is None:
-            return None
-        return {"compression_level": compression[0], "mem_level": compression[1]}
+    def get_compression_options(core: ServerCore) -> tuple[int, int] | None:
+        """permessage-deflate's zlib (level, memory level), or None: off by default, as
+        in ``bokeh serve``, since compressing large binary buffers costs more CPU than it
+        saves on the networks Bokeh apps run on."""
+        return core.settings.websocket_compression
 
     @classmethod
     def prepare_upgrade(cls, core: ServerCore) -> Response | None:
@@ -209,15 +206,14 @@ class WSHandler(AuthRequestHandler):
         info.user = request.environ["bokeh_flask.user"]
         detached = _detach(ws)
         protocol = ws.ws.connection
-        options = cls.get_compression_options(core)
-        tuned = options and tuned_connection(protocol, options["compression_level"],
-                                             options["mem_level"], ws.max_message_size)
-        if tuned:
+        compression = cls.get_compression_options(core)
+        tuned = tuned_connection(protocol, *compression, ws.max_message_size) if compression else None
+        if tuned is not None:
             _close_parser(protocol)
             protocol = tuned
         handler = cls(core, core.application_context(app_key), detached or ws.sock, protocol,
                       session_id, token, info, max_message_size=ws.max_message_size,
-                      receive_bytes=ws.receive_bytes, token_expired=expired, deflate=bool(tuned))
+                      receive_bytes=ws.receive_bytes, token_expired=expired, deflate=tuned is not None)
         ws.environ = ws.ws = ws.sock = ws.thread = None
         ws.connected = False
         if detached is None:

@@ -2,8 +2,9 @@
 
 Off by default, as ``bokeh serve``: a client's offer gets no extension in the 101 answer.
 With a flag, the offer is accepted and messages travel compressed both ways. The servers
-are started as users start them (``bokeh-flask serve``: gunicorn's gevent worker); the
-client is wsproto's, so every frame's RSV1 bit and every byte on the wire can be counted.
+are started as users start them (``bokeh-flask serve``: gunicorn's gevent worker; and
+``flask run`` with the setting in ``BOKEH_FLASK_SETTINGS``); the client is wsproto's, so
+every frame's RSV1 bit and every byte on the wire can be counted.
 """
 from __future__ import annotations
 
@@ -133,8 +134,10 @@ def texts(messages: list[tuple[dict, Any, dict[str, bytes]]]) -> list[str]:
             if e.get("attr") == "text"]
 
 
-def serve(*args: str) -> Iterator[Server]:
-    server = launch("cli", apps=APP_FILES, args=["--allow-websocket-origin", "127.0.0.1:*", *args])
+def serve(*args: str, kind: str = "cli", env: dict | None = None) -> Iterator[Server]:
+    if kind == "cli":
+        args = ("--allow-websocket-origin", "127.0.0.1:*", *args)
+    server = launch(kind, apps=APP_FILES, args=list(args), env=env)
     try:
         yield server
     finally:
@@ -146,9 +149,15 @@ def plain_server() -> Iterator[Server]:
     yield from serve()
 
 
-@pytest.fixture(scope="module")
-def deflate_server() -> Iterator[Server]:
-    yield from serve("--websocket-compression-level", "6")
+@pytest.fixture(scope="module", params=["cli", "flask"])
+def deflate_server(request) -> Iterator[Server]:
+    """Compression on: ``bokeh-flask serve`` (gunicorn's gevent worker, a handler greenlet
+    on a duplicated socket) and ``flask run`` (the handler in the request)."""
+    if request.param == "cli":
+        yield from serve("--websocket-compression-level", "6")
+    else:
+        settings = json.dumps({"websocket_compression_level": 6})
+        yield from serve(kind="flask", env={"BOKEH_FLASK_SETTINGS": settings})
 
 
 def test_off_by_default_the_offer_is_declined(plain_server):
