@@ -30,10 +30,6 @@ from .versions import check_supported
 
 log = logging.getLogger(__name__)
 
-#: ``bokeh serve`` flags we do not support and must not silently ignore.
-_REFUSED = {
-    "websocket_compression_level": "--websocket-compression-level",
-}
 #: Connections one worker accepts at once: open websockets (one per browser tab) plus
 #: requests in flight. At 10,000 gunicorn's old value was reached with 10,000 sessions
 #: open and the worker stopped accepting anything, even a page load.
@@ -164,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reattach-expired-tokens", action=argparse.BooleanOptionalAction, default=None,
                        help="let a tab whose token expired reconnect to its live session (default: on)")
     serve.add_argument("--websocket-max-message-size", type=int, default=None, metavar="BYTES")
+    serve.add_argument("--websocket-compression-level", type=int, default=None, metavar="LEVEL",
+                       help="accept permessage-deflate with this zlib level, 0-9 (default: off)")
+    serve.add_argument("--websocket-compression-mem-level", type=int, default=None, metavar="LEVEL",
+                       help="accept permessage-deflate with this zlib memory level, 1-9 (default: off)")
     serve.add_argument("--session-ids", choices=SESSION_ID_MODES, default=None)
     serve.add_argument("--include-headers", nargs="+", default=None)
     serve.add_argument("--exclude-headers", nargs="+", default=None)
@@ -205,15 +205,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a login after this long without a request (default 8 h; 0: never)")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
-    for name in _REFUSED:
-        serve.add_argument(f"--{name.replace('_', '-')}", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
-    for name, label in _REFUSED.items():
-        if getattr(ns, name) is not None:
-            raise SettingsError(f"{label} is not supported by this version of bokeh-flask")
     workers = ns.workers
     if ns.num_procs is not None:
         workers = ns.num_procs or os.cpu_count() or 1
@@ -235,6 +230,8 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "session_token_expiration": ns.session_token_expiration,
         "reattach_expired_tokens": ns.reattach_expired_tokens,
         "websocket_max_message_size": ns.websocket_max_message_size,
+        "websocket_compression_level": ns.websocket_compression_level,
+        "websocket_compression_mem_level": ns.websocket_compression_mem_level,
         "session_ids": ns.session_ids, "include_headers": ns.include_headers,
         "exclude_headers": ns.exclude_headers, "include_cookies": ns.include_cookies,
         "exclude_cookies": ns.exclude_cookies, "login_cookies": ns.login_cookies,

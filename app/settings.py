@@ -28,6 +28,10 @@ DEFAULT_UNUSED_LIFETIME_MS = 15_000
 DEFAULT_TOKEN_EXPIRATION_S = 300
 #: Largest incoming websocket message (bytes); Bokeh's default of 20 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 20 * 1024 * 1024
+#: zlib settings of permessage-deflate when only one of the two options is given:
+#: Tornado's (``GZipContentEncoding.GZIP_LEVEL`` and zlib's default memory level).
+DEFAULT_COMPRESSION_LEVEL = 6
+DEFAULT_COMPRESSION_MEM_LEVEL = 8
 
 _TRUE = {"1", "yes", "true", "on", "y", "t"}
 _FALSE = {"0", "no", "false", "off", "n", "f", ""}
@@ -106,6 +110,12 @@ class Settings:
     reattach_expired_tokens: bool = True
     #: Largest websocket message accepted, in bytes.
     websocket_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    #: zlib level (0-9) of permessage-deflate. With this or the memory level set, a
+    #: client's permessage-deflate offer is accepted; with neither, none is (Bokeh's
+    #: default: compressing large binary buffers costs more CPU than it saves).
+    websocket_compression_level: int | None = None
+    #: zlib memory level (1-9) of permessage-deflate.
+    websocket_compression_mem_level: int | None = None
     #: Sign session ids and tokens with ``secret_key``.
     sign_sessions: bool = False
     #: HMAC key for signing (``BOKEH_SECRET_KEY``).
@@ -164,6 +174,16 @@ class Settings:
     dev: bool = False
 
     @property
+    def websocket_compression(self) -> tuple[int, int] | None:
+        """permessage-deflate's zlib (level, memory level), or None when it is off."""
+        if self.websocket_compression_level is None and self.websocket_compression_mem_level is None:
+            return None
+        level = self.websocket_compression_level
+        mem_level = self.websocket_compression_mem_level
+        return (DEFAULT_COMPRESSION_LEVEL if level is None else level,
+                DEFAULT_COMPRESSION_MEM_LEVEL if mem_level is None else mem_level)
+
+    @property
     def session_ids(self) -> str:
         """The ``--session-ids`` mode these settings amount to."""
         if not self.sign_sessions:
@@ -219,7 +239,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     label = f"{name.replace('_', '-')} (from {source})"
     if kind == "bool":
         return parse_bool(value, label)
-    if kind == "int":
+    if kind in ("int", "int | None"):
         if isinstance(value, bool):
             raise SettingsError(f"{label}: expected an integer, got {value!r}")
         try:
@@ -349,6 +369,11 @@ def validate(settings: Settings) -> None:
         raise SettingsError(f"--cookie-samesite must be Lax, Strict or None, got {settings.cookie_samesite!r}")
     if settings.keep_alive < 0:
         raise SettingsError(f"--keep-alive must be 0 (off) or more, got {settings.keep_alive}")
+    for name, low in (("websocket_compression_level", 0), ("websocket_compression_mem_level", 1)):
+        value = getattr(settings, name)
+        if value is not None and not low <= value <= 9:
+            raise SettingsError(f"--{name.replace('_', '-')} must be between {low} and 9 (a zlib "
+                                f"{'level' if low == 0 else 'memory level'}), got {value}")
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"--port must be between 0 and 65535, got {settings.port}")
     if settings.sign_sessions and not settings.secret_key:

@@ -17,7 +17,9 @@ interleave with each other or with pings and close frames, and no multi-frame re
 on Nagle's algorithm (TCP_NODELAY is also set). What the reading greenlet writes while it
 handles a message (a PATCH-DOC the app's callback caused, then the OK) leaves in one
 write. A peer that stops reading for ``WRITE_TIMEOUT`` seconds is dropped instead of
-holding its session's lock.
+holding its session's lock. With permessage-deflate negotiated
+(``--websocket-compression-level``), messages are compressed and framed by wsproto
+instead (:mod:`.ws_compression`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from ..app.server import ServerCore
 
 from .auth import AuthRequestHandler
 from .views import error_response
+from .ws_compression import deflated_chunks, tuned_connection
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class WSHandler(AuthRequestHandler):
     def __init__(self, core: ServerCore, application_context: ApplicationContext, sock: socket.socket,
                  protocol: Connection, session_id: str, token: str, request_info: RequestInfo, *,
                  max_message_size: int | None = None, receive_bytes: int = RECEIVE_BYTES,
-                 token_expired: bool = False) -> None:
+                 token_expired: bool = False, deflate: bool = False) -> None:
         self.core = core
         self.application_context = application_context
         self.sock = sock
@@ -110,6 +113,8 @@ class WSHandler(AuthRequestHandler):
         self.request_info: RequestInfo | None = request_info
         self.max_message_size = max_message_size
         self.receive_bytes = receive_bytes
+        #: permessage-deflate was negotiated: messages go out through ``protocol``
+        self.deflate = deflate
         self.write_lock = Semaphore(1)
         self.connection: ServerConnection | None = None
         self._closed = False
@@ -139,10 +144,11 @@ class WSHandler(AuthRequestHandler):
         return "bokeh" if subprotocols[:1] == ["bokeh"] and len(subprotocols) == 2 else None
 
     @staticmethod
-    def get_compression_options() -> None:
-        """No permessage-deflate, as ``bokeh serve`` by default: compressing large binary
-        buffers costs more CPU than it saves on the networks Bokeh apps run on."""
-        return None
+    def get_compression_options(core: ServerCore) -> tuple[int, int] | None:
+        """permessage-deflate's zlib (level, memory level), or None: off by default, as
+        in ``bokeh serve``, since compressing large binary buffers costs more CPU than it
+        saves on the networks Bokeh apps run on."""
+        return core.settings.websocket_compression
 
     @classmethod
     def prepare_upgrade(cls, core: ServerCore) -> Response | None:
@@ -176,9 +182,10 @@ class WSHandler(AuthRequestHandler):
             return error_response(error)
         request.environ["bokeh_flask.session"] = (session_id, token, expired)
         request.environ["bokeh_flask.user"] = user
-        # Compression is off (get_compression_options): hide the client's offer from
-        # simple-websocket, which would otherwise always accept permessage-deflate.
-        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        if cls.get_compression_options(core) is None:
+            # hide the client's offer from simple-websocket, which would otherwise always
+            # accept permessage-deflate
+            request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         return None
 
     # -- after the upgrade --------------------------------------------------------------
@@ -198,9 +205,15 @@ class WSHandler(AuthRequestHandler):
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = request.environ["bokeh_flask.user"]
         detached = _detach(ws)
-        handler = cls(core, core.application_context(app_key), detached or ws.sock, ws.ws.connection,
+        protocol = ws.ws.connection
+        compression = cls.get_compression_options(core)
+        tuned = tuned_connection(protocol, *compression, ws.max_message_size) if compression else None
+        if tuned is not None:
+            _close_parser(protocol)
+            protocol = tuned
+        handler = cls(core, core.application_context(app_key), detached or ws.sock, protocol,
                       session_id, token, info, max_message_size=ws.max_message_size,
-                      receive_bytes=ws.receive_bytes, token_expired=expired)
+                      receive_bytes=ws.receive_bytes, token_expired=expired, deflate=tuned is not None)
         ws.environ = ws.ws = ws.sock = ws.thread = None
         ws.connected = False
         if detached is None:
@@ -308,7 +321,7 @@ class WSHandler(AuthRequestHandler):
         the peer is gone."""
         if self._closed:
             return False
-        self._pending.extend(wire_chunks(frames))
+        self._pending.extend(deflated_chunks(self.protocol, frames) if self.deflate else wire_chunks(frames))
         if self._collector is gevent.getcurrent():
             return True
         return self._flush()

@@ -310,3 +310,36 @@ def test_reattach_expired_tokens_cli_flag(flag, expected, monkeypatch):
         monkeypatch.delenv(name)
     settings, _ = _settings_from_args(_parser().parse_args(["serve", *flag]))
     assert settings.reattach_expired_tokens is expected
+
+
+# -- websocket compression --------------------------------------------------------------------
+
+def test_compression_is_off_by_default():
+    assert build().websocket_compression is None
+
+
+@pytest.mark.parametrize("given,expected", [
+    ({"websocket_compression_level": 1}, (1, 8)),
+    ({"websocket_compression_level": "0"}, (0, 8)),
+    ({"websocket_compression_mem_level": 9}, (6, 9)),
+    ({"websocket_compression_level": 9, "websocket_compression_mem_level": 1}, (9, 1)),
+])
+def test_compression_levels_with_tornado_defaults_for_the_other(given, expected):
+    assert build(overrides=given).websocket_compression == expected
+
+
+def test_compression_from_flask_config():
+    config = {"BOKEH_WEBSOCKET_COMPRESSION_LEVEL": "4", "BOKEH_WEBSOCKET_COMPRESSION_MEM_LEVEL": 5}
+    assert build(config=config).websocket_compression == (4, 5)
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("websocket_compression_level", 10, "--websocket-compression-level must be between 0 and 9"),
+    ("websocket_compression_level", -1, "--websocket-compression-level must be between 0 and 9"),
+    ("websocket_compression_mem_level", 0, "--websocket-compression-mem-level must be between 1 and 9"),
+    ("websocket_compression_mem_level", 10, "--websocket-compression-mem-level must be between 1 and 9"),
+    ("websocket_compression_level", "fast", "expected an integer"),
+])
+def test_bad_compression_levels_are_errors(field, value, needle):
+    with pytest.raises(SettingsError, match=needle):
+        build(overrides={field: value})
