@@ -72,6 +72,7 @@ def junk_files(tmp_path_factory):
     (d / "notes.txt").write_text("not an app\n")
     # invalid per Bokeh's rules: a user function needs a login_url or get_login_url
     (d / "auth.py").write_text("def get_user(handler):\n    return 'u'\n")
+    (d / "bad_port.yaml").write_text("default_server_port: abc\n")
     return d
 
 
@@ -94,6 +95,10 @@ BAD = {
     "auth-module-missing": (["--auth-module", "{junk}/nope.py"], "--auth-module"),
     "bad-origin": (["--allow-websocket-origin", "a:b:c"], "--allow-websocket-origin"),
     "missing-index": (["--index", "{junk}/nope.html"], "--index"),
+    "missing-config": (["--use-config", "{junk}/nope.yaml"], "--use-config"),
+    "config-not-a-mapping": (["--use-config", "{junk}/notes.txt"], "--use-config"),
+    "config-bad-value": (["--use-config", "{junk}/bad_port.yaml"], "default_server_port in --use-config"),
+    "bad-log-format": (["--log-format", "%(nope)s"], "--log-format"),
 }
 
 
