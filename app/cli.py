@@ -50,7 +50,7 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         "workers": settings.workers,
         "worker_connections": WORKER_CONNECTIONS,
         "on_starting": raise_open_files_limit,
-        "post_worker_init": report_descriptor_exhaustion,
+        "post_worker_init": post_worker_init,
         # A gevent worker keeps answering gunicorn's heartbeat while sessions work.
         "timeout": 60,
         "graceful_timeout": 10,
@@ -102,6 +102,16 @@ def raise_open_files_limit(server: Any) -> None:
                 "open-files limit %d lets each worker hold only about %d connections at once "
                 "(pages, static files, websockets); raise the hard limit (`ulimit -Hn`, or "
                 "LimitNOFILE= in a systemd unit)", soft, effective)
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn's ``post_worker_init`` hook: descriptor exhaustion in one line, and the
+    listener through which the workers of this host hand websockets to their session's
+    owner (:mod:`blueprints.handover`)."""
+    from bokeh_flask.blueprints import handover
+
+    report_descriptor_exhaustion(worker)
+    handover.start(worker)
 
 
 #: How often a worker out of file descriptors says so (gevent retries accept up to once a second).

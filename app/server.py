@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import asyncio_loop, curdoc, ids, memory, versions
+from . import asyncio_loop, curdoc, handover, ids, memory, versions
 from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
@@ -93,6 +93,9 @@ class ServerCore:
         #: tells a ``--dev`` page that this worker replaced the one that served it
         self.boot_id = secrets.token_hex(8) if settings.dev else ""
         self.connections: set[ServerConnection] = set()
+        #: this worker's key when websockets may be handed between the workers of a host
+        #: (set by :mod:`blueprints.handover` in a gunicorn worker); None: never
+        self.worker_key: str | None = None
         #: Prefix-joined login URL anonymous visitors go to (set by the auth layer).
         self.login_url: str | None = None
         #: Prefix-joined logout URL exposed to apps (set by the auth layer).
@@ -157,6 +160,9 @@ class ServerCore:
         user = request_user(request)
         if user is not None:
             extra = {**extra, TOKEN_USER_KEY: user}
+        if self.worker_key is not None:
+            # the websocket of this page goes to this worker, whichever one accepts it
+            extra = {**extra, handover.OWNER_KEY: self.worker_key}
         session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
         if user is not None:
             self.check_token_user(decode_token(token)[1], user)
@@ -207,6 +213,15 @@ class ServerCore:
             return session_id, True
         log.info("Refusing websocket: %s", EXPIRED)
         raise HTTPError(403, f"Invalid session token: {EXPIRED}")
+
+    def handover_target(self, context: ApplicationContext, session_id: str, token: str,
+                        user: str | None) -> str | None:
+        """The worker of this host that owns the session a verified websocket names, when
+        that is not this one (see :mod:`.handover`)."""
+        if self.worker_key is None:
+            return None
+        here = context.get_session(session_id, user) is not None
+        return handover.owner_to_hand_to(self.worker_key, decode_token(token)[1], here)
 
     def open_connection(self, context: ApplicationContext, session_id: str, token: str,
                         request: RequestInfo, transport: Transport, *, create: bool = True) -> ServerConnection:

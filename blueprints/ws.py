@@ -47,6 +47,7 @@ from ..app.frames import Chunk, Frame, wire_chunks
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
 
+from . import handover
 from .auth import AuthRequestHandler
 from .views import error_response
 from .ws_compression import deflated_chunks, tuned_connection
@@ -180,6 +181,9 @@ class WSHandler(AuthRequestHandler):
             session_id, expired = core.websocket_session(context, token, user)
         except HTTPError as error:
             return error_response(error)
+        owner = core.handover_target(context, session_id, token, user)
+        if owner is not None and handover.hand_over(owner, request.environ, session_id):
+            return handover.HandedOver()
         request.environ["bokeh_flask.session"] = (session_id, token, expired)
         request.environ["bokeh_flask.user"] = user
         if cls.get_compression_options(core) is None:

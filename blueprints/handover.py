@@ -1,0 +1,209 @@
+"""Hand a websocket connection to the worker that owns its session (the transport side of
+:mod:`app.handover`, which decides when).
+
+Each gunicorn worker listens on an abstract Unix socket named after its worker key. A
+worker that accepts a websocket handshake for a session another worker owns, once every
+check that can refuse it has passed, sends the owner the connection's descriptor
+(``SCM_RIGHTS``) with the request head it has read. The owner runs that request through
+its own gunicorn handler, as if it had accepted the connection itself: the checks run again
+there, then the upgrade, and the websocket meets the session the page was rendered from.
+
+One exchange per handed connection, on a new Unix connection:
+
+- sender to owner: a 4-byte length, the request head, the descriptor attached;
+- owner to sender: ``+`` (it holds the descriptor and will serve it once told) or ``-``;
+- sender to owner: ``!`` (serve it); the sender then lets its copy go without a response.
+
+A sender that gets no ``+`` within :data:`HANDOVER_TIMEOUT` (the owner exited, is busy or
+out of descriptors) closes the Unix connection and serves the websocket itself, rebuilding
+the session from the token; an owner that reads anything but ``!`` closes its copy. So
+exactly one worker serves each connection.
+"""
+from __future__ import annotations
+
+import array
+import logging
+import os
+import socket
+import ssl
+import struct
+from typing import Any, Mapping
+
+import gevent
+from flask import Response
+
+from ..app import handover
+from ..app.tokens import short_id
+
+log = logging.getLogger(__name__)
+
+#: Seconds a sender waits for the owner to take a connection before serving it itself.
+HANDOVER_TIMEOUT = 1.0
+#: Largest request head handed over (gunicorn's own limits keep heads far below this).
+MAX_HEAD = 1 << 20
+_LENGTH = struct.Struct("!I")
+
+
+class HandedOver(Response):
+    """What a view returns once its connection went to another worker: nothing is written,
+    and gunicorn closes this worker's copy of the socket (as after a websocket)."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        raise StopIteration()
+
+
+def start(worker: Any) -> None:
+    """gunicorn's ``post_worker_init`` part: listen for handed connections when the worker
+    serves bokeh-flask apps and the platform has abstract Unix sockets (Linux)."""
+    cores = list(getattr(worker.wsgi, "extensions", {}).get("bokeh_flask", {}).values())
+    group = handover.group_of_master(worker.ppid) if cores else None
+    if group is None or worker.cfg.is_ssl:
+        return
+    key = handover.worker_key(group)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(handover.socket_name(key))
+        listener.listen(128)
+    except OSError as exc:
+        log.warning("websockets will not be handed between workers: %s", exc)
+        listener.close()
+        return
+    for core in cores:
+        core.worker_key = key
+    gevent.spawn(_accept, listener, worker)
+
+
+def hand_over(owner: str, environ: Mapping[str, Any], session_id: str) -> bool:
+    """Send this request's connection to worker ``owner``; False if it did not take it
+    (then serve it here)."""
+    client = environ.get("gunicorn.socket")
+    if client is None or isinstance(client, ssl.SSLSocket):
+        return False
+    head = request_head(environ)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(HANDOVER_TIMEOUT)
+        conn.connect(handover.socket_name(owner))
+        message = _LENGTH.pack(len(head)) + head
+        sent = conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                         array.array("i", [client.fileno()]))])
+        conn.sendall(message[sent:])
+        if conn.recv(1) != b"+":
+            raise ConnectionError("the owner refused the connection")
+        conn.sendall(b"!")
+    except (OSError, ConnectionError) as exc:
+        log.debug("session %s: its worker %s did not take the websocket (%s); rebuilding it "
+                  "here from the token", short_id(session_id), owner, exc)
+        return False
+    finally:
+        conn.close()
+    log.debug("session %s: websocket handed to worker %s", short_id(session_id), owner)
+    return True
+
+
+def request_head(environ: Mapping[str, Any]) -> bytes:
+    """The HTTP request head as the client sent it (header names normalised), rebuilt
+    from gunicorn's environ."""
+    target = environ.get("RAW_URI") or environ.get("PATH_INFO", "/")
+    lines = [f"{environ['REQUEST_METHOD']} {target} {environ.get('SERVER_PROTOCOL', 'HTTP/1.1')}"]
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            lines.append(f"{key[5:].replace('_', '-').title()}: {value}")
+    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+        if environ.get(key):
+            lines.append(f"{name}: {environ[key]}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _accept(listener: socket.socket, worker: Any) -> None:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError as exc:  # out of descriptors: senders time out and serve themselves
+            log.debug("handover listener: %s", exc)
+            gevent.sleep(0.1)
+            continue
+        gevent.spawn(_receive, conn, worker)
+
+
+def _receive(conn: socket.socket, worker: Any) -> None:
+    """Take one handed connection and serve it with the worker's own request handler."""
+    client: socket.socket | None = None
+    try:
+        conn.settimeout(HANDOVER_TIMEOUT)
+        if not _same_user(conn):
+            return
+        data, ancdata, flags, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
+        fds = _descriptors(ancdata)
+        if fds:
+            client = socket.socket(fileno=fds[0])
+        for extra in fds[1:]:
+            os.close(extra)
+        if client is None or flags & socket.MSG_CTRUNC or len(data) < _LENGTH.size:
+            conn.sendall(b"-")
+            return
+        length = _LENGTH.unpack_from(data)[0]
+        head = bytearray(data[_LENGTH.size:])
+        while len(head) < length <= MAX_HEAD:
+            chunk = conn.recv(min(65536, length - len(head)))
+            if not chunk:
+                return
+            head += chunk
+        if length > MAX_HEAD:
+            conn.sendall(b"-")
+            return
+        conn.sendall(b"+")
+        if conn.recv(1) != b"!":
+            return
+        served, client = client, None
+    except OSError:
+        return
+    finally:
+        conn.close()
+        if client is not None:
+            client.close()
+    try:
+        address = served.getpeername()
+    except OSError:
+        served.close()
+        return
+    worker.handle(worker.sockets[0], _Prefixed(served, bytes(head)), address)
+
+
+def _descriptors(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    fds = array.array("i")
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return list(fds)
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """Only processes of this user may hand connections in (SO_PEERCRED)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+class _Prefixed:
+    """A socket whose first reads return the request head another worker already read."""
+
+    def __init__(self, sock: socket.socket, prefix: bytes) -> None:
+        self._sock = sock
+        self._prefix = prefix
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return self._sock.recv(size, *flags)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, *flags: int) -> int:
+        if self._prefix:
+            data = self.recv(nbytes or len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        return self._sock.recv_into(buffer, nbytes, *flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
