@@ -211,6 +211,9 @@ class ServerCore:
         if self.settings.reattach_expired_tokens and context.get_session(session_id, user) is not None:
             log.debug("websocket with an expired token re-attaches to live session %s", short_id(session_id))
             return session_id, True
+        if self.settings.reattach_expired_tokens and self.handover_target(context, session_id, token, user):
+            # its owner may hold it: handed over, the owner decides; else refused below
+            return session_id, True
         log.info("Refusing websocket: %s", EXPIRED)
         raise HTTPError(403, f"Invalid session token: {EXPIRED}")
 

@@ -46,6 +46,7 @@ from ..app.errors import CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
 from ..app.frames import Chunk, Frame, wire_chunks
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
+from ..app.tokens import EXPIRED
 
 from . import handover
 from .auth import AuthRequestHandler
@@ -182,8 +183,12 @@ class WSHandler(AuthRequestHandler):
         except HTTPError as error:
             return error_response(error)
         owner = core.handover_target(context, session_id, token, user)
-        if owner is not None and handover.hand_over(owner, request.environ, session_id):
-            return handover.HandedOver()
+        if owner is not None:
+            if handover.hand_over(owner, request.environ, session_id):
+                return handover.HandedOver()
+            if expired:  # only its owner could re-attach it, and the owner is gone
+                log.info("Refusing websocket: %s", EXPIRED)
+                return error_response(HTTPError(403, f"Invalid session token: {EXPIRED}"))
         request.environ["bokeh_flask.session"] = (session_id, token, expired)
         request.environ["bokeh_flask.user"] = user
         if cls.get_compression_options(core) is None:
