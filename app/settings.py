@@ -158,6 +158,10 @@ class Settings:
     #: Where live logins are kept, so a logout ends them in every worker: ``sqlite:///path``
     #: (one host; default: a file in the temp directory) or ``redis://host:port/db``.
     login_store: str | None = None
+    #: Redis shared by every host (``redis://host:port/db``): logouts travel through it,
+    #: so a user who logs out on one host loses their tabs on all of them, and it is the
+    #: login store too unless ``login_store`` names another.
+    redis_url: str | None = None
     #: A login ends after this many seconds without a request (0: only at logout).
     login_idle_timeout: int = 8 * 3600
     #: Failed logins allowed per client address, and per user name, in
@@ -211,6 +215,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_COOKIE_SECRET_FILE": "cookie_secret_file",
     "BOKEH_COOKIE_SAMESITE": "cookie_samesite",
     "BOKEH_LOGIN_STORE": "login_store",
+    "BOKEH_FLASK_REDIS_URL": "redis_url",
     "BOKEH_LOGIN_IDLE_TIMEOUT": "login_idle_timeout",
     "BOKEH_LOGIN_ATTEMPTS": "login_attempts",
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
