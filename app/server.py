@@ -125,6 +125,9 @@ class ServerCore:
                 (self._log_memory, self.settings.mem_log_frequency)]
         self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
         if self.logout_events is not None:
+            # a first poll now marks where this process starts reading: before its first
+            # session, so no logout after that is missed
+            self.apply_logout_events()
             self._jobs.append(PeriodicCallback(self.apply_logout_events, logout_events.POLL_INTERVAL))
         for job in self._jobs:
             job.start()
