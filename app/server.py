@@ -2,7 +2,8 @@
 
 Owns the settings, the token service, the origin allowlist, the auth provider, one
 ApplicationContext per app key, the live connections, and the periodic jobs: unused-session
-cleanup, keep-alive pings, and the optional stats and memory logs. Started lazily in each
+cleanup, keep-alive pings, logouts from other workers (:mod:`.logout_events`), and the
+optional stats and memory logs. Started lazily in each
 worker process (after gunicorn forks), so no greenlet or hub crosses a fork.
 """
 from __future__ import annotations
@@ -390,6 +391,7 @@ class ServerCore:
                 log.debug("ping failed", exc_info=True)
 
     def stats(self) -> dict[str, int]:
+        """This worker's counts (the log lines built from them start with its pid)."""
         return {
             "sessions": sum(len(c.sessions) for c in self.applications.values()),
             "connections": len(self.connections),

@@ -137,9 +137,11 @@ class Settings:
     ico_path: str | None = None
     #: Log level for the server's loggers.
     log_level: str = "info"
-    #: How often to log session and connection counts, in ms (debug level; 0 disables).
+    #: How often each worker logs its own session and connection counts, in ms (debug
+    #: level, ``[pid N]`` first; 0 disables).
     stats_log_frequency: int = 15_000
-    #: How often to log memory use, in ms (info level; 0 disables).
+    #: How often each worker logs its own memory use, in ms (info level, ``[pid N]``
+    #: first; 0 disables).
     mem_log_frequency: int = 0
     #: Auth module file (Bokeh's ``--auth-module``).
     auth_module: str | None = None
