@@ -12,7 +12,9 @@ channels, chosen by :func:`events_url`:
   worker of every host reads after the last entry it saw; Redis' clock orders it.
 
 An event holds a digest of the user's identity and nothing else (no login id, no
-cookie); events expire after :data:`EVENT_TTL` seconds.
+cookie). SQLite events are deleted after :data:`EVENT_TTL` seconds; the Redis stream keeps
+at most :data:`REDIS_MAX_EVENTS` and expires :data:`EVENT_TTL` seconds after the last
+logout (trimming by age would trust every host's clock).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from .settings import Settings
 
 #: How often each worker looks for logouts (s): a logout reaches every tab within ~this.
 POLL_INTERVAL = 0.3
-#: Events older than this (s) are deleted; a worker polls far more often.
+#: How long an event is kept (s); a worker polls far more often.
 EVENT_TTL = 60.0
 #: A Redis stream keeps about this many events at most, whatever their age.
 REDIS_MAX_EVENTS = 10_000

@@ -10,6 +10,8 @@ user's stay served. The time from the logout request to each close is printed
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -18,8 +20,8 @@ import pytest
 import requests
 import websocket
 
-from auth_helpers import (COOKIE_SECRET, LOGIN_SERVER, SIGNED_AUTH, TIMEOUT, WHOAMI, BokehSocket, cookie_header,
-                          launch, launch_flask_app, login, logout, page_token)
+from auth_helpers import (BIN, COOKIE_SECRET, LOGIN_SERVER, SIGNED_AUTH, TIMEOUT, WHOAMI, BokehSocket, cookie_header,
+                          free_port, launch, launch_flask_app, login, logout, page_token)
 
 #: What the tests allow (the goal is 1 s; a loaded 2-core CI machine gets slack).
 BOUND = 2.0
@@ -153,3 +155,14 @@ def test_logout_on_one_host_closes_the_users_websockets_on_the_other(two_hosts):
     finally:
         for ws in [*alice_ws, *bob_ws]:
             ws.close()
+
+
+def test_an_unreachable_redis_stops_the_server_at_start():
+    port = free_port()  # nothing listens there
+    result = subprocess.run(
+        [str(BIN / "bokeh-flask"), "serve", str(WHOAMI), "--address", "127.0.0.1", "--port", str(free_port()),
+         "--auth-module", str(SIGNED_AUTH), "--cookie-secret", COOKIE_SECRET,
+         "--redis-url", f"redis://127.0.0.1:{port}/0"],
+        capture_output=True, text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("BOKEH_")})
+    assert result.returncode != 0
+    assert f"bokeh-flask: error: --redis-url: logout events redis://127.0.0.1:{port}: " in result.stderr, result.stderr
