@@ -18,8 +18,7 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import asyncio_loop, curdoc, ids, memory, versions
-from . import logout_events
+from . import asyncio_loop, curdoc, ids, logout_events, memory, versions
 from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
