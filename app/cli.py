@@ -212,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="SameSite of the login cookies (default Lax; None needs HTTPS)")
     serve.add_argument("--login-store", default=None, metavar="URL",
                        help="live logins, shared by workers: sqlite:///path (default) or redis://host:port/db")
+    serve.add_argument("--redis-url", default=None, metavar="URL",
+                       help="Redis shared by every host (redis://host:port/db): carries logouts "
+                            "between hosts and is the login store unless --login-store is given")
     serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a login after this long without a request (default 8 h; 0: never)")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
@@ -252,6 +255,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "enable_xsrf_cookies": ns.enable_xsrf_cookies, "cookie_secret": ns.cookie_secret,
         "cookie_secret_file": os.path.abspath(ns.cookie_secret_file) if ns.cookie_secret_file else None,
         "cookie_samesite": ns.cookie_samesite, "login_store": ns.login_store,
+        "redis_url": ns.redis_url,
         "login_idle_timeout": ns.login_idle_timeout,
         "use_xheaders": ns.use_xheaders or None,
         "dev": True if ns.dev is not None else None,

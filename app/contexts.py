@@ -43,6 +43,8 @@ class ServerContext(BokehServerContext):
 
     @property
     def sessions(self) -> list[ServerSession]:
+        """This worker's live sessions of the app: each worker process holds its own, and
+        no host-wide list exists (the README's "What is per worker, per host, shared")."""
         return list(self.application_context.sessions.values())
 
 

@@ -13,7 +13,8 @@ Two stores, chosen by ``login_store``:
   secret): the workers of one host, no extra service. SQLite's own locking makes it safe
   across processes; each call is a short local read or write.
 - ``redis://host:port/db``: every worker of every host (the ``redis`` package, extra
-  ``bokeh-flask[redis]``). Keys expire by themselves.
+  ``bokeh-flask[redis]``). Keys expire by themselves. ``redis_url`` makes this the
+  default.
 
 Only digests of ids and keys are stored; nothing here can be replayed as a login.
 """
@@ -27,6 +28,8 @@ import tempfile
 import time
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
+
+from .settings import Settings
 
 #: A login's ``seen`` time is written at most this often (seconds): checks stay reads.
 TOUCH_INTERVAL = 60.0
@@ -217,6 +220,11 @@ def default_store_url(secret: str | None) -> str:
     one server share it, and separate servers on the host (other secrets) do not."""
     name = _digest(secret or "no secret")[:16]
     return f"sqlite:///{os.path.join(tempfile.gettempdir(), f'bokeh-flask-logins-{name}.sqlite3')}"
+
+
+def login_store_url(settings: Settings, secret: str | None) -> str:
+    """``login_store``, else ``redis_url`` (Redis for logins too), else the default file."""
+    return settings.login_store or settings.redis_url or default_store_url(secret)
 
 
 def open_store(url: str, idle_timeout: float) -> LoginStore:

@@ -2,8 +2,9 @@
 
 Owns the settings, the token service, the origin allowlist, the auth provider, one
 ApplicationContext per app key, the live connections, and the periodic jobs: unused-session
-cleanup, keep-alive pings, and the optional stats and memory logs. Started lazily in each
-worker process (after gunicorn forks), so no greenlet or hub crosses a fork.
+cleanup, keep-alive pings, logouts from other workers (:mod:`.logout_events`), and the
+optional stats and memory logs. Started lazily in each worker process (after gunicorn
+forks), so no greenlet or hub crosses a fork.
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import asyncio_loop, curdoc, handover, ids, memory, versions
+from . import asyncio_loop, curdoc, handover, ids, logout_events, memory, versions
 from .app_errors import AppLoadError
-from .auth import TOKEN_USER_KEY, AuthProvider, provider_from, request_user
+from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
 from .errors import CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
@@ -79,6 +80,9 @@ class ServerCore:
         self.origins = OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)
         #: Who may use the apps (contract 9); NullAuth unless configured.
         self.auth_provider = provider_from(auth, settings)
+        #: Logouts shared with the other workers (and hosts, with Redis); None without auth.
+        self.logout_events = self._open_logout_events() if self.auth_provider.enabled else None
+        self._logout_events_failing = False
         #: Runs the provider's Tornado handlers and builds the handler get_user receives.
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
@@ -123,6 +127,11 @@ class ServerCore:
                 (self._log_stats, self.settings.stats_log_frequency),
                 (self._log_memory, self.settings.mem_log_frequency)]
         self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
+        if self.logout_events is not None:
+            # a first poll now marks where this process starts reading: before its first
+            # session, so no logout after that is missed
+            self.apply_logout_events()
+            self._jobs.append(PeriodicCallback(self.apply_logout_events, logout_events.POLL_INTERVAL))
         for job in self._jobs:
             job.start()
         for context in self.applications.values():
@@ -264,9 +273,26 @@ class ServerCore:
         if token_user is not None and token_user != user:
             raise HTTPError(403, "Forbidden: the session token belongs to another user")
 
+    def _open_logout_events(self) -> logout_events.LogoutEvents:
+        url = logout_events.events_url(self.settings, self.settings.cookie_secret)
+        try:
+            return logout_events.open_events(url)
+        except ValueError as exc:
+            flag = "--redis-url" if self.settings.redis_url else "--login-store"
+            raise AuthError(f"{flag}: {exc}") from None
+
     def end_user_sessions(self, user: str) -> int:
-        """Logout: expire every session ``user`` owns in this worker and close their
-        websockets (other workers end theirs when their sockets close). Returns the count."""
+        """Logout: expire every session ``user`` owns and close their websockets, here at
+        once and, through :mod:`.logout_events`, in every other worker within about
+        ``POLL_INTERVAL``. Returns the count ended in this worker."""
+        if self.logout_events is not None:
+            try:
+                self.logout_events.publish(user)
+            except Exception:  # the logout itself went through: say why other tabs may stay
+                log.exception("could not tell the other workers that %r logged out", user)
+        return self._end_local_sessions(user)
+
+    def _end_local_sessions(self, user: str) -> int:
         ended = 0
         for context in self.applications.values():
             for session in list(context.sessions.values()):
@@ -280,6 +306,28 @@ class ServerCore:
         if ended:
             log.info("user %r logged out: ended %d sessions", user, ended)
         return ended
+
+    def apply_logout_events(self) -> int:
+        """The logout job: end here the sessions of users who logged out in another worker
+        or host. Returns the count ended."""
+        assert self.logout_events is not None
+        try:
+            digests = self.logout_events.poll()
+        except Exception as exc:  # the store is down: say so once, not every poll
+            if not self._logout_events_failing:
+                log.warning("cannot read logout events (logouts elsewhere will not close tabs here): %s", exc)
+            self._logout_events_failing = True
+            return 0
+        if self._logout_events_failing:
+            log.warning("logout events readable again")
+            self._logout_events_failing = False
+        if not digests:
+            return 0
+        owners = {session.context.user for context in self.applications.values()
+                  for session in context.sessions.values() if session.context is not None}
+        owners.update(c.session.context.user for c in self.connections if c.session.context is not None)
+        return sum(self._end_local_sessions(user) for user in owners
+                   if user is not None and logout_events.user_digest(user) in digests)
 
     # -- periodic jobs ------------------------------------------------------------------
 
@@ -360,6 +408,7 @@ class ServerCore:
                 log.debug("ping failed", exc_info=True)
 
     def stats(self) -> dict[str, int]:
+        """This worker's counts (the log lines built from them start with its pid)."""
         return {
             "sessions": sum(len(c.sessions) for c in self.applications.values()),
             "connections": len(self.connections),

@@ -137,9 +137,11 @@ class Settings:
     ico_path: str | None = None
     #: Log level for the server's loggers.
     log_level: str = "info"
-    #: How often to log session and connection counts, in ms (debug level; 0 disables).
+    #: How often each worker logs its own session and connection counts, in ms (debug
+    #: level, ``[pid N]`` first; 0 disables).
     stats_log_frequency: int = 15_000
-    #: How often to log memory use, in ms (info level; 0 disables).
+    #: How often each worker logs its own memory use, in ms (info level, ``[pid N]``
+    #: first; 0 disables).
     mem_log_frequency: int = 0
     #: Auth module file (Bokeh's ``--auth-module``).
     auth_module: str | None = None
@@ -158,6 +160,10 @@ class Settings:
     #: Where live logins are kept, so a logout ends them in every worker: ``sqlite:///path``
     #: (one host; default: a file in the temp directory) or ``redis://host:port/db``.
     login_store: str | None = None
+    #: Redis shared by every host (``redis://host:port/db``): logouts travel through it,
+    #: so a user who logs out on one host loses their tabs on all of them, and it is the
+    #: login store too unless ``login_store`` names another.
+    redis_url: str | None = None
     #: A login ends after this many seconds without a request (0: only at logout).
     login_idle_timeout: int = 8 * 3600
     #: Failed logins allowed per client address, and per user name, in
@@ -211,6 +217,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_COOKIE_SECRET_FILE": "cookie_secret_file",
     "BOKEH_COOKIE_SAMESITE": "cookie_samesite",
     "BOKEH_LOGIN_STORE": "login_store",
+    "BOKEH_FLASK_REDIS_URL": "redis_url",
     "BOKEH_LOGIN_IDLE_TIMEOUT": "login_idle_timeout",
     "BOKEH_LOGIN_ATTEMPTS": "login_attempts",
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",

@@ -15,7 +15,8 @@ Two modes (the views are in :mod:`blueprints.login`):
   a remember-me cookie seen then), and logs out, before any view, a request whose session
   names no live login: the host's own pages refuse a replayed cookie too.
 
-Whichever it is, logging out ends the user's Bokeh sessions in this worker.
+Whichever it is, logging out ends the user's Bokeh sessions in every worker
+(:meth:`ServerCore.end_user_sessions`).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from flask_login import (LoginManager, UserMixin, current_user, logout_user, use
                          user_logged_in, user_logged_out)
 
 from ..app.auth import AuthError, AuthProvider
-from ..app.logins import LoginStore, default_store_url, open_store
+from ..app.logins import LoginStore, login_store_url, open_store
 from ..app.server import ServerCore
 from ..app.settings import Settings
 
@@ -226,7 +227,7 @@ class FlaskLoginAuth(AuthProvider):
 def _open_store(settings: Settings, secret: Any) -> LoginStore:
     if isinstance(secret, bytes):
         secret = secret.decode("latin-1")
-    url = settings.login_store or default_store_url(secret)
+    url = login_store_url(settings, secret)
     try:
         return open_store(url, settings.login_idle_timeout)
     except ValueError as exc:
