@@ -33,6 +33,7 @@ from .sources import build_applications
 from .tokens import (EXPIRED, TokenError, TokenService, decode_token, resolve_session_request, short_id,
                      token_expired)
 from .tornado_compat import TornadoBridge
+from .user_sessions import UserSessions
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,8 @@ class ServerCore:
         #: Who may use the apps (contract 9); NullAuth unless configured.
         self.auth_provider = provider_from(auth, settings)
         #: Logouts shared with the other workers (and hosts, with Redis); None without auth.
-        self.logout_events = self._open_logout_events() if self.auth_provider.enabled else None
-        self._logout_events_failing = False
+        #: logouts: here at once, elsewhere through the logout events (auth on only)
+        self.users = UserSessions(self, self._open_logout_events() if self.auth_provider.enabled else None)
         #: Runs the provider's Tornado handlers and builds the handler get_user receives.
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
@@ -127,11 +128,11 @@ class ServerCore:
                 (self._log_stats, self.settings.stats_log_frequency),
                 (self._log_memory, self.settings.mem_log_frequency)]
         self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
-        if self.logout_events is not None:
+        if self.users.events is not None:
             # a first poll now marks where this process starts reading: before its first
             # session, so no logout after that is missed
-            self.apply_logout_events()
-            self._jobs.append(PeriodicCallback(self.apply_logout_events, logout_events.POLL_INTERVAL))
+            self.users.apply_events()
+            self._jobs.append(PeriodicCallback(self.users.apply_events, logout_events.POLL_INTERVAL))
         for job in self._jobs:
             job.start()
         for context in self.applications.values():
@@ -262,6 +263,14 @@ class ServerCore:
 
     # -- users --------------------------------------------------------------------------
 
+    def _open_logout_events(self) -> logout_events.LogoutEvents:
+        url = logout_events.events_url(self.settings, self.settings.cookie_secret)
+        try:
+            return logout_events.open_events(url)
+        except ValueError as exc:
+            flag = "--redis-url" if self.settings.redis_url else "--login-store"
+            raise AuthError(f"{flag}: {exc}") from None
+
     @staticmethod
     def check_token_user(payload: dict[str, Any], user: str | None) -> None:
         """Refuse (403) a token minted for another user. ``user`` None means auth is off.
@@ -273,61 +282,9 @@ class ServerCore:
         if token_user is not None and token_user != user:
             raise HTTPError(403, "Forbidden: the session token belongs to another user")
 
-    def _open_logout_events(self) -> logout_events.LogoutEvents:
-        url = logout_events.events_url(self.settings, self.settings.cookie_secret)
-        try:
-            return logout_events.open_events(url)
-        except ValueError as exc:
-            flag = "--redis-url" if self.settings.redis_url else "--login-store"
-            raise AuthError(f"{flag}: {exc}") from None
-
     def end_user_sessions(self, user: str) -> int:
-        """Logout: expire every session ``user`` owns and close their websockets, here at
-        once and, through :mod:`.logout_events`, in every other worker within about
-        ``POLL_INTERVAL``. Returns the count ended in this worker."""
-        if self.logout_events is not None:
-            try:
-                self.logout_events.publish(user)
-            except Exception:  # the logout itself went through: say why other tabs may stay
-                log.exception("could not tell the other workers that %r logged out", user)
-        return self._end_local_sessions(user)
-
-    def _end_local_sessions(self, user: str) -> int:
-        ended = 0
-        for context in self.applications.values():
-            for session in list(context.sessions.values()):
-                if session.context is not None and session.context.user == user:
-                    session.request_expiration()
-                    ended += 1
-        for connection in list(self.connections):
-            owner = connection.session.context
-            if owner is not None and owner.user == user:
-                connection.transport.close(CLOSE_SESSION_GONE, "the user logged out")
-        if ended:
-            log.info("user %r logged out: ended %d sessions", user, ended)
-        return ended
-
-    def apply_logout_events(self) -> int:
-        """The logout job: end here the sessions of users who logged out in another worker
-        or host. Returns the count ended."""
-        assert self.logout_events is not None
-        try:
-            digests = self.logout_events.poll()
-        except Exception as exc:  # the store is down: say so once, not every poll
-            if not self._logout_events_failing:
-                log.warning("cannot read logout events (logouts elsewhere will not close tabs here): %s", exc)
-            self._logout_events_failing = True
-            return 0
-        if self._logout_events_failing:
-            log.warning("logout events readable again")
-            self._logout_events_failing = False
-        if not digests:
-            return 0
-        owners = {session.context.user for context in self.applications.values()
-                  for session in context.sessions.values() if session.context is not None}
-        owners.update(c.session.context.user for c in self.connections if c.session.context is not None)
-        return sum(self._end_local_sessions(user) for user in owners
-                   if user is not None and logout_events.user_digest(user) in digests)
+        """Logout: end ``user``'s sessions in every worker (see :class:`UserSessions`)."""
+        return self.users.end(user)
 
     # -- periodic jobs ------------------------------------------------------------------
 

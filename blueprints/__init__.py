@@ -30,7 +30,7 @@ from .login import FlaskLoginAuth, install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
 from .worker_class import refuse_unsuitable_worker
-from .ws import NoEvent, NoReaderThread
+from .ws_socket import NoEvent, NoReaderThread
 
 __all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
 

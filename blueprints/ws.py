@@ -7,9 +7,11 @@ expired token, a missing login, or a token or session of another user; 426 for a
 websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.serve`.
 
 After the upgrade one greenlet per websocket reads the socket and parses frames with
-wsproto; simple-websocket's reader thread is replaced by :class:`NoReaderThread`. Under
-gunicorn that greenlet is a new one on a duplicate of the socket and the request itself
-ends (:func:`_detach`), so an idle websocket costs little more than its socket and state.
+wsproto; simple-websocket's reader thread is replaced by a stand-in (:mod:`.ws_socket`).
+Under gunicorn that greenlet is a new one on a duplicate of the socket and the request
+itself ends (:func:`.ws_socket.detach`), so an idle websocket costs little more than its
+socket and state. A websocket of a session another worker of the host owns is handed to
+that worker before the upgrade (:mod:`.handover`).
 
 Writes: a message's frames are encoded by :func:`app.frames.wire_chunks` (large buffers
 are not copied) and written with one ``sendmsg`` under a gevent lock, so messages never
@@ -25,9 +27,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import ssl
-from collections import deque
-from itertools import islice
 from typing import Any
 
 import gevent
@@ -52,6 +51,7 @@ from . import handover
 from .auth import AuthRequestHandler
 from .views import error_response
 from .ws_compression import deflated_chunks, tuned_connection
+from .ws_socket import close_parser, detach, send_chunks
 
 log = logging.getLogger(__name__)
 
@@ -63,32 +63,11 @@ RECEIVE_BYTES = 65536
 LINGER_SECONDS = 2.0
 #: Seconds the close frame (and what is queued before it) may take to leave.
 CLOSE_WRITE_TIMEOUT = 5.0
-#: Buffers per ``sendmsg`` call (Linux's IOV_MAX).
-IOV_MAX = 1024
 #: TCP keep-alive: probe an idle peer after 60 s, every 10 s, give up after 6 misses, so a
 #: peer that vanished without a FIN or RST is found in about two minutes. Bokeh's ping
 #: frames keep proxies from timing out idle connections; a missing pong alone never
 #: closes a connection, since bokeh.client answers pings only while its loop runs.
 TCP_KEEPALIVE = (60, 10, 6)
-
-
-class NoReaderThread:
-    """Stands in for simple-websocket's reader thread (``thread_class`` in
-    ``SOCK_SERVER_OPTIONS``): :meth:`WSHandler.run` reads the socket itself, so a
-    websocket costs one greenlet instead of two plus a Condition."""
-
-    name = "bokeh-flask websocket"
-
-    def __init__(self, target: Any = None, **kwargs: Any) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-
-class NoEvent:
-    """simple-websocket's ``event_class``: it wakes readers of ``Server.receive``, which
-    nothing calls here (see :class:`NoReaderThread`)."""
 
 
 def parse_subprotocols(header: str | None) -> list[str]:
@@ -208,17 +187,17 @@ class WSHandler(AuthRequestHandler):
         sends nothing after us) and without its environ, handshake state (an h11
         connection) and reader stand-in (a cycle through its bound method). Under gunicorn
         the handler runs in a greenlet of its own on a duplicate of the socket
-        (:func:`_detach`), and this request ends.
+        (:func:`.ws_socket.detach`), and this request ends.
         """
         session_id, token, expired = request.environ["bokeh_flask.session"]
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = request.environ["bokeh_flask.user"]
-        detached = _detach(ws)
+        detached = detach(ws)
         protocol = ws.ws.connection
         compression = cls.get_compression_options(core)
         tuned = tuned_connection(protocol, *compression, ws.max_message_size) if compression else None
         if tuned is not None:
-            _close_parser(protocol)
+            close_parser(protocol)
             protocol = tuned
         handler = cls(core, core.application_context(app_key), detached or ws.sock, protocol,
                       session_id, token, info, max_message_size=ws.max_message_size,
@@ -316,7 +295,7 @@ class WSHandler(AuthRequestHandler):
             # cycle so both are freed by reference counting, not by a full collection
             self.connection.release()
             self.connection = None
-        _close_parser(self.protocol)
+        close_parser(self.protocol)
 
     # -- the Transport the core writes through ----------------------------------------
 
@@ -350,7 +329,7 @@ class WSHandler(AuthRequestHandler):
             with self.write_lock, gevent.Timeout(CLOSE_WRITE_TIMEOUT):
                 chunks, self._pending = self._pending, []
                 chunks.append(self.protocol.send(CloseConnection(code=code, reason=reason)))
-                _send_chunks(self.sock, chunks)
+                send_chunks(self.sock, chunks)
         except (OSError, gevent.Timeout, LocalProtocolError):
             pass
         if self.connection is not None:
@@ -375,7 +354,7 @@ class WSHandler(AuthRequestHandler):
                 return True
             try:
                 with gevent.Timeout(WRITE_TIMEOUT):
-                    _send_chunks(self.sock, chunks)
+                    send_chunks(self.sock, chunks)
                 return True
             except (OSError, gevent.Timeout):
                 log.info("dropping websocket: peer stopped reading")
@@ -403,60 +382,6 @@ class WSHandler(AuthRequestHandler):
         except OSError:
             pass
         self.sock.close()
-
-
-def _close_parser(protocol: Connection) -> None:
-    """Close wsproto's frame parser, a generator whose frame refers back to the parser
-    object: left alone, that cycle (about 17 objects per websocket) waits for a full
-    collection and meanwhile pins the memory pages of everything allocated around it.
-    Nothing reads frames after this (a closed generator yields no more)."""
-    parser = getattr(getattr(protocol, "_proto", None), "_parse_more", None)
-    if parser is not None:
-        parser.close()
-
-
-def _detach(ws: Any) -> socket.socket | None:
-    """A duplicate of a gunicorn websocket's socket, for a handler greenlet of its own.
-
-    The request's greenlet would otherwise hold, for the websocket's whole life, gunicorn's
-    parser and environ, Flask's request context and the saved stack of the WSGI call:
-    about 15 KiB of an idle websocket's 35. Once the view returns, gunicorn closes its
-    descriptor and frees its pool slot (``worker_connections`` then counts requests in
-    flight, not open websockets); the duplicate keeps the connection open. None where
-    that cannot work: ``flask run`` writes a response after the view, a TLS socket's state
-    cannot be duplicated, and a process out of descriptors keeps the request's greenlet.
-    """
-    if ws.mode != "gunicorn" or isinstance(ws.sock, ssl.SSLSocket):
-        return None
-    try:
-        return ws.sock.dup()
-    except OSError:
-        return None
-
-
-def _send_chunks(sock: socket.socket, chunks: list[Chunk]) -> None:
-    """Write ``chunks`` in order without joining them: ``sendmsg`` hands the kernel a
-    list of buffers (resumed after partial writes); TLS sockets, which lack it, get
-    one ``sendall`` per chunk."""
-    if len(chunks) == 1:
-        sock.sendall(chunks[0])
-        return
-    queue = deque(chunks)
-    while queue:
-        try:
-            sent = sock.sendmsg(list(islice(queue, IOV_MAX)))
-        except NotImplementedError:
-            for chunk in queue:
-                sock.sendall(chunk)
-            return
-        while sent:
-            head = queue[0]
-            if sent >= len(head):
-                sent -= len(head)
-                queue.popleft()
-            else:
-                queue[0] = memoryview(head)[sent:]
-                sent = 0
 
 
 def _netloc(origin: str) -> str:
