@@ -133,6 +133,7 @@ class ServerCore:
         self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
         for job in self._jobs:
             job.start()
+        self.metrics.update_process()  # this worker shows in a scrape from the start
         for context in self.applications.values():
             context.run_load_hook()
         self.loaded = True
