@@ -129,7 +129,8 @@ class ServerCore:
                 (self._log_stats, self.settings.stats_log_frequency),
                 (self._log_memory, self.settings.mem_log_frequency)]
         if self.metrics.enabled:
-            jobs.append((self.metrics.update_process, int(metrics.PROCESS_UPDATE_INTERVAL * 1000)))
+            jobs += [(self.metrics.flush, int(metrics.FLUSH_INTERVAL * 1000)),
+                     (self.metrics.update_process, int(metrics.PROCESS_UPDATE_INTERVAL * 1000))]
         self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
         for job in self._jobs:
             job.start()
@@ -160,6 +161,7 @@ class ServerCore:
         for context in self.applications.values():
             context.run_unload_hook()
             context.metrics.session_discarded("shutdown", len(context.sessions))
+        self.metrics.flush()
         asyncio_loop.stop()
         self._started_pid = None
 

@@ -53,6 +53,7 @@ def test_one_scrape_adds_up_both_workers(start_server):
     for token in tokens[:sockets]:
         with BokehWS(f"{server.ws_url}/hello/ws", token) as ws:
             ws.pull()
+    time.sleep(1.5)  # each worker writes its message counts every second (app.metrics.FLUSH_INTERVAL)
     samples = scrape(server)
     assert len(worker_pids(samples)) == 2, "both workers report their memory"
     assert value(samples, "bokeh_flask_sessions_created_total", app="/hello") == pages
