@@ -49,8 +49,10 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         "worker_class": "gevent",
         "workers": settings.workers,
         "worker_connections": WORKER_CONNECTIONS,
-        "on_starting": raise_open_files_limit,
+        "on_starting": on_starting(settings),
         "post_worker_init": post_worker_init,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
         # A gevent worker keeps answering gunicorn's heartbeat while sessions work.
         "timeout": 60,
         "graceful_timeout": 10,
@@ -68,6 +70,33 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         # bokeh-flask servers on one host would fight over it.
         "control_socket_disable": True,
     }
+
+
+def on_starting(settings: Settings) -> Any:
+    """gunicorn's ``on_starting`` hook: the open-files limit, and with ``--metrics`` a fresh
+    prometheus_client multiprocess directory the workers inherit (:mod:`.metrics`)."""
+    def hook(server: Any) -> None:
+        raise_open_files_limit(server)
+        if settings.metrics:
+            from .metrics import prepare_multiprocess_dir
+
+            server.log.info("metrics of every worker in %s", prepare_multiprocess_dir())
+
+    return hook
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook: an exited worker's live gauges stop counting."""
+    from .metrics import worker_exited
+
+    worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """gunicorn's ``on_exit`` hook: the master removes the metrics directory it made."""
+    from .metrics import remove_multiprocess_dir
+
+    remove_multiprocess_dir()
 
 
 def raise_open_files_limit(server: Any) -> None:
@@ -217,6 +246,10 @@ def _parser() -> argparse.ArgumentParser:
                             "between hosts and is the login store unless --login-store is given")
     serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a login after this long without a request (default 8 h; 0: never)")
+    serve.add_argument("--metrics", action="store_true", default=None,
+                       help="Prometheus metrics of every worker at <prefix>/metrics")
+    serve.add_argument("--metrics-token", default=None, metavar="TOKEN",
+                       help="/metrics answers only 'Authorization: Bearer TOKEN'")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
     return parser
 
@@ -260,6 +293,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "use_xheaders": ns.use_xheaders or None,
         "dev": True if ns.dev is not None else None,
         "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,
+        "metrics": ns.metrics, "metrics_token": ns.metrics_token,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)

@@ -53,6 +53,8 @@ class ServerConnection:
     def __init__(self, application_context: ApplicationContext, session: ServerSession,
                  transport: Transport) -> None:
         self.application_context = application_context
+        #: the app's instruments, at hand for every message
+        self.metrics = application_context.metrics
         self.session = session
         self.transport = transport
         self.state = ConnectionState.OPEN
@@ -62,15 +64,19 @@ class ServerConnection:
 
     # -- outgoing -----------------------------------------------------------------------
 
-    def write_frames(self, frames: list[Frame]) -> None:
-        if self.state is ConnectionState.OPEN and not self.transport.write_frames(frames):
+    def write_frames(self, frames: list[Frame], msgtype: str) -> None:
+        """Write one ``msgtype`` message's frames; a dead socket detaches the session."""
+        if self.state is not ConnectionState.OPEN:
+            return
+        self.metrics.message_out(msgtype)
+        if not self.transport.write_frames(frames):
             self.detach_session()
 
     def send_message(self, message: Any) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s out to session %s", message.msgtype, short_id(self.session.id))
         # written at once, so buffers can stay views of the document's arrays (no copy)
-        self.write_frames(message_frames(message, views=True))
+        self.write_frames(message_frames(message, views=True), message.msgtype)
 
     def send_ack(self) -> None:
         self.send_message(_protocol.create("ACK"))

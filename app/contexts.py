@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+import time
 import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
@@ -148,6 +149,8 @@ class ApplicationContext:
         self.url = key
         self.application = application
         self.server_context = ServerContext(self)
+        #: this app's Prometheus instruments (recording nothing with metrics off)
+        self.metrics = core.metrics.app(key)
         #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult] = {}
@@ -183,6 +186,7 @@ class ApplicationContext:
             del self._pending[key]
         session.key = key
         self.sessions[key] = session
+        self.metrics.session_created()
         pending.set(session)
         log.debug("session %s created for app %s", short_id(session_id), self.url)
         return session
@@ -201,12 +205,15 @@ class ApplicationContext:
         tasks = asyncio_loop.TaskOwner()
         with asyncio_loop.owned_by(tasks):
             self._run_session_hooks("on_session_created", context)
+            started = time.perf_counter()
             try:
                 with same_sys_lists():
                     self.application.initialize_document(doc)
             except Exception:
                 # as bokeh serve: the error is logged and the session serves what was built
                 log.exception("error running the code of app %s", self.url)
+                self.metrics.error("app_code")
+            self.metrics.document_built(time.perf_counter() - started)
             if self.core.settings.dev:
                 # --dev: the page shows where the app failed instead of what it built
                 failed = next((h for h in self.application.handlers if h.failed), None)
@@ -231,6 +238,7 @@ class ApplicationContext:
         except SessionDestroyed:
             return
         self.sessions.pop(session.key, None)
+        self.metrics.session_discarded("logout" if session.expiration_requested else "unused")
         log.debug("session %s discarded from app %s", short_id(session.id), self.url)
         context = session.context
         if context is None:
@@ -250,6 +258,7 @@ class ApplicationContext:
                 resolve(resolve(hook(context)))
             except Exception:
                 log.exception("%s failed for app %s", name, self.url)
+                self.metrics.error("hook")
 
     def expired_sessions(self, lifetime_s: float) -> list[ServerSession]:
         """Sessions to discard now: unused past ``lifetime_s`` and nobody holds their lock."""
@@ -289,6 +298,7 @@ class ApplicationContext:
                 resolve(getattr(handler, name)(self.server_context))
             except Exception:
                 log.exception("%s failed for app %s", name, self.url)
+                self.metrics.error("hook")
 
 
 def session_key(session_id: str, user: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sysconfig
+import time
 from typing import Any, Callable
 
 import bokeh
@@ -58,6 +59,7 @@ def handle(connection: ServerConnection, message: Any) -> None:
     handler = HANDLERS.get(message.msgtype)
     if handler is None:
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, f"message type {message.msgtype!r} is not accepted from clients")
+    started = time.perf_counter()
     try:
         handler(connection, message)
     except SessionDestroyed:
@@ -69,11 +71,15 @@ def handle(connection: ServerConnection, message: Any) -> None:
             # the app's callback failed: its author needs the file and line
             log.error("%s from session %s: the app's callback raised", message.msgtype,
                       short_id(connection.session.id), exc_info=exc)
+            connection.metrics.error("callback")
         else:
             # the client's message could not be applied: one line, details at debug level
             log.warning("%s from session %s failed: %r", message.msgtype, short_id(connection.session.id), exc,
                         exc_info=log.isEnabledFor(logging.DEBUG))
+            connection.metrics.error("bad_message")
         connection.send_message(connection.error(message, f"{type(exc).__name__}: {exc}"[:1000]))
+    finally:
+        connection.metrics.message_in(message.msgtype, time.perf_counter() - started)
 
 
 #: Where code that is not the app's lives: the standard library, installed packages (Bokeh

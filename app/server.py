@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import asyncio_loop, curdoc, handover, ids, logout_events, memory, versions
+from . import asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, versions
 from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
@@ -77,6 +77,8 @@ class ServerCore:
         curdoc.install()
         ids.install()
         self.settings = settings
+        #: Prometheus instruments; with metrics off every call does nothing
+        self.metrics = metrics.for_settings(settings.metrics)
         self.tokens = TokenService.from_settings(settings)
         self.origins = OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)
         #: Who may use the apps (contract 9); NullAuth unless configured.
@@ -107,6 +109,10 @@ class ServerCore:
         self.logout_url: str | None = None
         #: Where BokehJS and extension files are served (set when the routes are registered).
         self.static_root = "/static/"
+        #: the worker is shutting down: /readyz says so, so a balancer stops sending it work
+        self.draining = False
+        #: every app's ``on_server_loaded`` has run in this process
+        self.loaded = False
         self._started_pid: int | None = None
         self._jobs: list[PeriodicCallback] = []
         self._discarded_since_reclaim = 0
@@ -127,6 +133,9 @@ class ServerCore:
                 (self.send_keep_alive_pings, self.settings.keep_alive),
                 (self._log_stats, self.settings.stats_log_frequency),
                 (self._log_memory, self.settings.mem_log_frequency)]
+        if self.metrics.enabled:
+            jobs += [(self.metrics.flush, int(metrics.FLUSH_INTERVAL * 1000)),
+                     (self.metrics.update_process, int(metrics.PROCESS_UPDATE_INTERVAL * 1000))]
         self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
         if self.users.events is not None:
             # a first poll now marks where this process starts reading: before its first
@@ -135,11 +144,25 @@ class ServerCore:
             self._jobs.append(PeriodicCallback(self.users.apply_events, logout_events.POLL_INTERVAL))
         for job in self._jobs:
             job.start()
+        self.metrics.update_process()  # this worker shows in a scrape from the start
         for context in self.applications.values():
             context.run_load_hook()
+        self.loaded = True
+
+    def not_ready(self) -> str | None:
+        """Why this worker should get no traffic yet (``/readyz``'s 503), or None: ready."""
+        if self.draining:
+            return "draining: the worker is shutting down"
+        failed = [key for key, context in self.applications.items() if context.load_error is not None]
+        if failed:
+            return f"app {', '.join(failed)} failed to load (see the server log)"
+        if not self.loaded:
+            return "starting: on_server_loaded hooks are running"
+        return None
 
     def stop(self) -> None:
         """Stop jobs and run ``on_server_unloaded`` (orderly worker exit)."""
+        self.draining = True
         if self._started_pid != os.getpid():
             return
         for job in self._jobs:
@@ -147,6 +170,8 @@ class ServerCore:
         self._jobs = []
         for context in self.applications.values():
             context.run_unload_hook()
+            context.metrics.session_discarded("shutdown", len(context.sessions))
+        self.metrics.flush()
         asyncio_loop.stop()
         self._started_pid = None
 
@@ -192,6 +217,7 @@ class ServerCore:
                 result = asyncio_loop.resolve(handler.process_request(request))
             except Exception:
                 log.exception("process_request failed for app %s", context.url)
+                context.metrics.error("process_request")
                 raise HTTPError(500, "the application's process_request failed") from None
             if not isinstance(result, Mapping):
                 log.error("process_request of app %s returned %r, not a dict", context.url, type(result))
@@ -214,8 +240,13 @@ class ServerCore:
             session_id, payload = self.tokens.verify(token, check_expiry=False)
         except TokenError as exc:
             log.info("Refusing websocket: %s", exc)
+            self.metrics.websocket_refused("token")
             raise HTTPError(403, f"Invalid session token: {exc}") from None
-        self.check_token_user(payload, user)
+        try:
+            self.check_token_user(payload, user)
+        except HTTPError:
+            self.metrics.websocket_refused("user")
+            raise
         if not token_expired(payload):
             return session_id, False
         if self.settings.reattach_expired_tokens and context.get_session(session_id, user) is not None:
@@ -225,6 +256,7 @@ class ServerCore:
             # its owner may hold it: handed over, the owner decides; else refused below
             return session_id, True
         log.info("Refusing websocket: %s", EXPIRED)
+        self.metrics.websocket_refused("expired")
         raise HTTPError(403, f"Invalid session token: {EXPIRED}")
 
     def handover_target(self, context: ApplicationContext, session_id: str, token: str,
@@ -254,12 +286,15 @@ class ServerCore:
         connection = ServerConnection(context, session, transport)
         session.subscribe(connection)
         self.connections.add(connection)
+        context.metrics.connection_opened()
         connection.send_ack()
         return connection
 
     def close_connection(self, connection: ServerConnection) -> None:
         connection.detach_session()
-        self.connections.discard(connection)
+        if connection in self.connections:
+            self.connections.remove(connection)
+            connection.application_context.metrics.connection_closed()
 
     # -- users --------------------------------------------------------------------------
 

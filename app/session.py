@@ -175,7 +175,7 @@ class ServerSession:
             log.debug("PATCH-DOC out to %d connections of session %s", len(self._connections), self.id[:8])
         for connection in list(self._connections):
             if connection is not event.setter:
-                connection.write_frames(frames)
+                connection.write_frames(frames, "PATCH-DOC")
 
     def _session_callback_added(self, event: SessionCallbackAdded) -> None:
         self._callbacks.add(event.callback)

@@ -178,6 +178,10 @@ class Settings:
     #: ``--dev``: an app that fails to load gets an error page instead of stopping the
     #: server, and its pages reload themselves when the worker restarts on a save.
     dev: bool = False
+    #: ``--metrics``: Prometheus metrics at ``<prefix>/metrics`` (off: nothing is recorded).
+    metrics: bool = False
+    #: ``--metrics-token``: ``<prefix>/metrics`` answers only ``Authorization: Bearer <it>``.
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def websocket_compression(self) -> tuple[int, int] | None:
@@ -200,7 +204,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-#: Bokeh environment variables and the field each one sets.
+#: Environment variables (Bokeh's, and bokeh-flask's ``BOKEH_FLASK_*``) and the field each one sets.
 ENV_VARS: dict[str, str] = {
     "BOKEH_ALLOW_WS_ORIGIN": "allow_websocket_origin",
     "BOKEH_SECRET_KEY": "secret_key",
@@ -221,6 +225,8 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_LOGIN_IDLE_TIMEOUT": "login_idle_timeout",
     "BOKEH_LOGIN_ATTEMPTS": "login_attempts",
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
+    "BOKEH_FLASK_METRICS": "metrics",
+    "BOKEH_FLASK_METRICS_TOKEN": "metrics_token",
 }
 
 #: Keys of a ``--use-config`` file (Bokeh's setting names) that set a field here; the
@@ -391,6 +397,13 @@ def validate(settings: Settings) -> None:
     for kind in ("headers", "cookies"):
         if getattr(settings, f"include_{kind}") and getattr(settings, f"exclude_{kind}"):
             raise SettingsError(f"--include-{kind} and --exclude-{kind} cannot be used together")
+    if settings.metrics_token is not None:
+        if not settings.metrics:
+            raise SettingsError("--metrics-token needs --metrics (BOKEH_FLASK_METRICS=1): "
+                                "without it there is no /metrics to protect")
+        if not settings.metrics_token or not all(" " < ch < "\x7f" for ch in settings.metrics_token):
+            raise SettingsError("--metrics-token must be printable ASCII without spaces "
+                                "(it travels in an Authorization header)")
     if settings.log_level.lower() not in LOG_LEVELS:
         raise SettingsError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
     if settings.index is not None and not os.path.isfile(settings.index):

@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask.views import View
 from flask_login import (LoginManager, UserMixin, current_user, logout_user, user_loaded_from_cookie,
@@ -124,7 +124,7 @@ class FlaskLoginAuth(AuthProvider):
         """The host's login page: ``login_url=`` if given, else its ``login_view``."""
         if self._login_url:
             return self._login_url
-        from flask import current_app, url_for
+        from flask import url_for
 
         view = current_app.login_manager.login_view  # type: ignore[attr-defined]
         return url_for(view) if view else None
@@ -211,7 +211,7 @@ class FlaskLoginAuth(AuthProvider):
             session[LOGIN_ID_KEY] = store.start(self.identity(user))
 
         def check_login() -> None:
-            if not current_user.is_authenticated:
+            if login_exempt() or not current_user.is_authenticated:
                 return
             login_id = session.get(LOGIN_ID_KEY)
             if not login_id or not store.check(login_id, self.identity(current_user)):
@@ -222,6 +222,12 @@ class FlaskLoginAuth(AuthProvider):
         user_logged_out.connect(on_logout, app, weak=False)
         user_loaded_from_cookie.connect(on_cookie_login, app, weak=False)
         app.before_request(check_login)
+
+
+def login_exempt() -> bool:
+    """Whether the current request's view needs no login (probes: ``login_exempt = True``)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(getattr(view, "view_class", view), "login_exempt", False))
 
 
 def _open_store(settings: Settings, secret: Any) -> LoginStore:

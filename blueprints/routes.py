@@ -14,7 +14,12 @@ Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``, contrac
 ``/favicon.ico``                      IcoHandler             GET (never prefixed)
 ``P/login``, ``P/logout`` (provider)  login/logout views     as the provider's handlers
 ``P/_dev/boot`` (``--dev`` only)      DevBootHandler         GET
+``P/healthz``                         HealthzHandler         GET, HEAD (no login)
+``P/readyz``                          ReadyzHandler          GET, HEAD (no login)
+``P/metrics`` (``--metrics`` only)    MetricsHandler         GET (no login; bearer token)
 ====================================  =====================  ==========================
+
+No app key may be one of the probe paths (``/healthz``, ``/readyz``, ``/metrics`` when on).
 
 Each handler gets its own blueprint (``<name>_doc``, ``<name>_ws``, ...), so a host app can
 see and order them like its own.
@@ -36,8 +41,10 @@ from ..app.static_files import bokehjs_root
 from .autoload import AutoloadJsHandler
 from .dev import DevBootHandler
 from .doc import DocHandler
+from .health import HealthzHandler, ReadyzHandler
 from .login import auth_routes
 from .metadata import MetadataHandler
+from .metrics import MetricsHandler
 from .root import RootHandler
 from .static import IcoHandler, StaticHandler
 from .views import http_exception_response
@@ -56,8 +63,15 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
                 "where BokehJS must be served: mount bokeh-flask with url_prefix=..., or create "
                 "the Flask app with static_url_path='/assets' (or static_folder=None)"
             )
+    probes = {"/healthz": HealthzHandler, "/readyz": ReadyzHandler}
+    if core.settings.metrics:
+        probes["/metrics"] = MetricsHandler
+    for key in core.applications:
+        if key in probes:
+            raise SettingsError(f"app {key} would hide the server's {key} route (health checks"
+                                f"{', metrics' if core.settings.metrics else ''}): serve the app under another name")
     bps = {part: Blueprint(f"{name}_{part}", __name__) for part in
-           ("doc", "ws", "metadata", "autoload", "static", "root", "auth")}
+           ("doc", "ws", "metadata", "autoload", "static", "root", "auth", "health")}
     sock = Sock()
 
     def rule(bp: str, path: str, view: type, endpoint: str, methods: list[str], **options: Any) -> None:
@@ -94,6 +108,8 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
     ico = core.settings.ico_path
     if not (ico and ico.lower() == "none"):
         rule("static", "/favicon.ico", IcoHandler, "favicon", ["GET"], ico_path=ico or _BOKEH_ICO)
+    for path, view in probes.items():
+        rule("health", prefix + path, view, path.strip("/"), list(view.methods))
     for path, endpoint, view, methods in auth_routes(core, prefix):
         bps["auth"].add_url_rule(path, endpoint, view_func=view, methods=methods,
                                  merge_slashes=False, provide_automatic_options=False)

@@ -41,7 +41,7 @@ from ..app import protocol_handler
 from ..app.auth import AuthenticatedRequest
 from ..app.connection import ServerConnection
 from ..app.contexts import ApplicationContext
-from ..app.errors import CLOSE_INTERNAL_ERROR, HTTPError, WebSocketClose
+from ..app.errors import CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, HTTPError, WebSocketClose
 from ..app.frames import Chunk, Frame, wire_chunks
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
@@ -68,6 +68,14 @@ CLOSE_WRITE_TIMEOUT = 5.0
 #: frames keep proxies from timing out idle connections; a missing pong alone never
 #: closes a connection, since bokeh.client answers pings only while its loop runs.
 TCP_KEEPALIVE = (60, 10, 6)
+
+
+class _Refused(HTTPError):
+    """A handshake refused here, before the core's checks; ``why`` labels the refusal metric."""
+
+    def __init__(self, why: str, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.why = why
 
 
 def parse_subprotocols(header: str | None) -> list[str]:
@@ -137,29 +145,36 @@ class WSHandler(AuthRequestHandler):
         core.ensure_started()
         try:
             if request.headers.get("Upgrade", "").lower() != "websocket":
-                raise HTTPError(400, 'Can "Upgrade" only to "WebSocket".')
+                raise _Refused("protocol", 400, 'Can "Upgrade" only to "WebSocket".')
             if "upgrade" not in request.headers.get("Connection", "").lower():
-                raise HTTPError(400, '"Connection" must be "Upgrade".')
+                raise _Refused("protocol", 400, '"Connection" must be "Upgrade".')
             if request.headers.get("Sec-WebSocket-Version") != "13":
+                core.metrics.websocket_refused("version")
                 response = error_response(HTTPError(426, "Upgrade Required"))
                 response.headers["Sec-WebSocket-Version"] = "13"
                 return response
             if not cls.check_origin(core, request.headers.get("Origin")):
-                raise HTTPError(403, "Cross origin websockets not allowed")
+                raise _Refused("origin", 403, "Cross origin websockets not allowed")
             handler = cls.__new__(cls)
             handler.core = core
-            early = handler.prepare()
+            try:
+                early = handler.prepare()
+            except HTTPError as error:
+                raise _Refused("login", error.status, error.reason) from None
             if early is not None:
-                raise HTTPError(403, "Forbidden: no authenticated user")
+                raise _Refused("login", 403, "Forbidden: no authenticated user")
             offered = parse_subprotocols(request.headers.get("Sec-WebSocket-Protocol"))
             if cls.select_subprotocol(offered) is None:
-                raise HTTPError(400, "Subprotocol header is not 'bokeh, <token>'")
+                raise _Refused("protocol", 400, "Subprotocol header is not 'bokeh, <token>'")
             token = offered[1]
             # the login cookie comes with the handshake: the session must be this user's
             user = handler.user_identity
             context = core.application_context((request.view_args or {})["app_key"])
             session_id, expired = core.websocket_session(context, token, user)
-        except HTTPError as error:
+        except _Refused as error:
+            core.metrics.websocket_refused(error.why)
+            return error_response(error)
+        except HTTPError as error:  # the core's checks (token, expired, user) counted theirs
             return error_response(error)
         owner = core.handover_target(context, session_id, token, user)
         if owner is not None:
@@ -167,6 +182,7 @@ class WSHandler(AuthRequestHandler):
                 return handover.HandedOver()
             if expired:  # only its owner could re-attach it, and the owner is gone
                 log.info("Refusing websocket: %s", EXPIRED)
+                core.metrics.websocket_refused("expired")
                 return error_response(HTTPError(403, f"Invalid session token: {EXPIRED}"))
         request.environ["bokeh_flask.session"] = (session_id, token, expired)
         request.environ["bokeh_flask.user"] = user
@@ -226,9 +242,12 @@ class WSHandler(AuthRequestHandler):
             pass
         except WebSocketClose as close:
             log.info("closing websocket: %s (%d)", close.reason, close.code)
+            if close.code in (CLOSE_PROTOCOL_ERROR, CloseReason.MESSAGE_TOO_BIG):
+                self.application_context.metrics.error("protocol")
             self.close(close.code, close.reason)
         except Exception:
             log.exception("websocket handler failed")
+            self.application_context.metrics.error("websocket")
             self.close(CLOSE_INTERNAL_ERROR, "internal server error")
         finally:
             self.on_close()
