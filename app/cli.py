@@ -46,7 +46,8 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
     return {
         "bind": [bind or f"{settings.address or '0.0.0.0'}:{settings.port}"],
         # The session layer runs on gevent: one process serves many websockets.
-        "worker_class": "gevent",
+        # gevent's worker, draining at once on a restart (see app/worker.py)
+        "worker_class": "bokeh_flask.app.worker.BokehGeventWorker",
         "workers": settings.workers,
         "worker_connections": WORKER_CONNECTIONS,
         "on_starting": on_starting(settings),
@@ -161,6 +162,8 @@ def report_descriptor_exhaustion(worker: Any) -> None:
 
     def report(context: Any, kind: Any, value: Any, tb: Any) -> None:
         nonlocal last_report
+        if isinstance(value, SystemExit) and value.code in (0, None):
+            return  # gunicorn's quick exit (Ctrl-C) from a greenlet: an exit, not an error
         if not (isinstance(context, BaseServer) and isinstance(value, OSError)
                 and value.errno in (errno.EMFILE, errno.ENFILE)):
             print_exception(context, kind, value, tb)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 #: Close codes we send. Bokeh sends 10000/10001, outside RFC 6455's 1000-4999 range,
 #: which strict clients reject; we use the registered and private-use equivalents.
+#: RFC 6455's "going away": the server is shutting down (BokehJS reconnects at once).
+CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INTERNAL_ERROR = 1011
 #: A session that can no longer be served (destroyed, token expired mid-way).

@@ -50,6 +50,32 @@ def socket_name(key: str) -> bytes:
     return b"\0bokeh-flask-handover-" + key.encode("ascii")
 
 
+def draining_name(key: str) -> bytes:
+    """The abstract name a draining worker holds instead (see :func:`sibling_states`)."""
+    return b"\0bokeh-flask-draining-" + key.encode("ascii")
+
+
+def sibling_states(group: str, pids: list[int]) -> dict[int, str]:
+    """What the workers ``pids`` of ``group`` are doing, from the abstract sockets they hold
+    (``/proc/net/unix``): ``ready`` (serving, listening for handovers), ``draining``, or
+    ``booting`` (holding neither yet)."""
+    states = {pid: "booting" for pid in pids}
+    try:
+        with open("/proc/net/unix", encoding="ascii", errors="replace") as file:
+            names = [line.rsplit(None, 1)[-1] for line in file if "@bokeh-flask-" in line]
+    except OSError:
+        return states
+    for name in names:
+        kind, _, key = name[len("@bokeh-flask-"):].partition("-")
+        owner_group, _, pid = key.rpartition(".")
+        if owner_group == group and pid.isdigit() and int(pid) in states:
+            if kind == "handover" and states[int(pid)] == "booting":
+                states[int(pid)] = "ready"
+            elif kind == "draining":
+                states[int(pid)] = "draining"
+    return states
+
+
 def owner_to_hand_to(own_key: str | None, payload: Mapping[str, Any], session_is_here: bool) -> str | None:
     """The worker to hand a websocket to: the token's owner when it is another worker of
     this master and the session does not live here; else None (serve it here)."""

@@ -23,7 +23,7 @@ from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext
-from .errors import CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
+from .errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
 from .origins import OriginAllowlist
 from .periodic import PeriodicCallback
 from .requests import RequestInfo
@@ -159,6 +159,22 @@ class ServerCore:
         if not self.loaded:
             return "starting: on_server_loaded hooks are running"
         return None
+
+    def begin_drain(self) -> None:
+        """This worker is exiting: ``/readyz`` answers 503 and no session is handed to it."""
+        self.draining = True
+        self.worker_key = None
+
+    def close_websockets(self) -> int:
+        """Close every websocket with 1001 (going away), so BokehJS reconnects at once, to
+        a worker that is still accepting. Returns the count closed."""
+        connections = list(self.connections)
+        for connection in connections:
+            connection.transport.close(CLOSE_GOING_AWAY, "the server is restarting")
+        if connections:
+            log.info("[pid %d] draining: closed %d websockets with 1001 (going away)",
+                     os.getpid(), len(connections))
+        return len(connections)
 
     def stop(self) -> None:
         """Stop jobs and run ``on_server_unloaded`` (orderly worker exit)."""

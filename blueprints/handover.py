@@ -55,7 +55,7 @@ class HandedOver(Response):
 def start(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` part: listen for handed connections when the worker
     serves bokeh-flask apps and the platform has abstract Unix sockets (Linux)."""
-    cores = list(getattr(worker.wsgi, "extensions", {}).get("bokeh_flask", {}).values())
+    cores = _cores(worker)
     group = handover.group_of_master(worker.ppid) if cores else None
     if group is None or worker.cfg.is_ssl:
         return
@@ -70,7 +70,23 @@ def start(worker: Any) -> None:
         return
     for core in cores:
         core.worker_key = key
+    worker.bokeh_flask_handover = (key, listener)
     gevent.spawn(_accept, listener, worker)
+
+
+def stop(worker: Any) -> None:
+    """A draining worker takes no more handed connections (their senders rebuild the
+    session), and holds a ``draining`` name so its siblings can tell it from a booting one."""
+    key, listener = getattr(worker, "bokeh_flask_handover", (None, None))
+    if key is None:
+        return
+    listener.close()
+    marker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        marker.bind(handover.draining_name(key))
+        worker.bokeh_flask_handover = (key, marker)
+    except OSError:
+        marker.close()
 
 
 def hand_over(owner: str, environ: Mapping[str, Any], session_id: str) -> bool:
@@ -149,8 +165,8 @@ def _receive(conn: socket.socket, worker: Any) -> None:
             if not chunk:
                 return
             head += chunk
-        if length > MAX_HEAD:
-            conn.sendall(b"-")
+        if length > MAX_HEAD or any(core.draining for core in _cores(worker)):
+            conn.sendall(b"-")  # a draining worker takes no session: the sender rebuilds it
             return
         conn.sendall(b"+")
         if conn.recv(1) != b"!":
@@ -168,6 +184,10 @@ def _receive(conn: socket.socket, worker: Any) -> None:
         served.close()
         return
     worker.handle(worker.sockets[0], _Prefixed(served, bytes(head)), address)
+
+
+def _cores(worker: Any) -> list[Any]:
+    return list(getattr(worker.wsgi, "extensions", {}).get("bokeh_flask", {}).values())
 
 
 def _descriptors(ancdata: list[tuple[int, int, bytes]]) -> list[int]:

@@ -155,6 +155,8 @@ class WSHandler(AuthRequestHandler):
                 return response
             if not cls.check_origin(core, request.headers.get("Origin")):
                 raise _Refused("origin", 403, "Cross origin websockets not allowed")
+            if core.draining:  # this worker is exiting: BokehJS tries again, elsewhere
+                raise _Refused("draining", 503, "Service Unavailable: the server is restarting")
             handler = cls.__new__(cls)
             handler.core = core
             try:

@@ -1,0 +1,114 @@
+"""bokeh-flask's gunicorn worker: gevent's, with a shutdown that loses no tab.
+
+gunicorn's gevent worker notices SIGTERM (a worker restart, a ``kill -HUP`` reload, a
+scale-down) at its next one-second check and its websockets die with the process, without
+a close frame; on a reload the new workers are still loading the apps by then. This one,
+on SIGTERM, marks itself draining at once (``/readyz`` answers 503, no session is handed to
+it), keeps its open websockets while a sibling worker is still booting (a reload's new
+workers load the apps), then stops accepting and closes
+every websocket with 1001 (going away), so BokehJS (>= 3.8) reconnects straight away, to a
+worker that serves it. Requests in flight finish as gunicorn's graceful timeout allows.
+SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone.
+
+Imported by the gunicorn master (``worker_class``), so it imports no Flask and no Bokeh.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.server import StreamServer
+from gunicorn.workers import base, ggevent
+
+from . import handover
+
+log = logging.getLogger(__name__)
+
+#: How often a draining worker looks for a ready sibling.
+SIBLING_POLL = 0.05
+
+
+class _TrackedStreamServer(StreamServer):
+    """gunicorn's gevent worker keeps its servers in local variables of ``run``; this
+    records them, so a drain can stop their accepting at once."""
+
+    started: list[StreamServer] = []
+
+    def start(self) -> None:
+        super().start()
+        _TrackedStreamServer.started.append(self)
+
+
+class BokehGeventWorker(ggevent.GeventWorker):
+    """``worker_class`` of ``bokeh-flask serve`` and ``gunicorn.conf.py``."""
+
+    _draining = False
+
+    def run(self) -> None:
+        self._drained = Event()
+        ggevent.StreamServer = _TrackedStreamServer  # what GeventWorker.run builds from
+        super().run()
+        if self._draining:  # gunicorn's loop ends within a second; the drain may wait longer
+            self._drained.wait(timeout=self.cfg.graceful_timeout)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: gunicorn's graceful exit, and the drain now instead of within a second."""
+        super().handle_exit(sig, frame)
+        gevent.spawn(self.drain, True)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGINT/SIGQUIT: drain, then gunicorn's quick exit (outside the signal handler)."""
+        gevent.spawn(self._quit, sig, frame)
+
+    def _quit(self, sig: int, frame: Any) -> None:
+        self.drain(False)
+        base.Worker.handle_quit(self, sig, frame)
+
+    def drain(self, wait_for_successor: bool) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        cores = list(getattr(self.wsgi, "extensions", {}).get("bokeh_flask", {}).values())
+        try:
+            for core in cores:
+                core.begin_drain()
+            if cores:
+                from bokeh_flask.blueprints import handover as transport
+
+                transport.stop(self)
+            if wait_for_successor:
+                self._wait_for_successor()
+            for server in _TrackedStreamServer.started:
+                server.stop_accepting()
+            for core in cores:
+                core.close_websockets()
+        except Exception:  # the worker exits either way
+            log.exception("draining failed")
+        finally:
+            self._drained.set()
+
+    def _wait_for_successor(self) -> None:
+        """While a sibling worker is still booting (a reload forks the new workers before it
+        stops the old ones), within the graceful timeout; at once when none is (a shutdown,
+        or one worker's restart while its siblings serve)."""
+        group = handover.group_of_master(self.ppid)
+        if group is None:
+            return
+        deadline = time.monotonic() + max(0.0, self.cfg.graceful_timeout - 1.0)
+        while time.monotonic() < deadline:
+            states = handover.sibling_states(group, [p for p in _children(self.ppid) if p != os.getpid()])
+            if "booting" not in states.values():
+                return
+            gevent.sleep(SIBLING_POLL)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as file:
+            return [int(child) for child in file.read().split()]
+    except OSError:
+        return []
