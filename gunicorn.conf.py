@@ -5,7 +5,8 @@ The values live in one place, ``bokeh_flask.app.cli.gunicorn_options`` (shared w
 for ``worker_connections``; anything here can still be overridden on the command line or with
 ``GUNICORN_CMD_ARGS``. ``BOKEH_DEFAULT_SERVER_PORT`` sets the port (default 5006) and
 ``BOKEH_FLASK_WORKERS`` the number of workers; ``BOKEH_FLASK_METRICS=1`` gives the workers
-one metrics directory (see ``bokeh_flask.app.metrics``).
+one metrics directory (see ``bokeh_flask.app.metrics``), ``BOKEH_FLASK_ADMIN=1`` one
+directory of stats files for the admin page (``bokeh_flask.app.worker_stats``).
 """
 import os
 
@@ -13,7 +14,7 @@ from bokeh_flask.app.cli import gunicorn_options
 from bokeh_flask.app.settings import build_settings
 
 # only what gunicorn needs here; the worker validates everything else with a clear message
-_ENV = ("BOKEH_DEFAULT_SERVER_PORT", "BOKEH_PY_LOG_LEVEL", "BOKEH_FLASK_METRICS")
+_ENV = ("BOKEH_DEFAULT_SERVER_PORT", "BOKEH_PY_LOG_LEVEL", "BOKEH_FLASK_METRICS", "BOKEH_FLASK_ADMIN")
 _settings = build_settings(overrides={"workers": os.environ.get("BOKEH_FLASK_WORKERS", 1)},
                            environ={k: os.environ[k] for k in _ENV if k in os.environ})
 globals().update(gunicorn_options(_settings))

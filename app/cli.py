@@ -24,6 +24,7 @@ import time
 from typing import Any, Sequence
 
 from .app_errors import describe
+from .app_keys import ADMIN_KEY, EXAMPLE_APPS, key_for_path, refuse_admin_key
 from .dev_reload import watched_files
 from .settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
 from .versions import check_supported
@@ -74,14 +75,19 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 
 
 def on_starting(settings: Settings) -> Any:
-    """gunicorn's ``on_starting`` hook: the open-files limit, and with ``--metrics`` a fresh
-    prometheus_client multiprocess directory the workers inherit (:mod:`.metrics`)."""
+    """gunicorn's ``on_starting`` hook: the open-files limit, with ``--metrics`` a fresh
+    prometheus_client multiprocess directory the workers inherit (:mod:`.metrics`), and with
+    ``--admin`` the directory of the workers' stats files (:mod:`.worker_stats`)."""
     def hook(server: Any) -> None:
         raise_open_files_limit(server)
         if settings.metrics:
             from .metrics import prepare_multiprocess_dir
 
             server.log.info("metrics of every worker in %s", prepare_multiprocess_dir())
+        if settings.admin:
+            from .worker_stats import prepare_dir
+
+            server.log.info("worker stats for the admin page in %s", prepare_dir())
 
     return hook
 
@@ -94,10 +100,12 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    """gunicorn's ``on_exit`` hook: the master removes the metrics directory it made."""
+    """gunicorn's ``on_exit`` hook: the master removes the metrics and stats directories it made."""
     from .metrics import remove_multiprocess_dir
+    from .worker_stats import remove_dir
 
     remove_multiprocess_dir()
+    remove_dir()
 
 
 def raise_open_files_limit(server: Any) -> None:
@@ -137,11 +145,15 @@ def raise_open_files_limit(server: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` hook: descriptor exhaustion in one line, and the
     listener through which the workers of this host hand websockets to their session's
-    owner (:mod:`blueprints.handover`)."""
+    owner (:mod:`blueprints.handover`), and with ``--admin`` the worker's stats file from
+    its start (not its first request: a worker that has served nothing shows too)."""
     from bokeh_flask.blueprints import handover
 
     report_descriptor_exhaustion(worker)
     handover.start(worker)
+    for core in getattr(worker.wsgi, "extensions", {}).get("bokeh_flask", {}).values():
+        if core.stats_writer is not None:
+            core.stats_writer.start()
 
 
 #: How often a worker out of file descriptors says so (gevent retries accept up to once a second).
@@ -253,6 +265,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="Prometheus metrics of every worker at <prefix>/metrics")
     serve.add_argument("--metrics-token", default=None, metavar="TOKEN",
                        help="/metrics answers only 'Authorization: Bearer TOKEN'")
+    serve.add_argument("--admin", action="store_true", default=None,
+                       help="a live admin page at <prefix>/admin: sessions, messages/s and memory per worker")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
     return parser
 
@@ -296,7 +310,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "use_xheaders": ns.use_xheaders or None,
         "dev": True if ns.dev is not None else None,
         "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,
-        "metrics": ns.metrics, "metrics_token": ns.metrics_token,
+        "metrics": ns.metrics, "metrics_token": ns.metrics_token, "admin": ns.admin,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)
@@ -329,6 +343,8 @@ def serve(ns: argparse.Namespace) -> int:
     paths = _app_paths(ns)
     if ns.unix_socket and (ns.port is not None or ns.address is not None):
         raise SettingsError("--unix-socket cannot be combined with --port or --address")
+    if settings.admin:
+        refuse_admin_key(_keys(paths))
     _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
     options = gunicorn_options(settings, bind)
@@ -381,13 +397,16 @@ def _check_apps_load(paths: list[str]) -> None:
         raise SettingsError(report.rstrip("\n") or "the apps could not be loaded")
 
 
+def _keys(paths: list[str]) -> list[str]:
+    """The URL keys of the apps ``paths`` name (the bundled examples' when none)."""
+    return [key_for_path(p) for p in paths or EXAMPLE_APPS]
+
+
 def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> Any:
     """gunicorn's ``when_ready`` hook: once the port is bound (``--port 0`` included), one
     ``Bokeh app running at: <url>`` line per app, as ``bokeh serve`` prints, and with
     ``--show`` the first app in the browser."""
-    from .app_keys import EXAMPLE_APPS, key_for_path
-
-    keys = [key_for_path(p) for p in paths or EXAMPLE_APPS]
+    keys = _keys(paths) + ([ADMIN_KEY] if settings.admin else [])
 
     def when_ready(server: Any) -> None:
         listener = server.LISTENERS[0]

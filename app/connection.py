@@ -68,6 +68,7 @@ class ServerConnection:
         """Write one ``msgtype`` message's frames; a dead socket detaches the session."""
         if self.state is not ConnectionState.OPEN:
             return
+        self.application_context.messages_out += 1
         self.metrics.message_out(msgtype)
         if not self.transport.write_frames(frames):
             self.detach_session()

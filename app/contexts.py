@@ -151,6 +151,10 @@ class ApplicationContext:
         self.server_context = ServerContext(self)
         #: this app's Prometheus instruments (recording nothing with metrics off)
         self.metrics = core.metrics.app(key)
+        #: Bokeh messages in from clients and out to them: plain counters (an increment
+        #: each, metrics on or off) for the admin page's messages per second
+        self.messages_in = 0
+        self.messages_out = 0
         #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult] = {}

@@ -54,6 +54,7 @@ def handle(connection: ServerConnection, message: Any) -> None:
     """Answer one message; raise :class:`WebSocketClose` when the connection must end."""
     if not isinstance(message.header.get("msgid"), str):
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, "message header has no 'msgid'")
+    connection.application_context.messages_in += 1
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s in from session %s", message.msgtype, short_id(connection.session.id))
     handler = HANDLERS.get(message.msgtype)

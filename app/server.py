@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import gevent
 
-from . import asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, versions
+from . import asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, versions, worker_stats
 from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
@@ -89,10 +89,17 @@ class ServerCore:
         #: Runs the provider's Tornado handlers and builds the handler get_user receives.
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
+        applications = build_applications(apps, root_path, load_errors)
+        if settings.admin:
+            from .admin_app import with_admin  # Bokeh models: only when asked for
+
+            applications = with_admin(applications)
         self.applications: dict[str, ApplicationContext] = {
-            key: ApplicationContext(self, key, application)
-            for key, application in build_applications(apps, root_path, load_errors).items()
+            key: ApplicationContext(self, key, application) for key, application in applications.items()
         }
+        #: this worker's numbers for the admin page, shared on the host (``--admin`` only)
+        self.stats_writer = worker_stats.StatsWriter(
+            lambda: worker_stats.app_counts(self.applications, self.connections)) if settings.admin else None
         for key, error in (load_errors or {}).items():
             # --dev: the server stays up and the app's page shows the error until a good save
             self.applications[key].load_error = error
@@ -129,6 +136,8 @@ class ServerCore:
         memory.tune_collector()
         asyncio_loop.get_loop()
         atexit.register(self.stop)
+        if self.stats_writer is not None:
+            self.stats_writer.start()
         jobs = [(self.cleanup_pass, self.settings.check_unused_sessions),
                 (self.send_keep_alive_pings, self.settings.keep_alive),
                 (self._log_stats, self.settings.stats_log_frequency),
@@ -179,6 +188,8 @@ class ServerCore:
     def stop(self) -> None:
         """Stop jobs and run ``on_server_unloaded`` (orderly worker exit)."""
         self.draining = True
+        if self.stats_writer is not None:
+            self.stats_writer.stop()
         if self._started_pid != os.getpid():
             return
         for job in self._jobs:

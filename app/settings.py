@@ -182,6 +182,9 @@ class Settings:
     metrics: bool = False
     #: ``--metrics-token``: ``<prefix>/metrics`` answers only ``Authorization: Bearer <it>``.
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
+    #: ``--admin``: a live admin page at ``<prefix>/admin`` (sessions, messages and memory of
+    #: every worker of this host), itself an app, so behind the apps' login when auth is on.
+    admin: bool = False
 
     @property
     def websocket_compression(self) -> tuple[int, int] | None:
@@ -227,6 +230,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
     "BOKEH_FLASK_METRICS": "metrics",
     "BOKEH_FLASK_METRICS_TOKEN": "metrics_token",
+    "BOKEH_FLASK_ADMIN": "admin",
 }
 
 #: Keys of a ``--use-config`` file (Bokeh's setting names) that set a field here; the
