@@ -1,7 +1,7 @@
 """``--admin`` (issue 17 item 4), over HTTP: off by default; on, the page is one of the apps,
 each process writes its stats file (a single-process directory under ``flask run``), and an
 app of the user's at ``/admin`` is refused at start. The page in a browser, with two
-workers, is tests/browser/test_admin.py; behind an auth module, tests/auth/test_auth_admin.py."""
+workers, is tests/browser/test_admin_browser.py; behind an auth module, tests/auth/test_auth_admin.py."""
 from __future__ import annotations
 
 import os
