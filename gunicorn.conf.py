@@ -1,6 +1,6 @@
 """gunicorn settings for bokeh-flask: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-The values live in one place, ``bokeh_flask.app.cli.gunicorn_options`` (shared with
+The values live in one place, ``bokeh_flask.app.gunicorn_config.gunicorn_options`` (shared with
 ``bokeh-flask serve``), including the ``on_starting`` hook that raises the open-files limit
 for ``worker_connections``; anything here can still be overridden on the command line or with
 ``GUNICORN_CMD_ARGS``. ``BOKEH_DEFAULT_SERVER_PORT`` sets the port (default 5006) and
@@ -10,7 +10,7 @@ directory of stats files for the admin page (``bokeh_flask.app.worker_stats``).
 """
 import os
 
-from bokeh_flask.app.cli import gunicorn_options
+from bokeh_flask.app.gunicorn_config import gunicorn_options
 from bokeh_flask.app.settings import build_settings
 
 # only what gunicorn needs here; the worker validates everything else with a clear message

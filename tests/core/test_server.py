@@ -111,21 +111,21 @@ def test_cleanup_discards_only_idle_sessions_past_lifetime():
     connection = core.open_connection(context, "connected", connected.token, RequestInfo(), FakeTransport())
     gevent.sleep(0.2)
     young = new_session(core, session_id="young")
-    assert core.cleanup_unused_sessions() == 1
+    assert core.cleanup.discard_unused() == 1
     assert destroyed == ["old"]
     assert set(context.sessions) == {"connected", "young"}
     assert old.destroyed and not connected.destroyed and not young.destroyed
 
     # a connected session is never discarded, however long it lives
     gevent.sleep(0.2)
-    assert core.cleanup_unused_sessions() == 1  # young is now idle
+    assert core.cleanup.discard_unused() == 1  # young is now idle
     assert set(context.sessions) == {"connected"}
 
     # once its connection closes, the lifetime counts from the unsubscribe
     core.close_connection(connection)
-    assert core.cleanup_unused_sessions() == 0
+    assert core.cleanup.discard_unused() == 0
     gevent.sleep(0.2)
-    assert core.cleanup_unused_sessions() == 1
+    assert core.cleanup.discard_unused() == 1
     assert context.sessions == {}
     assert sorted(destroyed) == ["connected", "old", "young"]
 
@@ -146,10 +146,10 @@ def test_cleanup_respects_lock_and_requested_expiration():
 
     g = gevent.spawn(hold_lock)
     holding.wait(5)
-    assert core.cleanup_unused_sessions() == 1  # wanted goes at once, although it is young
+    assert core.cleanup.discard_unused() == 1  # wanted goes at once, although it is young
     assert set(context.sessions) == {"busy"}
     gevent.sleep(0.1)
-    assert core.cleanup_unused_sessions() == 0  # busy is past its lifetime but locked: not now,
+    assert core.cleanup.discard_unused() == 0  # busy is past its lifetime but locked: not now,
     assert set(context.sessions) == {"busy"}
     release.set()
     g.join(5)
@@ -181,26 +181,26 @@ def test_cleanup_keeps_a_session_that_gains_a_connection_while_waiting_for_its_l
 
 def recorded_cleanup(monkeypatch, sessions: int, idle: list[bool] | None = None, **limits: int):
     """A core with ``sessions`` live sessions whose cleanup passes record, in the returned
-    list, the reclaims and trims they run; ``limits`` override app/server.py's thresholds,
+    list, the reclaims and trims they run; ``limits`` override app/cleanup.py's thresholds,
     and ``idle[0]`` says whether the worker was idle since the last pass (never if None).
     Returns ``expire(*indexes)`` (expire those sessions, run a pass) and that list."""
-    from bokeh_flask.app import memory, server
+    from bokeh_flask.app import cleanup, memory
 
     calls: list[str] = []
     for name, value in limits.items():
-        monkeypatch.setattr(server, name, value)
+        monkeypatch.setattr(cleanup, name, value)
     monkeypatch.setattr(memory, "reclaim_arenas",
                         lambda rescan_frozen=True: calls.append("reclaim+rescan" if rescan_frozen else "reclaim"))
     monkeypatch.setattr(memory, "malloc_trim", lambda: calls.append("trim"))
     monkeypatch.setattr(memory, "rescan_due", lambda after_discards: False)
     core = make_core({"/x": lambda doc: None})
-    monkeypatch.setattr(core, "_idle_since_last_pass", lambda: bool(idle and idle[0]))
+    monkeypatch.setattr(core.cleanup, "idle_since_last_pass", lambda: bool(idle and idle[0]))
     live = [new_session(core, session_id=f"s{i}") for i in range(sessions)]
 
     def expire(*indexes: int) -> int:
         for i in indexes:
             live[i].request_expiration()
-        count = core.cleanup_pass()
+        count = core.cleanup.run_pass()
         gevent.sleep(0)  # the idle reclaim runs from the hub, once the pass is over
         return count
 
@@ -266,17 +266,17 @@ def test_cleanup_passes_rescan_frozen_objects_when_due(monkeypatch):
 def test_idle_since_last_pass_compares_cpu_time_with_wall_time(monkeypatch):
     from types import SimpleNamespace
 
-    from bokeh_flask.app import server
+    from bokeh_flask.app import cleanup
 
     clock = {"wall": 100.0, "cpu": 5.0}
-    monkeypatch.setattr(server, "time", SimpleNamespace(
+    monkeypatch.setattr(cleanup, "time", SimpleNamespace(
         monotonic=lambda: clock["wall"], process_time=lambda: clock["cpu"], perf_counter=time.perf_counter))
     core = make_core({"/x": lambda doc: None})
 
     def after(wall: float, cpu: float) -> bool:
         clock["wall"] += wall
         clock["cpu"] += cpu
-        return core._idle_since_last_pass()
+        return core.cleanup.idle_since_last_pass()
 
     assert after(10, 0.05)          # 0.5% of a core
     assert not after(10, 0.5)       # 5%
@@ -330,7 +330,7 @@ def test_discarding_many_sessions_does_not_stall_other_greenlets():
     t = gevent.spawn(ticker)
     gevent.sleep(0.01)
     started = time.monotonic()
-    cleaner = gevent.spawn(core.cleanup_unused_sessions)
+    cleaner = gevent.spawn(core.cleanup.discard_unused)
     assert cleaner.get(timeout=120) == 500
     elapsed = time.monotonic() - started
     stop[0] = True
