@@ -11,13 +11,17 @@ there, then the upgrade, and the websocket meets the session the page was render
 One exchange per handed connection, on a new Unix connection:
 
 - sender to owner: a 4-byte length, the request head, the descriptor attached;
-- owner to sender: ``+`` (it holds the descriptor and will serve it once told) or ``-``;
-- sender to owner: ``!`` (serve it); the sender then lets its copy go without a response.
+- owner to sender: ``+`` (it serves the connection now) or ``-`` (it will not: draining,
+  no descriptor arrived, a head too large), then it closes the Unix connection.
 
-A sender that gets no ``+`` within :data:`HANDOVER_TIMEOUT` (the owner exited, is busy or
-out of descriptors) closes the Unix connection and serves the websocket itself, rebuilding
-the session from the token; an owner that reads anything but ``!`` closes its copy. So
-exactly one worker serves each connection.
+On ``+`` the sender lets its copy go without a response. On ``-``, or when the Unix
+connection ends without an answer (the owner exited, or failed before serving, having
+closed its copy), the sender serves the websocket itself, rebuilding the session from the
+token; so does a sender that cannot connect (the owner is gone). A sender that hears
+nothing within :data:`HANDOVER_TIMEOUT` (an owner busy in a long callback) lets its copy go
+too: the owner serves the connection once it is free, with the session's own document. So
+exactly one worker serves each connection, and a session is built again only when its
+owner cannot have it.
 """
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ from ..app.tokens import short_id
 
 log = logging.getLogger(__name__)
 
-#: Seconds a sender waits for the owner to take a connection before serving it itself.
+#: Seconds a sender waits for the owner's answer before letting the connection go to it
+#: (a busy owner serves it once free); also the owner's limit for reading a handover.
 HANDOVER_TIMEOUT = 1.0
 #: Largest request head handed over (gunicorn's own limits keep heads far below this).
 MAX_HEAD = 1 << 20
@@ -104,9 +109,13 @@ def hand_over(owner: str, environ: Mapping[str, Any], session_id: str) -> bool:
         sent = conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                          array.array("i", [client.fileno()]))])
         conn.sendall(message[sent:])
-        if conn.recv(1) != b"+":
-            raise ConnectionError("the owner refused the connection")
-        conn.sendall(b"!")
+        try:
+            answer = conn.recv(1)
+        except socket.timeout:  # busy: it holds the descriptor and serves it when free
+            log.debug("session %s: websocket handed to busy worker %s", short_id(session_id), owner)
+            return True
+        if answer != b"+":
+            raise ConnectionError("the owner refused the connection" if answer else "the owner closed it")
     except (OSError, ConnectionError) as exc:
         log.debug("session %s: its worker %s did not take the websocket (%s); rebuilding it "
                   "here from the token", short_id(session_id), owner, exc)
@@ -168,10 +177,11 @@ def _receive(conn: socket.socket, worker: Any) -> None:
         if length > MAX_HEAD or any(core.draining for core in _cores(worker)):
             conn.sendall(b"-")  # a draining worker takes no session: the sender rebuilds it
             return
-        conn.sendall(b"+")
-        if conn.recv(1) != b"!":
-            return
         served, client = client, None
+        try:
+            conn.sendall(b"+")
+        except OSError:  # the sender gave up waiting and let its copy go: serve it anyway
+            pass
     except OSError:
         return
     finally:
