@@ -287,14 +287,15 @@ def stop(timeout: float = 5.0) -> None:
             resolve(shutdown())
     except gevent.Timeout:
         log.warning("asyncio tasks did not finish within %.0f s of shutdown", timeout)
-    except Exception as exc:  # a quick exit (Ctrl-C) can leave the hub unable to wait
+    except (Exception, SystemExit) as exc:  # a quick exit (Ctrl-C): the worker's own exit
+        # reaches this wait, or the hub can no longer wait; the process is ending either way
         log.debug("asyncio tasks not cancelled cleanly at exit: %r", exc)
     try:
         loop.call_soon_threadsafe(loop.stop)
         greenlet = loop.greenlet
         if greenlet is not None:
             greenlet.join(timeout)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         log.debug("asyncio loop not stopped cleanly at exit: %r", exc)
     if not loop.is_running():
         loop.close()

@@ -28,7 +28,8 @@ def hello_sessions_per_worker(directory: str) -> dict[int, int]:
 
 
 def test_admin_page_shows_both_workers_live(page):
-    server = launch("cli", apps=[HELLO], args=["--admin", "--workers", "2"], wait_path="/hello")
+    server = launch("cli", apps=[HELLO], args=["--admin", "--workers", "2"],
+                    wait_path="/healthz")  # no session of its own: /hello sessions are counted
     try:
         server.wait_for_log("worker stats for the admin page in ")
         directory = re.search(r"worker stats for the admin page in (\S+)", server.log_text()).group(1)
