@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -75,11 +76,14 @@ def _open(server, cookie: str) -> tuple[BokehSocket, str]:
 def _spread(server, cookie: str, workers: int, tries: int = 60) -> dict[str, list[BokehSocket]]:
     """Websockets opened until every worker holds at least one: {pid: sockets}."""
     by_pid: dict[str, list[BokehSocket]] = {}
-    for _ in range(tries):
-        ws, pid = _open(server, cookie)
-        by_pid.setdefault(pid, []).append(ws)
-        if len(by_pid) == workers:
-            return by_pid
+    # a session lives in its page's worker: pages loaded at once spread over the workers
+    # (one at a time, the same idle worker tends to win every accept)
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(0, tries, 8):
+            for ws, pid in pool.map(lambda _: _open(server, cookie), range(8)):
+                by_pid.setdefault(pid, []).append(ws)
+            if len(by_pid) == workers:
+                return by_pid
     raise AssertionError(f"websockets reached only workers {sorted(by_pid)} in {tries} tries")
 
 
