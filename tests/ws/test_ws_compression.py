@@ -13,7 +13,6 @@ import base64
 import itertools
 import json
 import socket
-import zlib
 from typing import Any, Iterator
 
 import numpy as np
@@ -25,7 +24,7 @@ from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Mess
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-from bokeh_wire import TIMEOUT, button_click, model_by_name, model_changed, page_token
+from bokeh_wire import TIMEOUT, button_click, model_by_name, model_changed, page_token, walk
 
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
@@ -198,21 +197,11 @@ def pull_big(server: Server, offer: bool) -> tuple[int, np.ndarray]:
             (data,) = buffers.values()
         else:  # Bokeh < 3.8 puts a pulled document's arrays inline, base64 in the JSON
             data = base64.b64decode(next(
-                node["array"]["data"] for node in _walk(content)
+                node["array"]["data"] for node in walk(content)
                 if node.get("type") == "ndarray" and isinstance(node.get("array"), dict)))
         return client.wire_bytes - before, np.frombuffer(data, dtype=np.float64)
     finally:
         client.close()
-
-
-def _walk(value: Any) -> Iterator[dict]:
-    if isinstance(value, dict):
-        yield value
-        for item in value.values():
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
 
 
 def test_a_large_buffer_takes_fewer_bytes_and_arrives_intact(plain_server, deflate_server):
