@@ -9,7 +9,7 @@ browser tabs: issue 17 item 3's measurement.
 Two variants, each run ``--repeats`` times, alternating (A B A B ...), each run on a fresh
 server and a fresh chromium:
 
-- ``bokeh-flask``: ``bokeh-flask serve bench/apps/reconnect_counter.py --workers 2`` (our
+- ``bokeh-flask``: ``bokeh-flask serve tests/browser/apps/reconnect_counter.py --workers 2`` (our
   worker class, ``app/worker.py``: drains on SIGTERM, closes websockets with 1001);
 - ``gunicorn -k gevent``: ``gunicorn -c gunicorn.conf.py -k gevent -w 2 wsgi:app`` with
   ``BOKEH_APPS`` set: the same app and settings, gunicorn's own gevent worker.
@@ -65,7 +65,7 @@ sys.path.insert(0, str(BENCH))
 from run import machine_info  # noqa: E402
 from servers import children, free_port  # noqa: E402
 
-APP = BENCH / "apps" / "reconnect_counter.py"
+APP = BENCH.parent / "tests" / "browser" / "apps" / "reconnect_counter.py"
 APP_NAME = "reconnect_counter"
 CHROMIUM = "/usr/bin/chromium"
 VARIANTS = ("bokeh-flask", "gunicorn-gevent")
@@ -434,7 +434,7 @@ def report(args: argparse.Namespace, machine: dict[str, Any], started: str, runs
         f"- python {m['python']}; bokeh {m['bokeh']}; bokeh-flask {m['bokeh_flask']}; gunicorn {m['gunicorn']}; "
         f"gevent {m['gevent']}; flask {m['flask']}; playwright {m.get('playwright', '?')}; {m.get('chromium', '?')}",
         f"- bokeh-flask code under test: sha256 of app/*.py + blueprints/*.py = `{m['code_sha256_app_blueprints']}`",
-        f"- app `bench/apps/reconnect_counter.py` (a copy of `tests/browser/apps/reconnect_counter.py`), 2 workers; "
+        f"- app `tests/browser/apps/reconnect_counter.py`, 2 workers; "
         f"{args.tabs} tabs in one chromium context, each clicked once; page GETs at concurrency "
         f"{args.concurrency} (`requests.get`, new connection each) from before the HUP until all tabs are back + 2 s; "
         "times in seconds after `kill -HUP` of the master.",
