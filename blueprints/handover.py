@@ -12,7 +12,8 @@ One exchange per handed connection, on a new Unix connection:
 
 - sender to owner: a 4-byte length, the request head, the descriptor attached;
 - owner to sender: ``+`` (it serves the connection now) or ``-`` (it will not: draining,
-  no descriptor arrived, a head too large), then it closes the Unix connection.
+  out of descriptors, no descriptor arrived, a head too large), then it closes the Unix
+  connection. An owner out of descriptors still answers at once: it keeps one in reserve.
 
 On ``+`` the sender lets its copy go without a response. On ``-``, or when the Unix
 connection ends without an answer (the owner exited, or failed before serving, having
@@ -26,14 +27,17 @@ owner cannot have it.
 from __future__ import annotations
 
 import array
+import errno
 import logging
 import os
 import socket
 import ssl
 import struct
+import time
 from typing import Any, Mapping
 
 import gevent
+from gevent.socket import wait_read
 from flask import Response
 
 from ..app import handover
@@ -47,6 +51,7 @@ HANDOVER_TIMEOUT = 1.0
 #: Largest request head handed over (gunicorn's own limits keep heads far below this).
 MAX_HEAD = 1 << 20
 _LENGTH = struct.Struct("!I")
+_last_refusal_warning = -3600.0
 
 
 class HandedOver(Response):
@@ -75,21 +80,22 @@ def start(worker: Any) -> None:
         return
     for core in cores:
         core.worker_key = key
-    worker.bokeh_flask_handover = (key, listener)
-    gevent.spawn(_accept, listener, worker)
+    worker.bokeh_flask_handover = (key, listener, gevent.spawn(_accept, listener, worker))
 
 
 def stop(worker: Any) -> None:
     """A draining worker takes no more handed connections (their senders rebuild the
     session), and holds a ``draining`` name so its siblings can tell it from a booting one."""
-    key, listener = getattr(worker, "bokeh_flask_handover", (None, None))
+    key, listener, accepting = getattr(worker, "bokeh_flask_handover", (None, None, None))
     if key is None:
         return
+    if accepting is not None:
+        accepting.kill()
     listener.close()
     marker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         marker.bind(handover.draining_name(key))
-        worker.bokeh_flask_handover = (key, marker)
+        worker.bokeh_flask_handover = (key, marker, None)
     except OSError:
         marker.close()
 
@@ -141,14 +147,55 @@ def request_head(environ: Mapping[str, Any]) -> bytes:
 
 
 def _accept(listener: socket.socket, worker: Any) -> None:
+    reserve = _open_reserve()
     while True:
+        wait_read(listener.fileno())  # a sender is waiting: accept without yielding
         try:
             conn, _ = listener.accept()
-        except OSError as exc:  # out of descriptors: senders time out and serve themselves
-            log.debug("handover listener: %s", exc)
-            gevent.sleep(0.1)
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE) and reserve is not None:
+                reserve = _refuse_one(listener, reserve)
+            else:
+                log.debug("handover listener: %s", exc)
+                gevent.sleep(0.1)
             continue
         gevent.spawn(_receive, conn, worker)
+
+
+def _open_reserve() -> int | None:
+    """A descriptor held in reserve, so a worker out of descriptors can still answer a
+    sender ``-`` at once (it rebuilds the session) instead of leaving it waiting."""
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _refuse_one(listener: socket.socket, reserve: int) -> int | None:
+    """Out of descriptors: spend the reserve on one pending sender and refuse it (the
+    descriptor it sent is dropped with the Unix connection), then take the reserve back."""
+    os.close(reserve)
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return _open_reserve()
+    try:
+        conn.sendall(b"-")
+    except OSError:
+        pass
+    finally:
+        conn.close()
+    _warn_out_of_descriptors()
+    return _open_reserve()
+
+
+def _warn_out_of_descriptors() -> None:
+    """One line a minute at most, while handed connections are refused for want of descriptors."""
+    global _last_refusal_warning
+    if time.monotonic() - _last_refusal_warning > 60:
+        _last_refusal_warning = time.monotonic()
+        log.warning("worker %d is out of file descriptors: websockets handed to it are served "
+                    "by the workers that received them (raise the open-files limit)", os.getpid())
 
 
 def _receive(conn: socket.socket, worker: Any) -> None:
@@ -165,6 +212,8 @@ def _receive(conn: socket.socket, worker: Any) -> None:
         for extra in fds[1:]:
             os.close(extra)
         if client is None or flags & socket.MSG_CTRUNC or len(data) < _LENGTH.size:
+            if flags & socket.MSG_CTRUNC:  # the descriptor could not be installed here
+                _warn_out_of_descriptors()
             conn.sendall(b"-")
             return
         length = _LENGTH.unpack_from(data)[0]

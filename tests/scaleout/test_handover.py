@@ -10,6 +10,7 @@ return to their baseline after churn.
 from __future__ import annotations
 
 import os
+import resource
 import re
 import signal
 import socket
@@ -132,8 +133,15 @@ def test_a_busy_owner_serves_the_websocket_once_free_with_the_pages_document(ser
 def test_descriptors_return_to_baseline_after_churn(server):
     _wait_for(lambda: len(workers_of(server)) == WORKERS)
     pids = workers_of(server)
-    for _ in range(3):
-        one_session(server)
+    # every worker builds a session first: its first one opens what lives as long as the
+    # worker (the asyncio loop's self-pipe, ...), which is not a leak
+    builders: set[int] = set()
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(10):
+            builders.update(built_by for _, _, built_by in pool.map(lambda _: one_session(server), range(8)))
+            if builders >= set(pids):
+                break
+    assert builders >= set(pids), f"sessions built only in {sorted(builders)} of {pids}"
     baseline = open_descriptors(pids)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: one_session(server), range(60)))
@@ -211,3 +219,36 @@ def test_an_expired_token_re_attaches_to_its_live_session_in_another_worker(shor
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(reattach, pages))
     assert "websocket handed to worker" in server.log_text()[log_before:]
+
+
+def test_an_owner_out_of_descriptors_refuses_at_once_and_the_receiver_rebuilds(server):
+    _wait_for(lambda: len(workers_of(server)) == WORKERS)
+    nonce, token = page(server)
+    owner = owner_pid(token)
+    soft, hard = resource.prlimit(owner, resource.RLIMIT_NOFILE)
+    used = {int(fd) for fd in os.listdir(f"/proc/{owner}/fd")}
+    lowest_free = min(set(range(len(used) + 1)) - used)
+    # the owner's reserve descriptor lies below the limit set next, as in a real exhaustion
+    assert any(os.readlink(f"/proc/{owner}/fd/{fd}") == "/dev/null" for fd in used if fd < lowest_free)
+    log_before = len(server.log_text())
+    resource.prlimit(owner, resource.RLIMIT_NOFILE, (lowest_free, hard))  # no descriptor left
+    try:
+        with BokehWS(f"{server.ws_url}/handover_nonce/ws", token, timeout=30) as ws:
+            seen, built_by = document_nonce(ws)
+        assert built_by != owner and seen != nonce  # rebuilt from the token where it arrived
+        log = server.log_text()[log_before:]
+        assert "did not take the websocket (the owner refused the connection)" in log, log[-2000:]
+        assert f"worker {owner} is out of file descriptors" in log, log[-3000:]
+        assert "handed to busy worker" not in log  # answered at once, not after the timeout
+    finally:
+        resource.prlimit(owner, resource.RLIMIT_NOFILE, (soft, hard))
+    # with descriptors again, the owner takes its sessions' websockets as before
+    for _ in range(60):
+        nonce, token = page(server)
+        if owner_pid(token) == owner:
+            break
+    else:
+        raise AssertionError(f"no page from worker {owner} in 60")
+    with BokehWS(f"{server.ws_url}/handover_nonce/ws", token, timeout=30) as ws:
+        assert document_nonce(ws) == (nonce, owner)
+    assert owner in workers_of(server) and "Traceback" not in server.log_text()[log_before:]
