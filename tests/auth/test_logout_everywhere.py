@@ -5,17 +5,20 @@ cookie is signed with the cookie secret, so one login works in every worker and 
 host, and the standalone Flask-Login provider) and real websockets (``BokehSocket``). Each
 websocket reports the pid of the worker holding its session; the user logs out in one
 worker, and every one of their websockets must close, wherever it is, while another
-user's stay served. The time from the logout request to each close is printed
+user's stay served; across hosts also as users meet it, everything through the README's
+round-robin nginx. The time from the logout request to each close is printed
 (``pytest -s``).
 """
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -38,16 +41,16 @@ class AuthModuleLogins:
             "--login-store", f"sqlite:///{store}", *args])
         self.cookies: dict[str, str] = {}
 
-    def login(self, name: str) -> str:
-        """The login cookie, as a browser sends it."""
-        answer = requests.post(self.server.url + "/signin", data={"name": name}, allow_redirects=False,
+    def login(self, name: str, url: str | None = None) -> str:
+        """The login cookie, as a browser sends it (to this server, or to ``url``)."""
+        answer = requests.post((url or self.server.url) + "/signin", data={"name": name}, allow_redirects=False,
                                timeout=TIMEOUT)
         assert answer.status_code == 302, answer.text[:300]
         self.cookies[name] = answer.headers["Set-Cookie"].split(";")[0]
         return self.cookies[name]
 
-    def logout(self, name: str) -> None:
-        out = requests.get(self.server.url + "/signout", headers={"Cookie": self.cookies[name]}, timeout=TIMEOUT)
+    def logout(self, name: str, url: str | None = None) -> None:
+        out = requests.get((url or self.server.url) + "/signout", headers={"Cookie": self.cookies[name]}, timeout=TIMEOUT)
         assert out.status_code == 200
 
 
@@ -159,6 +162,60 @@ def test_logout_on_one_host_closes_the_users_websockets_on_the_other(two_hosts):
     finally:
         for ws in [*alice_ws, *bob_ws]:
             ws.close()
+
+
+@pytest.fixture
+def nginx_in_front(two_hosts, tmp_path):
+    """The README's nginx config, round robin over the two hosts."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scaleout"))
+    from nginx_proxy import start_nginx
+
+    proxy = start_nginx([f"127.0.0.1:{site.server.port}" for site in two_hosts], tmp_path)
+    yield proxy
+    proxy.stop()
+
+
+def test_logout_through_nginx_closes_the_users_tabs_on_both_hosts(two_hosts, nginx_in_front):
+    """As users meet it: login, tabs and logout all through one round-robin nginx, no
+    stickiness, so tabs live on both hosts and the logout reaches one of them."""
+    first, second = two_hosts
+    proxy = nginx_in_front
+    hosts = {site.server.port: _descendants(site.server.process.pid) for site in two_hosts}
+    alice, bob = first.login("alice", proxy.url), first.login("bob", proxy.url)
+
+    def through_nginx(cookie: str, count: int) -> list[tuple[BokehSocket, str]]:
+        opened = []
+        for index in range(count):
+            if index % 2:  # one request more: the next websocket goes to the other upstream
+                requests.get(proxy.url + "/healthz", timeout=TIMEOUT)
+            opened.append(_open(proxy, cookie))
+        return opened
+
+    alice_ws, bob_ws = through_nginx(alice, 8), through_nginx(bob, 4)
+    try:
+        on = {port for ws, pid in alice_ws for port, pids in hosts.items() if int(pid) in pids}
+        assert on == set(hosts), f"alice's tabs live on {on} only, not on both hosts {set(hosts)}"
+        delays = _closed_after([ws for ws, _ in alice_ws], lambda: first.logout("alice", proxy.url))
+        print(f"\nlogout through nginx, 2 hosts (Redis): {len(delays)} websockets closed after "
+              f"{', '.join(f'{d * 1000:.0f}' for d in delays)} ms")
+        assert delays[-1] < BOUND
+        _still_served([ws for ws, _ in bob_ws], "bob")
+    finally:
+        for ws, _ in [*alice_ws, *bob_ws]:
+            ws.close()
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes under ``pid`` (a server's gunicorn workers)."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            children = {int(child) for child in (task / "children").read_text().split()}
+            pending.extend(children - found)
+            found |= children
+    return found
 
 
 def test_an_unreachable_redis_stops_the_server_at_start():
