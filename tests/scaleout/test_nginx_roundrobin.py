@@ -7,7 +7,9 @@ the token alone, be the document the page shows, and answer changes both ways. T
 ``scaleout_pid`` app reports which process rendered the page and which one serves the
 session, so the tests also prove that both servers served pages and websockets and that
 both cases (same server, other server) occurred: a balancer that sends everything to one
-backend fails them.
+backend fails them. Each server runs two workers, and a session whose websocket comes back
+to its page's server must be served by the worker that rendered the page (handed over, not
+built again).
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from servers import ROOT, launch  # noqa: E402
 APP = Path(__file__).resolve().parent.parent / "apps" / "scaleout_pid"
 SECRET = "n" * 44
 SESSIONS = 60
+#: gunicorn workers per server: a session must not be built twice within a host.
+WORKERS = 2
 #: Pages fetched before their websockets open. With strict alternation an odd batch puts
 #: each websocket on the other server and an even batch on the page's own server.
 BATCHES = (1, 2, 3)
@@ -43,7 +47,8 @@ def cluster(request, tmp_path_factory):
     websocket's Origin is allowed because nginx passes the browser's Host through.
     """
     require_nginx()
-    env = {"BOKEH_SECRET_KEY": SECRET, "BOKEH_SIGN_SESSIONS": "yes" if request.param == "signed" else "no"}
+    env = {"BOKEH_SECRET_KEY": SECRET, "BOKEH_SIGN_SESSIONS": "yes" if request.param == "signed" else "no",
+           "BOKEH_FLASK_WORKERS": str(WORKERS)}
     servers, proxy = [], None
     try:
         # one after the other: a started server holds its port, so the next free port differs
@@ -113,8 +118,13 @@ def test_many_sessions_round_robin_through_nginx(cluster):
     assert len(served) == SESSIONS
     assert {_parent_pid(page) for page, _ in served} == masters, "both servers must render pages"
     assert {_parent_pid(session) for _, session in served} == masters, "both servers must hold sessions"
-    rebuilt = sum(page != session for page, session in served)
+    rebuilt = sum(_parent_pid(page) != _parent_pid(session) for page, session in served)
     assert 0 < rebuilt < SESSIONS, f"{rebuilt} of {SESSIONS} sessions were rebuilt on the other server"
+    # within a host the websocket reaches the worker that rendered the page: built once
+    twice = [(page, session) for page, session in served if _parent_pid(page) == _parent_pid(session)
+             and page != session]
+    assert not twice, f"sessions built a second time in another worker of their page's host: {twice}"
+    assert len({session for _, session in served}) > len(servers), "every server should use both its workers"
     assert "[error]" not in error_log(proxy), error_log(proxy)[-3000:]
 
 
