@@ -83,6 +83,7 @@ class ServerCore:
         #: tells a ``--dev`` page that this worker replaced the one that served it
         self.boot_id = secrets.token_hex(8) if settings.dev else ""
         self.connections: set[ServerConnection] = set()
+        self._going_away: set[ServerConnection] = set()  # closed by a drain, not yet gone
         #: this worker's key when websockets may be handed between the workers of a host
         #: (set by :mod:`blueprints.handover` in a gunicorn worker); None: never
         self.worker_key: str | None = None
@@ -149,16 +150,19 @@ class ServerCore:
         self.draining = True
         self.worker_key = None
 
-    def close_websockets(self) -> int:
-        """Close every websocket with 1001 (going away), so BokehJS reconnects at once, to
-        a worker that is still accepting. Returns the count closed."""
-        connections = list(self.connections)
+    def close_websockets(self, limit: int | None = None) -> int:
+        """Close websockets with 1001 (going away), so BokehJS reconnects at once, to a
+        worker that is still accepting: all of them, or at most ``limit`` (a drain spreads
+        its closes). Returns the count closed."""
+        connections = [c for c in self.connections if c not in self._going_away][:limit]
+        self._going_away.update(connections)
         for connection in connections:
             connection.transport.close(CLOSE_GOING_AWAY, "the server is restarting")
-        if connections:
-            log.info("[pid %d] draining: closed %d websockets with 1001 (going away)",
-                     os.getpid(), len(connections))
         return len(connections)
+
+    def open_websockets(self) -> int:
+        """Websockets a drain has yet to close."""
+        return len(self.connections) - len(self._going_away)
 
     def stop(self) -> None:
         """Stop jobs and run ``on_server_unloaded`` (orderly worker exit)."""
@@ -296,6 +300,7 @@ class ServerCore:
         connection.detach_session()
         if connection in self.connections:
             self.connections.remove(connection)
+            self._going_away.discard(connection)
             connection.application_context.metrics.connection_closed()
 
     # -- users --------------------------------------------------------------------------

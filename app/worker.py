@@ -7,7 +7,8 @@ on SIGTERM, marks itself draining at once (``/readyz`` answers 503, no session i
 it), keeps its open websockets while a sibling worker is still booting (a reload's new
 workers load the apps), then stops accepting and closes
 every websocket with 1001 (going away), so BokehJS (>= 3.8) reconnects straight away, to a
-worker that serves it. Requests in flight finish as gunicorn's graceful timeout allows.
+worker that serves it; spread over up to a few seconds when a sibling serves, so the tabs
+do not all reconnect at the same instant. Requests in flight finish as gunicorn's graceful timeout allows.
 SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone.
 
 Imported by the gunicorn master (``worker_class``), so it imports no Flask and no Bokeh.
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 #: How often a draining worker looks for a ready sibling.
 SIBLING_POLL = 0.05
+#: A drain with a serving sibling closes its websockets over this many seconds per
+#: websocket (20 tabs: 1 s), at most CLOSE_SPREAD_MAX, in batches every CLOSE_TICK.
+CLOSE_SPREAD_PER_SOCKET = 0.05
+CLOSE_SPREAD_MAX = 5.0
+CLOSE_TICK = 0.05
 
 
 class _TrackedStreamServer(StreamServer):
@@ -80,30 +86,53 @@ class BokehGeventWorker(ggevent.GeventWorker):
                 from bokeh_flask.blueprints import handover as transport
 
                 transport.stop(self)
-            if wait_for_successor:
-                self._wait_for_successor()
+            successor = self._wait_for_successor() if wait_for_successor else False
             for server in _TrackedStreamServer.started:
                 server.stop_accepting()
-            for core in cores:
-                core.close_websockets()
+            self._close_websockets(cores, spread=successor)
         except Exception:  # the worker exits either way
             log.exception("draining failed")
         finally:
             self._drained.set()
 
-    def _wait_for_successor(self) -> None:
+    def _wait_for_successor(self) -> bool:
         """While a sibling worker is still booting (a reload forks the new workers before it
         stops the old ones), within the graceful timeout; at once when none is (a shutdown,
-        or one worker's restart while its siblings serve)."""
+        or one worker's restart while its siblings serve). True if a sibling now serves."""
         group = handover.group_of_master(self.ppid)
         if group is None:
-            return
+            return False
         deadline = time.monotonic() + max(0.0, self.cfg.graceful_timeout - 1.0)
-        while time.monotonic() < deadline:
+        while True:
             states = handover.sibling_states(group, [p for p in _children(self.ppid) if p != os.getpid()])
-            if "booting" not in states.values():
-                return
+            if "booting" not in states.values() or time.monotonic() >= deadline:
+                return "ready" in states.values()
             gevent.sleep(SIBLING_POLL)
+
+    def _close_websockets(self, cores: list[Any], spread: bool) -> None:
+        """Close every websocket with 1001. When a sibling serves (a reload, one worker's
+        restart), spread the closes: tabs that reconnect a few at a time find their session
+        rebuilt and pulled at once, where all at the same instant they queue behind each
+        other (and behind the page requests the boot held back) on the new workers. Each tab
+        stays served here until its own close."""
+        total = sum(core.open_websockets() for core in cores)
+        window = min(CLOSE_SPREAD_PER_SOCKET * total, CLOSE_SPREAD_MAX, self.cfg.graceful_timeout / 3) if spread else 0.0
+        ticks = max(1, round(window / CLOSE_TICK))
+        per_tick = -(-total // ticks)  # ceiling
+        closed = 0
+        for tick in range(ticks):
+            for core in cores:
+                closed += core.close_websockets(limit=per_tick)
+                if closed >= total:
+                    break
+            if closed >= total or tick == ticks - 1:
+                break
+            gevent.sleep(CLOSE_TICK)
+        for core in cores:  # any left (opened after the count): now
+            closed += core.close_websockets()
+        if closed:
+            log.info("[pid %d] draining: closed %d websockets with 1001 (going away)%s", os.getpid(), closed,
+                     f" over {window:.1f} s" if ticks > 1 else "")
 
 
 def _children(pid: int) -> list[int]:
