@@ -311,11 +311,14 @@ def report(args: argparse.Namespace, machine: dict[str, Any], started: str, sess
         "another, ACK, PULL-DOC, one PATCH-DOC round trip, close; both servers with "
         "`--unused-session-lifetime 3600000` (no expiry during a part), each stopped once its part "
         "is done; ratio = bokeh-flask / bokeh serve.", "",
-        f"| workers N | sessions/s bokeh-flask | sessions/s bokeh serve | ratio "
-        f"| builds/session bokeh-flask / bokeh serve | same document % bokeh-flask / bokeh serve "
-        f"| sessions (errors) bokeh-flask / bokeh serve | server CPU ms/session bokeh-flask / bokeh serve |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    if sessions:
+        lines += [
+            "| workers N | sessions/s bokeh-flask | sessions/s bokeh serve | ratio "
+            "| builds/session bokeh-flask / bokeh serve | same document % bokeh-flask / bokeh serve "
+            "| sessions (errors) bokeh-flask / bokeh serve | server CPU ms/session bokeh-flask / bokeh serve |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     for n, cell in sessions.items():
         f, b = cell["flask"], cell["bokeh"]
         ratio = f"{f['sessions_per_s'] / b['sessions_per_s']:.2f}x" if b["sessions_per_s"] else "n/a"
