@@ -10,10 +10,11 @@ from __future__ import annotations
 import errno
 import logging
 import resource
+import sys
 import time
 from typing import Any
 
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,11 @@ def on_starting(settings: Settings) -> Any:
         if settings.metrics:
             from .metrics import prepare_multiprocess_dir
 
-            server.log.info("metrics of every worker in %s", prepare_multiprocess_dir())
+            try:
+                server.log.info("metrics of every worker in %s", prepare_multiprocess_dir())
+            except SettingsError as exc:  # one line, and the master stops before any worker
+                print(f"bokeh-flask: error: {exc}", file=sys.stderr, flush=True)
+                raise SystemExit(2) from None
         if settings.admin:
             from .worker_stats import prepare_dir
 

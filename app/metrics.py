@@ -25,6 +25,8 @@ from bisect import bisect_left
 import tempfile
 from typing import Any
 
+from .settings import SettingsError
+
 #: The environment variable prometheus_client's multiprocess mode reads.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Set in the master when the directory is ours to remove (not the operator's own).
@@ -267,14 +269,23 @@ def for_settings(enabled: bool) -> Metrics:
 
 def prepare_multiprocess_dir() -> str:
     """A fresh directory for this master's workers, unless the operator set one (theirs is
-    used as it is, and left in place at exit)."""
+    used as it is, and left in place at exit). One the workers could not write to stops
+    the start with a :class:`SettingsError` naming it (not a failure in every worker)."""
     existing = os.environ.get(MULTIPROC_ENV)
-    if existing:
-        os.makedirs(existing, exist_ok=True)
-        return existing
-    path = tempfile.mkdtemp(prefix="bokeh-flask-metrics-")
-    os.environ[MULTIPROC_ENV] = path
-    os.environ[OWNED_DIR_ENV] = path
+    try:
+        if existing:
+            os.makedirs(existing, exist_ok=True)
+            path = existing
+        else:
+            path = tempfile.mkdtemp(prefix="bokeh-flask-metrics-")
+        tempfile.TemporaryFile(dir=path).close()  # the workers will write files here
+    except OSError as exc:
+        where = existing or f"a new directory in {tempfile.gettempdir()}"
+        raise SettingsError(f"--metrics: cannot write the metrics directory ({MULTIPROC_ENV}) {where}: "
+                            f"{exc.strerror or exc}") from None
+    if not existing:
+        os.environ[MULTIPROC_ENV] = path
+        os.environ[OWNED_DIR_ENV] = path
     return path
 
 

@@ -9,6 +9,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bokeh_wire import BokehWS, page_token
@@ -109,6 +110,28 @@ def test_a_token_without_metrics_is_refused_at_start(tmp_path):
     assert done.returncode == 2
     assert "--metrics-token needs --metrics" in done.stderr
     assert TOKEN not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["cli", "gunicorn"])
+def test_a_metrics_directory_that_cannot_be_written_stops_the_start_in_one_line(tmp_path, command):
+    import subprocess
+
+    from servers import BIN, ROOT, free_port
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a directory below a regular file: refused even to root
+    unwritable = str(blocker / "metrics")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOKEH_")}
+    env.update(PROMETHEUS_MULTIPROC_DIR=unwritable, BOKEH_FLASK_METRICS="1", BOKEH_APPS=str(HELLO))
+    port = str(free_port())
+    argv = ([str(BIN / "bokeh-flask"), "serve", str(HELLO), "--metrics", "--port", port] if command == "cli" else
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"bokeh-flask: error: --metrics: cannot write the metrics directory "
+                      f"(PROMETHEUS_MULTIPROC_DIR) {unwritable}: Not a directory"], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
 
 
 def test_the_directory_goes_when_the_server_stops(start_server):
