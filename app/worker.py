@@ -9,7 +9,8 @@ workers load the apps), then stops accepting and closes
 every websocket with 1001 (going away), so BokehJS (>= 3.8) reconnects straight away, to a
 worker that serves it; spread over up to a few seconds when a sibling serves, so the tabs
 do not all reconnect at the same instant. Requests in flight finish as gunicorn's graceful timeout allows.
-SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone.
+SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone; a worker that ends for
+another reason (``max_requests``, its master gone) drains as on SIGTERM.
 
 Imported by the gunicorn master (``worker_class``), so it imports no Flask and no Bokeh.
 """
@@ -58,8 +59,9 @@ class BokehGeventWorker(ggevent.GeventWorker):
         self._drained = Event()
         ggevent.StreamServer = _TrackedStreamServer  # what GeventWorker.run builds from
         super().run()
-        if self._draining:  # gunicorn's loop ends within a second; the drain may wait longer
-            self._drained.wait(timeout=self.cfg.graceful_timeout)
+        if not self._draining:  # max_requests reached, or the master is gone: drain all the same
+            self.drain(True)
+        self._drained.wait(timeout=self.cfg.graceful_timeout)  # gunicorn's loop ended first
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         """SIGTERM: gunicorn's graceful exit, and the drain now instead of within a second."""

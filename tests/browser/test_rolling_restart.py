@@ -138,3 +138,26 @@ def test_sigterm_to_a_worker_closes_its_websockets_with_1001_and_the_other_serve
         ws.close()
     finally:
         server.stop()
+
+
+def test_a_worker_at_max_requests_closes_its_websockets_with_1001():
+    server = launch("gunicorn", apps=[COUNTER], wait_path="/reconnect_counter",
+                    env={"BOKEH_FLASK_WORKERS": "2", "GUNICORN_CMD_ARGS": "--max-requests 10"})
+    try:
+        ws = BokehWS(f"{server.ws_url}/reconnect_counter/ws", page_token(server.url, "reconnect_counter"))
+        ws.pull()
+        ws.ws.settimeout(30)
+        # page requests until the websocket's worker has served ten requests and restarts
+        load = PageLoad(server.url + "/reconnect_counter", n=2)
+        load.start()
+        try:
+            opcode, data = ws.ws.recv_data(control_frame=True)
+        finally:
+            load.done.set()
+            load.join(timeout=60)
+        assert opcode == 8 and parse_close(data) == (1001, "the server is restarting")
+        assert load.failed == []
+        assert "Handling signal" not in server.log_text()  # no signal: the worker ended by itself
+        ws.close()
+    finally:
+        server.stop()

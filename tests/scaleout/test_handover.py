@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from bokeh.util.token import get_token_payload
+from bokeh.util.token import get_session_id, get_token_payload
 
 from bokeh_wire import BokehWS, button_click, model_by_name
 from servers import launch
@@ -75,15 +75,26 @@ def one_session(server) -> tuple[bool, int, int]:
 
 def test_every_websocket_meets_its_pages_document_built_once(server):
     log_before = len(server.log_text())
+    tokens: list[str] = []
+
+    def session() -> tuple[bool, int, int]:
+        nonce, token = page(server)
+        tokens.append(token)
+        with BokehWS(f"{server.ws_url}/handover_nonce/ws", token) as ws:
+            seen, built_by = document_nonce(ws)
+        return seen == nonce, owner_pid(token), built_by
+
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: one_session(server), range(SESSIONS)))
+        results = list(pool.map(lambda _: session(), range(SESSIONS)))
     assert all(same for same, _, _ in results), [r for r in results if not r[0]]
     assert all(owner == built for _, owner, built in results)
     assert len({owner for _, owner, _ in results}) >= 2  # pages came from several workers
     log = server.log_text()[log_before:]
     handed = log.count("websocket handed to worker")
     assert handed >= SESSIONS // 10, log[-3000:]  # websockets did land on other workers
-    assert log.count(" created for app /handover_nonce") == SESSIONS  # the app's code ran once each
+    for token in tokens:  # the app's code ran once for each (the start-up probe's page is not counted)
+        short = get_session_id(token).split(".", 1)[0][:8]
+        assert log.count(f"session {short}… created for app /handover_nonce") == 1, short
     assert "rebuilding it here" not in log and "Traceback" not in log
 
 
