@@ -253,13 +253,16 @@ def test_an_owner_out_of_descriptors_refuses_at_once_and_the_receiver_rebuilds(s
         assert "handed to busy worker" not in log  # answered at once, not after the timeout
     finally:
         resource.prlimit(owner, resource.RLIMIT_NOFILE, (soft, hard))
-    # with descriptors again, the owner takes its sessions' websockets as before
-    for _ in range(60):
-        nonce, token = page(server)
-        if owner_pid(token) == owner:
-            break
-    else:
-        raise AssertionError(f"no page from worker {owner} in 60")
+    # with descriptors again, the owner takes its sessions' websockets as before (pages
+    # eight at a time: one at a time, an idle sibling tends to win every accept)
+    mine: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(20):
+            mine = [p for p in pool.map(lambda _: page(server), range(8)) if owner_pid(p[1]) == owner]
+            if mine:
+                break
+    assert mine, f"no page from worker {owner} in 160"
+    nonce, token = mine[0]
     with BokehWS(f"{server.ws_url}/handover_nonce/ws", token, timeout=30) as ws:
         assert document_nonce(ws) == (nonce, owner)
     assert owner in workers_of(server) and "Traceback" not in server.log_text()[log_before:]
