@@ -8,8 +8,8 @@ it), keeps its open websockets while a sibling worker is still booting (a reload
 workers load the apps), then stops accepting and closes
 every websocket with 1001 (going away), so BokehJS (>= 3.8) reconnects straight away, to a
 worker that serves it; spread over up to a few seconds when a sibling serves, so the tabs
-do not all reconnect at the same instant. Requests in flight finish as gunicorn's graceful timeout allows.
-SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone; a worker that ends for
+do not all reconnect at the same instant. Requests in flight finish as gunicorn's graceful
+timeout allows. SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone; a worker that ends for
 another reason (``max_requests``, its master gone) drains as on SIGTERM.
 
 Imported by the gunicorn master (``worker_class``), so it imports no Flask and no Bokeh.
@@ -118,7 +118,9 @@ class BokehGeventWorker(ggevent.GeventWorker):
         other (and behind the page requests the boot held back) on the new workers. Each tab
         stays served here until its own close."""
         total = sum(core.open_websockets() for core in cores)
-        window = min(CLOSE_SPREAD_PER_SOCKET * total, CLOSE_SPREAD_MAX, self.cfg.graceful_timeout / 3) if spread else 0.0
+        window = 0.0
+        if spread:
+            window = min(CLOSE_SPREAD_PER_SOCKET * total, CLOSE_SPREAD_MAX, self.cfg.graceful_timeout / 3)
         ticks = max(1, round(window / CLOSE_TICK))
         per_tick = -(-total // ticks)  # ceiling
         closed = 0
