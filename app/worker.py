@@ -9,8 +9,8 @@ workers load the apps), then stops accepting and closes
 every websocket with 1001 (going away), so BokehJS (>= 3.8) reconnects straight away, to a
 worker that serves it; spread over up to a few seconds when a sibling serves, so the tabs
 do not all reconnect at the same instant. Requests in flight finish as gunicorn's graceful
-timeout allows. SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone; a worker that ends for
-another reason (``max_requests``, its master gone) drains as on SIGTERM.
+timeout allows. SIGINT/SIGQUIT (Ctrl-C) does the same without waiting for anyone; a worker
+that ends for another reason (``max_requests``, its master gone) drains as on SIGTERM.
 
 Imported by the gunicorn master (``worker_class``), so it imports no Flask and no Bokeh.
 """
@@ -125,15 +125,10 @@ class BokehGeventWorker(ggevent.GeventWorker):
         per_tick = -(-total // ticks)  # ceiling
         closed = 0
         for tick in range(ticks):
-            for core in cores:
-                closed += core.close_websockets(limit=per_tick)
-                if closed >= total:
-                    break
-            if closed >= total or tick == ticks - 1:
-                break
-            gevent.sleep(CLOSE_TICK)
-        for core in cores:  # any left (opened after the count): now
-            closed += core.close_websockets()
+            if tick:
+                gevent.sleep(CLOSE_TICK)
+            closed += sum(core.close_websockets(limit=per_tick) for core in cores)
+        closed += sum(core.close_websockets() for core in cores)  # any opened since the count
         if closed:
             log.info("[pid %d] draining: closed %d websockets with 1001 (going away)%s", os.getpid(), closed,
                      f" over {window:.1f} s" if ticks > 1 else "")
