@@ -41,6 +41,7 @@ from gevent.socket import wait_read
 from flask import Response
 
 from ..app import handover
+from ..app.gunicorn_config import EXHAUSTION_REPORT_INTERVAL
 from ..app.tokens import short_id
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ HANDOVER_TIMEOUT = 1.0
 #: Largest request head handed over (gunicorn's own limits keep heads far below this).
 MAX_HEAD = 1 << 20
 _LENGTH = struct.Struct("!I")
-_last_refusal_warning = -3600.0
+_last_refusal_warning = -EXHAUSTION_REPORT_INTERVAL
 
 
 class HandedOver(Response):
@@ -190,9 +191,10 @@ def _refuse_one(listener: socket.socket, reserve: int) -> int | None:
 
 
 def _warn_out_of_descriptors() -> None:
-    """One line a minute at most, while handed connections are refused for want of descriptors."""
+    """One line at most as often as the worker's own out-of-descriptors report, while handed
+    connections are refused for want of descriptors."""
     global _last_refusal_warning
-    if time.monotonic() - _last_refusal_warning > 60:
+    if time.monotonic() - _last_refusal_warning >= EXHAUSTION_REPORT_INTERVAL:
         _last_refusal_warning = time.monotonic()
         log.warning("worker %d is out of file descriptors: websockets handed to it are served "
                     "by the workers that received them (raise the open-files limit)", os.getpid())
