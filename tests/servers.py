@@ -58,6 +58,11 @@ class Server:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def worker_pids(self) -> list[int]:
+        """The gunicorn master's live workers (its child processes), for gunicorn and cli kinds."""
+        pid = self.process.pid
+        return sorted(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
     def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

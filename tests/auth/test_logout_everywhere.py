@@ -180,7 +180,7 @@ def test_logout_through_nginx_closes_the_users_tabs_on_both_hosts(two_hosts, ngi
     stickiness, so tabs live on both hosts and the logout reaches one of them."""
     first, second = two_hosts
     proxy = nginx_in_front
-    hosts = {site.server.port: _descendants(site.server.process.pid) for site in two_hosts}
+    hosts = {site.server.port: set(site.server.worker_pids()) for site in two_hosts}
     alice, bob = first.login("alice", proxy.url), first.login("bob", proxy.url)
 
     def through_nginx(cookie: str, count: int) -> list[tuple[BokehSocket, str]]:
@@ -203,19 +203,6 @@ def test_logout_through_nginx_closes_the_users_tabs_on_both_hosts(two_hosts, ngi
     finally:
         for ws, _ in [*alice_ws, *bob_ws]:
             ws.close()
-
-
-def _descendants(pid: int) -> set[int]:
-    """The processes under ``pid`` (a server's gunicorn workers)."""
-    found: set[int] = set()
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        for task in Path(f"/proc/{parent}/task").iterdir():
-            children = {int(child) for child in (task / "children").read_text().split()}
-            pending.extend(children - found)
-            found |= children
-    return found
 
 
 def test_an_unreachable_redis_stops_the_server_at_start():

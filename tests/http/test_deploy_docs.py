@@ -17,7 +17,6 @@ import re
 import shlex
 import subprocess
 import time
-from pathlib import Path
 
 import requests
 import yaml
@@ -37,10 +36,6 @@ def readme_block(language: str, containing: str) -> str:
     blocks = [b for b in re.findall(rf"^```{language}\n(.*?)^```", README, re.M | re.S) if containing in b]
     assert len(blocks) == 1, f"expected one ```{language} block with {containing!r} in README.md, found {len(blocks)}"
     return blocks[0]
-
-
-def workers_of(pid: int) -> set[int]:
-    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
 def test_kubernetes_probes_as_written():
@@ -69,7 +64,7 @@ def test_rolling_restart_commands_as_written(tmp_path):
     sockets: list[BokehWS] = []
     try:
         assert int(pid_file.read_text()) == server.process.pid
-        old = workers_of(server.process.pid)
+        old = set(server.worker_pids())
         sockets = [BokehWS(f"{server.ws_url}/hello/ws", page_token(server.url)) for _ in range(4)]
         subprocess.run(["bash", "-c", reload.replace(PID_FILE, str(pid_file))], check=True, timeout=30)
         for ws in sockets:
@@ -77,10 +72,10 @@ def test_rolling_restart_commands_as_written(tmp_path):
             opcode, data = ws.ws.recv_data(control_frame=True)
             assert opcode == 8 and parse_close(data)[0] == 1001
         deadline = time.monotonic() + 30
-        while (len(workers_of(server.process.pid)) != 2 or workers_of(server.process.pid) & old) \
+        while (len(set(server.worker_pids())) != 2 or set(server.worker_pids()) & old) \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(workers_of(server.process.pid)) == 2 and not workers_of(server.process.pid) & old
+        assert len(set(server.worker_pids())) == 2 and not set(server.worker_pids()) & old
         with BokehWS(f"{server.ws_url}/hello/ws", page_token(server.url)) as ws:
             assert ws.pull().msgtype == "PULL-DOC-REPLY"
         assert requests.get(server.url + "/readyz", timeout=TIMEOUT).status_code == 200
@@ -93,7 +88,7 @@ def test_rolling_restart_commands_as_written(tmp_path):
 def test_prometheus_scrape_config_as_written(tmp_path):
     job = yaml.safe_load(readme_block("yaml", "scrape_configs"))["scrape_configs"][0]
     token = "scrape-token-0123456789"
-    credentials = Path(tmp_path / "bokeh-flask.token")
+    credentials = tmp_path / "bokeh-flask.token"
     credentials.write_text(token + "\n")  # Prometheus strips the file's trailing whitespace
     auth = job["authorization"]
     assert set(auth) == {"credentials_file"}  # type Bearer, Prometheus' default

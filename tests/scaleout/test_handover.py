@@ -57,11 +57,6 @@ def document_nonce(ws: BokehWS) -> tuple[str, int]:
     return nonce, int(pid)
 
 
-def workers_of(server) -> list[int]:
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text()
-    return sorted(int(pid) for pid in children.split())
-
-
 def open_descriptors(pids: list[int]) -> int:
     return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids)
 
@@ -108,7 +103,7 @@ def test_the_sessions_of_a_killed_worker_are_rebuilt_from_their_tokens(server):
     assert built_by != victim
     assert seen != nonce  # a new document from the token: the old one died with its worker
     assert "did not take the websocket" in server.log_text()[log_before:]
-    _wait_for(lambda: len(workers_of(server)) == WORKERS)  # gunicorn replaced the worker
+    _wait_for(lambda: len(server.worker_pids()) == WORKERS)  # gunicorn replaced the worker
 
 
 def test_refusals_come_before_any_handover(server):
@@ -142,8 +137,8 @@ def test_a_busy_owner_serves_the_websocket_once_free_with_the_pages_document(ser
 
 
 def test_descriptors_return_to_baseline_after_churn(server):
-    _wait_for(lambda: len(workers_of(server)) == WORKERS)
-    pids = workers_of(server)
+    _wait_for(lambda: len(server.worker_pids()) == WORKERS)
+    pids = server.worker_pids()
     # every worker builds a session first: its first one opens what lives as long as the
     # worker (the asyncio loop's self-pipe, ...), which is not a leak
     builders: set[int] = set()
@@ -163,7 +158,7 @@ def test_descriptors_return_to_baseline_after_churn(server):
         raw.sendall(_handshake(server.port, token))
         raw.close()
     _wait_for(lambda: open_descriptors(pids) <= baseline + 2, timeout=30)
-    assert workers_of(server) == pids  # no worker died
+    assert server.worker_pids() == pids  # no worker died
     assert "Traceback" not in server.log_text()
 
 
@@ -195,14 +190,14 @@ def _wait_for(condition, timeout: float = 20.0) -> None:
 
 
 def test_a_reload_replaces_the_owners_and_their_tokens_rebuild(server):
-    _wait_for(lambda: len(workers_of(server)) == WORKERS)
-    before = workers_of(server)
+    _wait_for(lambda: len(server.worker_pids()) == WORKERS)
+    before = server.worker_pids()
     nonce, token = page(server)
     os.kill(server.process.pid, signal.SIGHUP)  # gunicorn's code reload: all new workers
-    _wait_for(lambda: len(workers_of(server)) == WORKERS and not set(workers_of(server)) & set(before))
+    _wait_for(lambda: len(server.worker_pids()) == WORKERS and not set(server.worker_pids()) & set(before))
     with BokehWS(f"{server.ws_url}/handover_nonce/ws", token) as ws:
         seen, built_by = document_nonce(ws)
-    assert built_by in workers_of(server) and seen != nonce
+    assert built_by in server.worker_pids() and seen != nonce
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +228,7 @@ def test_an_expired_token_re_attaches_to_its_live_session_in_another_worker(shor
 
 
 def test_an_owner_out_of_descriptors_refuses_at_once_and_the_receiver_rebuilds(server):
-    _wait_for(lambda: len(workers_of(server)) == WORKERS)
+    _wait_for(lambda: len(server.worker_pids()) == WORKERS)
     nonce, token = page(server)
     owner = owner_pid(token)
     soft, hard = resource.prlimit(owner, resource.RLIMIT_NOFILE)
@@ -265,4 +260,4 @@ def test_an_owner_out_of_descriptors_refuses_at_once_and_the_receiver_rebuilds(s
     nonce, token = mine[0]
     with BokehWS(f"{server.ws_url}/handover_nonce/ws", token, timeout=30) as ws:
         assert document_nonce(ws) == (nonce, owner)
-    assert owner in workers_of(server) and "Traceback" not in server.log_text()[log_before:]
+    assert owner in server.worker_pids() and "Traceback" not in server.log_text()[log_before:]

@@ -9,7 +9,6 @@ every frame's RSV1 bit and every byte on the wire can be counted.
 from __future__ import annotations
 
 import base64
-
 import itertools
 import json
 import socket
