@@ -12,12 +12,18 @@ def on_server_unloaded(server_context):
     log.info("dashboard: server unloaded")
 
 
+def _short(session_id):
+    """Enough of the id to follow a session in the log: a whole unsigned id would let a
+    reader of the log join that session."""
+    return session_id[:8] + "…"
+
+
 def on_session_created(session_context):
-    log.info("dashboard: session %s created", session_context.id)
+    log.info("dashboard: session %s created", _short(session_context.id))
 
 
 def on_session_destroyed(session_context):
-    log.info("dashboard: session %s destroyed", session_context.id)
+    log.info("dashboard: session %s destroyed", _short(session_context.id))
 
 
 def process_request(request):
