@@ -408,6 +408,14 @@ def validate(settings: Settings) -> None:
         if not settings.metrics_token or not all(" " < ch < "\x7f" for ch in settings.metrics_token):
             raise SettingsError("--metrics-token must be printable ASCII without spaces "
                                 "(it travels in an Authorization header)")
+    from urllib.parse import urlsplit  # local, as below
+
+    for flag, url, schemes in (("--redis-url", settings.redis_url, ("redis", "rediss", "unix")),
+                               ("--login-store", settings.login_store, ("sqlite", "redis", "rediss", "unix"))):
+        scheme = urlsplit(url).scheme if url is not None else None
+        if url is not None and scheme not in schemes:  # the URL itself may hold a password: not echoed
+            raise SettingsError(f"{flag} must be a {' or '.join(f'{s}://' for s in schemes)} URL, "
+                                f"got {f'a {scheme}:// URL' if scheme else 'no scheme'}")
     if settings.log_level.lower() not in LOG_LEVELS:
         raise SettingsError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
     if settings.index is not None and not os.path.isfile(settings.index):

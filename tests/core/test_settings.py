@@ -343,3 +343,19 @@ def test_compression_from_flask_config():
 def test_bad_compression_levels_are_errors(field, value, needle):
     with pytest.raises(SettingsError, match=needle):
         build(overrides={field: value})
+
+
+@pytest.mark.parametrize(("name", "url", "expected"), [
+    ("BOKEH_FLASK_REDIS_URL", "foo://:hunter2@x/0", "--redis-url must be a redis:// or rediss:// or unix:// URL, got a foo:// URL"),
+    ("BOKEH_LOGIN_STORE", "/tmp/logins.db", "--login-store must be a sqlite:// or redis:// or rediss:// or unix:// URL, got no scheme"),
+])
+def test_a_store_url_of_the_wrong_kind_is_refused_without_echoing_it(name, url, expected):
+    with pytest.raises(SettingsError) as err:
+        build(environ={name: url})
+    assert str(err.value) == expected  # the URL may carry a password: it is not repeated
+
+
+def test_store_urls_of_the_right_kind_are_accepted():
+    settings = build(environ={"BOKEH_FLASK_REDIS_URL": "redis://127.0.0.1:6379/0",
+                              "BOKEH_LOGIN_STORE": "sqlite:////tmp/logins.db"})
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
