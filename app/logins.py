@@ -44,6 +44,28 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+
+#: Seconds a worker waits for another worker's hold on a store file to end.
+SQLITE_BUSY_TIMEOUT = 10.0
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A connection to a store file in WAL mode. Workers booting together open the same
+    fresh file at once, and switching it to WAL can fail with "database is locked" at once,
+    without waiting out the busy timeout: retried until that timeout, instead of a worker
+    that fails to boot (which stops the whole gunicorn master)."""
+    db = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                db.close()
+                raise
+            time.sleep(0.05)
+
 class LoginStore(Protocol):
     """Live logins, shared by every worker that may see their cookies."""
 
@@ -86,8 +108,7 @@ class SQLiteLoginStore:
     def _db(self) -> sqlite3.Connection:
         """This process's connection (a connection must not cross gunicorn's fork)."""
         if self._connection is None or self._pid != os.getpid():
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect_sqlite(self.path)
             db.execute("CREATE TABLE IF NOT EXISTS logins (id TEXT PRIMARY KEY, user TEXT, seen REAL)")
             db.execute("CREATE TABLE IF NOT EXISTS revoked (value TEXT PRIMARY KEY, until REAL)")
             db.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT, at REAL)")

@@ -25,7 +25,7 @@ import time
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from .logins import login_store_url
+from .logins import connect_sqlite, login_store_url
 from .settings import Settings
 
 #: How often each worker looks for logouts (s): a logout reaches every tab within ~this.
@@ -67,8 +67,7 @@ class SQLiteLogoutEvents:
         """This process's connection; a new process starts reading after the newest event
         (its sessions are all newer than the events before it)."""
         if self._connection is None or self._pid != os.getpid():
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect_sqlite(self.path)
             db.execute("CREATE TABLE IF NOT EXISTS logout_events "
                        "(seq INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT, at REAL)")
             self._last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM logout_events").fetchone()[0]
