@@ -12,6 +12,8 @@ otherwise show as traffic.
 """
 from __future__ import annotations
 
+import functools
+
 import time
 from typing import Any
 
@@ -33,10 +35,12 @@ HISTORY_POINTS = 120
 _COLUMNS = ("pid", "sessions", "apps", "connections", "messages_per_s", "rss_mib")
 
 
-def with_admin(applications: dict[str, Application]) -> dict[str, Application]:
-    """``applications`` plus the admin page; refused when an app already has its URL."""
+def with_admin(applications: dict[str, Application], stats_directory: str) -> dict[str, Application]:
+    """``applications`` plus the admin page, showing the workers whose stats files are in
+    ``stats_directory``; refused when an app already has its URL."""
     refuse_admin_key(applications)
-    return {**applications, ADMIN_KEY: Application(FunctionHandler(build_document))}
+    return {**applications,
+            ADMIN_KEY: Application(FunctionHandler(functools.partial(build_document, stats_directory=stats_directory)))}
 
 
 class Rates:
@@ -70,7 +74,7 @@ def worker_rows(records: list[dict[str, Any]], rates: Rates) -> dict[str, list[A
     return rows
 
 
-def build_document(doc: Document) -> None:
+def build_document(doc: Document, stats_directory: str) -> None:
     """One admin session: the table, the charts, and their update every second."""
     workers = ColumnDataSource(name="admin_workers", data={name: [] for name in _COLUMNS})
     history = ColumnDataSource(name="admin_history", data={"time": [], "messages_per_s": [], "sessions": []})
@@ -90,7 +94,7 @@ def build_document(doc: Document) -> None:
     rates = Rates()
 
     def update() -> None:
-        rows = worker_rows(worker_stats.read_workers(), rates)
+        rows = worker_rows(worker_stats.read_workers(stats_directory), rates)
         workers.data = rows
         history.stream({"time": [time.time() * 1000], "messages_per_s": [sum(rows["messages_per_s"])],
                         "sessions": [sum(rows["sessions"])]}, rollover=HISTORY_POINTS)

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from .app_errors import describe
 from .app_keys import ADMIN_KEY, EXAMPLE_APPS, key_for_path, refuse_admin_key
 from .dev_reload import watched_files
+from . import state_dir
 from .gunicorn_config import gunicorn_options
 from .settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
 from .versions import check_supported
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", default=None, metavar="URL",
                        help="Redis shared by every host (redis://host:port/db): carries logouts "
                             "between hosts and is the login store unless --login-store is given")
+    serve.add_argument("--state-dir", default=None, metavar="DIR",
+                       help="private directory (mode 0700) for the server's files and sockets "
+                            "(default: $XDG_RUNTIME_DIR/bokeh-flask, else <temp dir>/bokeh-flask-<uid>)")
     serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a login after this long without a request (default 8 h; 0: never)")
     serve.add_argument("--metrics", action="store_true", default=None,
@@ -145,6 +149,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "cookie_secret_file": os.path.abspath(ns.cookie_secret_file) if ns.cookie_secret_file else None,
         "cookie_samesite": ns.cookie_samesite, "login_store": ns.login_store,
         "redis_url": ns.redis_url,
+        "state_dir": os.path.abspath(ns.state_dir) if ns.state_dir else None,
         "login_idle_timeout": ns.login_idle_timeout,
         "use_xheaders": ns.use_xheaders or None,
         "dev": True if ns.dev is not None else None,
@@ -184,6 +189,7 @@ def serve(ns: argparse.Namespace) -> int:
         raise SettingsError("--unix-socket cannot be combined with --port or --address")
     if settings.admin:
         refuse_admin_key(_keys(paths))
+    state_dir.prepare(settings.state_dir)  # one that is not private: one line, before anything starts
     _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
     options = gunicorn_options(settings, bind)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import resource
 import sys
 import time
 from typing import Any
 
+from . import state_dir
 from .settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,8 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
         "worker_connections": WORKER_CONNECTIONS,
         "on_starting": on_starting(settings),
         "post_worker_init": post_worker_init,
-        "child_exit": child_exit,
-        "on_exit": on_exit,
+        "child_exit": child_exit(settings),
+        "on_exit": on_exit(settings),
         # A gevent worker keeps answering gunicorn's heartbeat while sessions work.
         "timeout": 60,
         "graceful_timeout": 10,
@@ -62,41 +64,71 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 
 
 def on_starting(settings: Settings) -> Any:
-    """gunicorn's ``on_starting`` hook: the open-files limit, with ``--metrics`` a fresh
+    """gunicorn's ``on_starting`` hook: the open-files limit, the server's private directory
+    (:mod:`.state_dir`; one that is not private stops the start), with ``--metrics`` a fresh
     prometheus_client multiprocess directory the workers inherit (:mod:`.metrics`), and with
     ``--admin`` the directory of the workers' stats files (:mod:`.worker_stats`)."""
     def hook(server: Any) -> None:
         raise_open_files_limit(server)
-        if settings.metrics:
-            from .metrics import prepare_multiprocess_dir
+        try:
+            directory = state_dir.prepare(settings.state_dir)
+            if settings.metrics:
+                from .metrics import prepare_multiprocess_dir
 
-            try:
-                server.log.info("metrics of every worker in %s", prepare_multiprocess_dir())
-            except SettingsError as exc:  # one line, and the master stops before any worker
-                print(f"bokeh-flask: error: {exc}", file=sys.stderr, flush=True)
-                raise SystemExit(2) from None
-        if settings.admin:
-            from .worker_stats import prepare_dir
+                server.log.info("metrics of every worker in %s", prepare_multiprocess_dir(directory))
+            if settings.admin:
+                from .worker_stats import prepare_dir
 
-            server.log.info("worker stats for the admin page in %s", prepare_dir())
+                server.log.info("worker stats for the admin page in %s", prepare_dir(directory))
+        except SettingsError as exc:  # one line, and the master stops before any worker
+            print(f"bokeh-flask: error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
     return hook
 
 
-def child_exit(server: Any, worker: Any) -> None:
-    """gunicorn's ``child_exit`` hook: an exited worker's live gauges stop counting."""
-    from .metrics import worker_exited
+def child_exit(settings: Settings) -> Any:
+    """gunicorn's ``child_exit`` hook: an exited worker's live gauges stop counting, and its
+    handover sockets go (bound until the process really exited, so no name is ever free
+    while a sibling may still hand to it)."""
+    def hook(server: Any, worker: Any) -> None:
+        from . import handover
+        from .metrics import worker_exited
 
-    worker_exited(worker.pid)
+        worker_exited(worker.pid)
+        group = handover.group_of_master(os.getpid())
+        if group is not None:
+            remove_worker_sockets(state_dir.resolve(settings.state_dir), handover.worker_key(group, worker.pid))
+
+    return hook
 
 
-def on_exit(server: Any) -> None:
-    """gunicorn's ``on_exit`` hook: the master removes the metrics and stats directories it made."""
-    from .metrics import remove_multiprocess_dir
-    from .worker_stats import remove_dir
+def on_exit(settings: Settings) -> Any:
+    """gunicorn's ``on_exit`` hook: the master removes the metrics and stats directories it
+    made, and any socket file its workers left."""
+    def hook(server: Any) -> None:
+        from . import handover
+        from .metrics import remove_multiprocess_dir
+        from .worker_stats import remove_dir
 
-    remove_multiprocess_dir()
-    remove_dir()
+        remove_multiprocess_dir()
+        remove_dir()
+        group = handover.group_of_master(os.getpid())
+        directory = state_dir.resolve(settings.state_dir)
+        if group is not None and os.path.isdir(directory):
+            for name in os.listdir(directory):
+                if name.endswith(".sock") and f"-{group}." in name:
+                    state_dir.remove_if_present(os.path.join(directory, name))
+
+    return hook
+
+
+def remove_worker_sockets(directory: str, key: str) -> None:
+    """Remove an exited worker's handover sockets."""
+    from . import handover
+
+    for path in (handover.socket_path(directory, key), handover.draining_path(directory, key)):
+        state_dir.remove_if_present(path)
 
 
 def raise_open_files_limit(server: Any) -> None:

@@ -11,21 +11,22 @@ channels, chosen by :func:`events_url`:
 - ``redis://...`` (``--redis-url``, or a Redis login store): a Redis stream that every
   worker of every host reads after the last entry it saw; Redis' clock orders it.
 
-An event holds a digest of the user's identity and nothing else (no login id, no
-cookie). SQLite events are deleted after :data:`EVENT_TTL` seconds; the Redis stream keeps
+An event holds a digest of the user's identity, keyed with the store's namespace
+(:func:`.logins.namespace_for`), and nothing else (no login id, no cookie). SQLite
+events are deleted after :data:`EVENT_TTL` seconds; the Redis stream keeps
 at most :data:`REDIS_MAX_EVENTS` and expires :data:`EVENT_TTL` seconds after the last
 logout (trimming by age would trust every host's clock).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from .logins import connect_sqlite, login_store_url
+from . import state_dir
+from .logins import keyed_digest, login_store_url, open_private_sqlite
 from .settings import Settings
 
 #: How often each worker looks for logouts (s): a logout reaches every tab within ~this.
@@ -36,13 +37,17 @@ EVENT_TTL = 60.0
 REDIS_MAX_EVENTS = 10_000
 
 
-def user_digest(user: str) -> str:
-    """What an event says of the user: a digest, so the store holds no identity."""
-    return hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
+def user_digest(user: str, namespace: bytes = b"") -> str:
+    """What an event says of the user: a keyed digest, so the store holds no identity and
+    a server with another secret never takes the event for one of its users."""
+    return keyed_digest(user, namespace)
 
 
 class LogoutEvents(Protocol):
     """Logouts, seen by every worker that shares the channel."""
+
+    #: the key of :func:`user_digest` (servers with other secrets ignore these events)
+    namespace: bytes
 
     def publish(self, user: str) -> None:
         """Tell the other workers that ``user`` logged out."""
@@ -55,8 +60,9 @@ class LogoutEvents(Protocol):
 class SQLiteLogoutEvents:
     """Logout events in a table of the host's SQLite login-store file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, namespace: bytes = b"") -> None:
         self.path = path
+        self.namespace = namespace
         self._connection: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._last = 0
@@ -67,7 +73,7 @@ class SQLiteLogoutEvents:
         """This process's connection; a new process starts reading after the newest event
         (its sessions are all newer than the events before it)."""
         if self._connection is None or self._pid != os.getpid():
-            db = connect_sqlite(self.path)
+            db = open_private_sqlite(self.path)
             db.execute("CREATE TABLE IF NOT EXISTS logout_events "
                        "(seq INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT, at REAL)")
             self._last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM logout_events").fetchone()[0]
@@ -78,7 +84,8 @@ class SQLiteLogoutEvents:
     def publish(self, user: str) -> None:
         now = time.time()
         db = self._db()
-        cursor = db.execute("INSERT INTO logout_events (user, at) VALUES (?, ?)", (user_digest(user), now))
+        cursor = db.execute("INSERT INTO logout_events (user, at) VALUES (?, ?)",
+                            (user_digest(user, self.namespace), now))
         self._own.add(cursor.lastrowid)
         db.execute("DELETE FROM logout_events WHERE at < ?", (now - EVENT_TTL,))
 
@@ -98,7 +105,8 @@ class RedisLogoutEvents:
 
     KEY = "bokeh-flask:logout-events"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: bytes = b"") -> None:
+        self.namespace = namespace
         try:
             import redis
         except ImportError:
@@ -121,7 +129,8 @@ class RedisLogoutEvents:
     def publish(self, user: str) -> None:
         self._position()
         pipe = self.redis.pipeline()
-        pipe.xadd(self.KEY, {"user": user_digest(user)}, maxlen=REDIS_MAX_EVENTS, approximate=True)
+        pipe.xadd(self.KEY, {"user": user_digest(user, self.namespace)}, maxlen=REDIS_MAX_EVENTS,
+                  approximate=True)
         pipe.expire(self.KEY, int(EVENT_TTL))
         self._own.add(pipe.execute()[0])
 
@@ -136,24 +145,26 @@ class RedisLogoutEvents:
         return users
 
 
-def events_url(settings: Settings, secret: str | None) -> str:
+def events_url(settings: Settings) -> str:
     """Redis when ``redis_url`` is set (every host), else the login store (a Redis one
     reaches every host too; the default SQLite file, the workers of this host)."""
-    return settings.redis_url or login_store_url(settings, secret)
+    return settings.redis_url or login_store_url(settings)
 
 
-def open_events(url: str) -> LogoutEvents:
+def open_events(url: str, namespace: bytes = b"") -> LogoutEvents:
     """The channel ``url`` names; ValueError, with the reason, when it cannot be used."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
         try:
-            return SQLiteLogoutEvents(path)
+            return SQLiteLogoutEvents(path, namespace)
         except sqlite3.Error as exc:
             raise ValueError(f"logout events {path}: {exc}") from None
+        except state_dir.PrivateDirError as exc:
+            raise ValueError(f"logout events {exc}") from None
     if parts.scheme in ("redis", "rediss", "unix"):
         try:
-            return RedisLogoutEvents(url)
+            return RedisLogoutEvents(url, namespace)
         except ValueError:
             raise
         except Exception as exc:  # the redis client's connection errors

@@ -9,7 +9,7 @@ multiprocess mode each write is a locked mmap update (~1.3 us), and five of them
 trip cost 2% of its CPU, the issue's whole budget.
 
 Under gunicorn, prometheus_client runs in its multiprocess mode: the master makes a fresh
-``PROMETHEUS_MULTIPROC_DIR`` at start (:func:`prepare_multiprocess_dir`, from the
+``PROMETHEUS_MULTIPROC_DIR`` in the server's private directory at start (:func:`prepare_multiprocess_dir`, from the
 ``on_starting`` hook), marks each exited worker dead there (:func:`worker_exited`, so its
 live gauges stop counting) and removes the directory when it stops
 (:func:`remove_multiprocess_dir`); any worker's scrape then covers them all. Without that
@@ -25,6 +25,7 @@ from bisect import bisect_left
 import tempfile
 from typing import Any
 
+from . import state_dir
 from .settings import SettingsError
 
 #: The environment variable prometheus_client's multiprocess mode reads.
@@ -267,20 +268,23 @@ def for_settings(enabled: bool) -> Metrics:
 
 # -- the gunicorn master's side ----------------------------------------------------------
 
-def prepare_multiprocess_dir() -> str:
-    """A fresh directory for this master's workers, unless the operator set one (theirs is
-    used as it is, and left in place at exit). One the workers could not write to stops
-    the start with a :class:`SettingsError` naming it (not a failure in every worker)."""
+def prepare_multiprocess_dir(directory: str) -> str:
+    """A fresh directory for this master's workers inside the private ``directory``, unless
+    the operator set one: theirs is used as it is (and left in place at exit) if it is
+    private to this user, else refused. One the workers could not write to stops the start
+    with a :class:`SettingsError` naming it (not a failure in every worker)."""
     existing = os.environ.get(MULTIPROC_ENV)
     try:
         if existing:
-            os.makedirs(existing, exist_ok=True)
-            path = existing
+            os.makedirs(existing, mode=0o700, exist_ok=True)
+            path = state_dir.ensure_private_dir(existing, MULTIPROC_ENV)
         else:
-            path = tempfile.mkdtemp(prefix="bokeh-flask-metrics-")
+            path = tempfile.mkdtemp(prefix="metrics-", dir=directory)
         tempfile.TemporaryFile(dir=path).close()  # the workers will write files here
+    except state_dir.PrivateDirError as exc:
+        raise SettingsError(f"--metrics: the metrics directory {exc}") from None
     except OSError as exc:
-        where = existing or f"a new directory in {tempfile.gettempdir()}"
+        where = existing or f"a new directory in {directory}"
         raise SettingsError(f"--metrics: cannot write the metrics directory ({MULTIPROC_ENV}) {where}: "
                             f"{exc.strerror or exc}") from None
     if not existing:

@@ -16,13 +16,15 @@ import secrets
 from typing import Any, Mapping
 
 
-from . import asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, versions, worker_stats
+from . import (asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, state_dir, versions,
+               worker_stats)
 from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
 from .cleanup import SessionCleanup
 from .contexts import ApplicationContext
 from .errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
+from .logins import namespace_for
 from .origins import OriginAllowlist
 from .periodic import PeriodicCallback
 from .requests import RequestInfo
@@ -66,16 +68,18 @@ class ServerCore:
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
         applications = build_applications(apps, root_path, load_errors)
+        stats_directory = worker_stats.stats_dir(state_dir.prepare(settings.state_dir)) if settings.admin else ""
         if settings.admin:
             from .admin_app import with_admin  # Bokeh models: only when asked for
 
-            applications = with_admin(applications)
+            applications = with_admin(applications, stats_directory)
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(self, key, application) for key, application in applications.items()
         }
         #: this worker's numbers for the admin page, shared on the host (``--admin`` only)
         self.stats_writer = worker_stats.StatsWriter(
-            lambda: worker_stats.app_counts(self.applications, self.connections)) if settings.admin else None
+            lambda: worker_stats.app_counts(self.applications, self.connections),
+            stats_directory) if settings.admin else None
         for key, error in (load_errors or {}).items():
             # --dev: the server stays up and the app's page shows the error until a good save
             self.applications[key].load_error = error
@@ -306,9 +310,9 @@ class ServerCore:
     # -- users --------------------------------------------------------------------------
 
     def _open_logout_events(self) -> logout_events.LogoutEvents:
-        url = logout_events.events_url(self.settings, self.settings.cookie_secret)
+        url = logout_events.events_url(self.settings)
         try:
-            return logout_events.open_events(url)
+            return logout_events.open_events(url, namespace_for(self.settings.cookie_secret))
         except ValueError as exc:
             flag = "--redis-url" if self.settings.redis_url else "--login-store"
             raise AuthError(f"{flag}: {exc}") from None

@@ -158,7 +158,7 @@ class Settings:
     #: embedding; the cookies are then ``Secure`` and need HTTPS).
     cookie_samesite: str = "Lax"
     #: Where live logins are kept, so a logout ends them in every worker: ``sqlite:///path``
-    #: (one host; default: a file in the temp directory) or ``redis://host:port/db``.
+    #: (one host; default: ``logins.sqlite3`` in ``state_dir``) or ``redis://host:port/db``.
     login_store: str | None = None
     #: Redis shared by every host (``redis://host:port/db``): logouts travel through it,
     #: so a user who logs out on one host loses their tabs on all of them, and it is the
@@ -170,6 +170,10 @@ class Settings:
     #: ``login_attempt_window`` seconds; more are answered 429 until the window moves on.
     login_attempts: int = 5
     login_attempt_window: int = 300
+    #: The server's private directory (mode 0700) for the files and sockets it makes on the
+    #: host; default ``$XDG_RUNTIME_DIR/bokeh-flask``, else ``<temp dir>/bokeh-flask-<uid>``
+    #: (see :mod:`.state_dir`).
+    state_dir: str | None = None
     #: Worker processes (CLI only).
     workers: int = 1
     #: ``--use-config``: a YAML file of Bokeh settings (``secret_key: ...``, ``resources:
@@ -231,6 +235,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_FLASK_METRICS": "metrics",
     "BOKEH_FLASK_METRICS_TOKEN": "metrics_token",
     "BOKEH_FLASK_ADMIN": "admin",
+    "BOKEH_FLASK_STATE_DIR": "state_dir",
 }
 
 #: Keys of a ``--use-config`` file (Bokeh's setting names) that set a field here; the

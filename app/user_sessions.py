@@ -70,4 +70,4 @@ class UserSessions:
                   for session in context.sessions.values() if session.context is not None}
         owners.update(c.session.context.user for c in core.connections if c.session.context is not None)
         return sum(self.end_here(user) for user in owners
-                   if user is not None and logout_events.user_digest(user) in digests)
+                   if user is not None and logout_events.user_digest(user, self.events.namespace) in digests)

@@ -101,12 +101,15 @@ class BokehGeventWorker(ggevent.GeventWorker):
         """While a sibling worker is still booting (a reload forks the new workers before it
         stops the old ones), within the graceful timeout; at once when none is (a shutdown,
         or one worker's restart while its siblings serve). True if a sibling now serves."""
+        from bokeh_flask.blueprints import handover as transport
+
         group = handover.group_of_master(self.ppid)
-        if group is None:
+        directory = transport.listening_directory()
+        if group is None or directory is None:
             return False
         deadline = time.monotonic() + max(0.0, self.cfg.graceful_timeout - 1.0)
         while True:
-            states = handover.sibling_states(group, [p for p in _children(self.ppid) if p != os.getpid()])
+            states = handover.sibling_states(directory, group, [p for p in _children(self.ppid) if p != os.getpid()])
             if "booting" not in states.values() or time.monotonic() >= deadline:
                 return "ready" in states.values()
             gevent.sleep(SIBLING_POLL)

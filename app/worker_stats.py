@@ -2,10 +2,11 @@
 
 Every worker writes one small JSON file a second (:class:`StatsWriter`): its pid, per app
 its sessions, websocket connections and message counters, its resident memory and the
-time. The files live in one directory per gunicorn master (:func:`prepare_dir`, named
-after the master's group id, see :func:`handover.group_of_master`, so two servers on a host
-never mix), which the master removes when it stops; a process no master prepared one for
-(``flask run``, a host's own gunicorn) uses one of its own. Any worker's admin session
+time. The files live in one directory per gunicorn master inside the server's private
+directory (:func:`prepare_dir`, named after the master's group id, see
+:func:`handover.group_of_master`, so two servers on a host never mix), which the master
+removes when it stops; a process no master prepared one for (``flask run``, a host's own
+gunicorn) uses one of its own. Any worker's admin session
 reads them all (:func:`read_workers`), so one page shows the whole host without Prometheus.
 
 A file is replaced atomically (written aside, then ``os.replace``), so a reader never sees
@@ -21,11 +22,10 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from typing import Any, Callable, Iterable, Mapping
 
-from . import handover, memory
+from . import handover, memory, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +40,16 @@ STALE_AFTER = 10.0
 _made_dir: str | None = None
 
 
-def _dir_for(pid: int) -> str:
+def _dir_for(directory: str, pid: int) -> str:
     group = handover.group_of_master(pid) or f"pid{pid}"
-    return os.path.join(tempfile.gettempdir(), f"bokeh-flask-stats-{group}")
+    return os.path.join(directory, f"stats-{group}")
 
 
-def _make_private(path: str) -> None:
-    """Create ``path`` for this user only; refuse one another user made (the temp directory
-    is shared, and what the files say is shown on the admin page)."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.stat(path).st_uid != os.getuid():
-        raise OSError(f"{path} belongs to another user")
-
-
-def prepare_dir() -> str:
-    """The master's part (``on_starting``): its workers' directory, inherited through
-    :data:`STATS_DIR_ENV`."""
+def prepare_dir(directory: str) -> str:
+    """The master's part (``on_starting``): its workers' directory inside the private
+    ``directory``, inherited through :data:`STATS_DIR_ENV`."""
     global _made_dir
-    path = _dir_for(os.getpid())
-    _make_private(path)
+    path = state_dir.ensure_private_dir(_dir_for(directory, os.getpid()))
     os.environ[STATS_DIR_ENV] = _made_dir = path
     return path
 
@@ -69,9 +60,9 @@ def remove_dir() -> None:
         shutil.rmtree(_made_dir, ignore_errors=True)
 
 
-def stats_dir() -> str:
-    """This process's directory: its master's, else one of its own."""
-    return os.environ.get(STATS_DIR_ENV) or _dir_for(os.getpid())
+def stats_dir(directory: str) -> str:
+    """This process's directory: its master's, else one of its own in ``directory``."""
+    return os.environ.get(STATS_DIR_ENV) or _dir_for(directory, os.getpid())
 
 
 def app_counts(applications: Mapping[str, Any], connections: Iterable[Any]) -> dict[str, Any]:
@@ -88,9 +79,9 @@ def app_counts(applications: Mapping[str, Any], connections: Iterable[Any]) -> d
 class StatsWriter:
     """Writes ``snapshot()`` (plus pid, time and RSS) to this worker's file every second."""
 
-    def __init__(self, snapshot: Callable[[], dict[str, Any]], directory: str | None = None) -> None:
+    def __init__(self, snapshot: Callable[[], dict[str, Any]], directory: str) -> None:
         self.snapshot = snapshot
-        self.directory = directory or stats_dir()
+        self.directory = directory
         self._pid: int | None = None
         self._job: Any = None
 
@@ -104,9 +95,9 @@ class StatsWriter:
             return
         self._pid = os.getpid()
         try:
-            _make_private(self.directory)
+            state_dir.ensure_private_dir(self.directory)
             self.write()
-        except OSError as exc:
+        except (OSError, state_dir.PrivateDirError) as exc:
             log.warning("the admin page will not show this worker: %s", exc)
             return
         from .periodic import PeriodicCallback  # gevent: only in a worker
@@ -153,9 +144,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_workers(directory: str | None = None) -> list[dict[str, Any]]:
-    """The live workers' latest records, by pid."""
-    directory = directory or stats_dir()
+def read_workers(directory: str) -> list[dict[str, Any]]:
+    """The live workers' latest records (files in ``directory``), by pid."""
     try:
         names = os.listdir(directory)
     except OSError:

@@ -30,7 +30,7 @@ from flask_login import (LoginManager, UserMixin, current_user, logout_user, use
                          user_logged_in, user_logged_out)
 
 from ..app.auth import AuthError, AuthProvider
-from ..app.logins import LoginStore, login_store_url, open_store
+from ..app.logins import LoginStore, login_store_url, namespace_for, open_store
 from ..app.server import ServerCore
 from ..app.settings import Settings
 
@@ -233,9 +233,8 @@ def login_exempt() -> bool:
 def _open_store(settings: Settings, secret: Any) -> LoginStore:
     if isinstance(secret, bytes):
         secret = secret.decode("latin-1")
-    url = login_store_url(settings, secret)
     try:
-        return open_store(url, settings.login_idle_timeout)
+        return open_store(login_store_url(settings), settings.login_idle_timeout, namespace_for(secret))
     except ValueError as exc:
         raise AuthError(f"--login-store: {exc}") from None
 

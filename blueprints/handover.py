@@ -1,9 +1,12 @@
 """Hand a websocket connection to the worker that owns its session (the transport side of
 :mod:`app.handover`, which decides when).
 
-Each gunicorn worker listens on an abstract Unix socket named after its worker key. A
-worker that accepts a websocket handshake for a session another worker owns, once every
-check that can refuse it has passed, sends the owner the connection's descriptor
+Each gunicorn worker listens on a Unix socket named after its worker key, in the server's
+private directory, from its start until its process exits (a draining worker answers
+``-``). A worker that accepts a websocket handshake for a session another worker owns,
+once every check that can refuse it has passed, connects to the owner's socket, proves
+that the listener is that sibling (:func:`app.handover.peer_problem`: a squatter gets
+nothing, and the connection is served here), then sends it the connection's descriptor
 (``SCM_RIGHTS``) with the request head it has read. The owner runs that request through
 its own gunicorn handler, as if it had accepted the connection itself: the checks run again
 there, then the upgrade, and the websocket meets the session the page was rendered from.
@@ -32,6 +35,7 @@ import logging
 import os
 import socket
 import ssl
+import stat
 import struct
 import time
 from typing import Any, Mapping
@@ -40,7 +44,7 @@ import gevent
 from gevent.socket import wait_read
 from flask import Response
 
-from ..app import handover
+from ..app import handover, state_dir
 from ..app.gunicorn_config import EXHAUSTION_REPORT_INTERVAL
 from ..app.tokens import short_id
 
@@ -52,7 +56,10 @@ HANDOVER_TIMEOUT = 1.0
 #: Largest request head handed over (gunicorn's own limits keep heads far below this).
 MAX_HEAD = 1 << 20
 _LENGTH = struct.Struct("!I")
+_CREDENTIALS = struct.Struct("3i")
 _last_refusal_warning = -EXHAUSTION_REPORT_INTERVAL
+#: The private directory this worker's siblings listen in (set by :func:`start`).
+_directory: str | None = None
 
 
 class HandedOver(Response):
@@ -65,7 +72,8 @@ class HandedOver(Response):
 
 def start(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` part: listen for handed connections when the worker
-    serves bokeh-flask apps and the platform has abstract Unix sockets (Linux)."""
+    serves bokeh-flask apps on Linux, in the server's private directory."""
+    global _directory
     cores = _cores(worker)
     group = handover.group_of_master(worker.ppid) if cores else None
     if group is None or worker.cfg.is_ssl:
@@ -73,45 +81,59 @@ def start(worker: Any) -> None:
     key = handover.worker_key(group)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(handover.socket_name(key))
+        directory = state_dir.prepare(cores[0].settings.state_dir)
+        path = handover.socket_path(directory, key)
+        if len(path.encode()) > handover.MAX_SOCKET_PATH:
+            raise OSError(f"{path} is longer than a Unix socket path may be; choose a shorter --state-dir")
+        state_dir.remove_if_present(path)  # a file left by an exited worker that had this pid
+        listener.bind(path)
         listener.listen(128)
-    except OSError as exc:
+    except (OSError, state_dir.PrivateDirError) as exc:
         log.warning("websockets will not be handed between workers: %s", exc)
         listener.close()
         return
+    _directory = directory
     for core in cores:
         core.worker_key = key
     worker.bokeh_flask_handover = (key, listener, gevent.spawn(_accept, listener, worker))
 
 
 def stop(worker: Any) -> None:
-    """A draining worker takes no more handed connections (their senders rebuild the
-    session), and holds a ``draining`` name so its siblings can tell it from a booting one."""
-    key, listener, accepting = getattr(worker, "bokeh_flask_handover", (None, None, None))
-    if key is None:
+    """A draining worker takes no more handed connections (it answers ``-``: their senders
+    rebuild the session) but keeps its name until it exits, and binds a ``draining`` socket
+    so its siblings can tell it from a booting one."""
+    key, _, _ = getattr(worker, "bokeh_flask_handover", (None, None, None))
+    if key is None or _directory is None:
         return
-    if accepting is not None:
-        accepting.kill()
-    listener.close()
     marker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        marker.bind(handover.draining_name(key))
-        worker.bokeh_flask_handover = (key, marker, None)
+        marker.bind(handover.draining_path(_directory, key))
+        worker.bokeh_flask_draining = marker
     except OSError:
         marker.close()
+
+
+def listening_directory() -> str | None:
+    """The private directory this worker and its siblings listen in (None: no handover)."""
+    return _directory
 
 
 def hand_over(owner: str, environ: Mapping[str, Any], session_id: str) -> bool:
     """Send this request's connection to worker ``owner``; False if it did not take it
     (then serve it here)."""
     client = environ.get("gunicorn.socket")
-    if client is None or isinstance(client, ssl.SSLSocket):
+    if client is None or isinstance(client, ssl.SSLSocket) or _directory is None:
         return False
     head = request_head(environ)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.settimeout(HANDOVER_TIMEOUT)
-        conn.connect(handover.socket_name(owner))
+        conn.connect(handover.socket_path(_directory, owner))
+        problem = _peer_problem(conn, handover.key_pid(owner))
+        if problem is not None:
+            log.warning("session %s: not handing its websocket to the socket of worker %s: %s; "
+                        "serving it here, rebuilt from the token", short_id(session_id), owner, problem)
+            return False
         message = _LENGTH.pack(len(head)) + head
         sent = conn.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                          array.array("i", [client.fileno()]))])
@@ -131,6 +153,12 @@ def hand_over(owner: str, environ: Mapping[str, Any], session_id: str) -> bool:
         conn.close()
     log.debug("session %s: websocket handed to worker %s", short_id(session_id), owner)
     return True
+
+
+def _peer_problem(conn: socket.socket, expected_pid: int | None) -> str | None:
+    """Why the process at the other end of ``conn`` is not a sibling worker (None: it is)."""
+    pid, uid, _ = _CREDENTIALS.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size))
+    return handover.peer_problem(expected_pid, pid, uid, os.getppid())
 
 
 def request_head(environ: Mapping[str, Any]) -> bytes:
@@ -201,21 +229,31 @@ def _warn_out_of_descriptors() -> None:
 
 
 def _receive(conn: socket.socket, worker: Any) -> None:
-    """Take one handed connection and serve it with the worker's own request handler."""
+    """Take one handed connection and serve it with the worker's own request handler.
+    Every descriptor that arrives is closed on every path but the one that serves it."""
+    fds: list[int] = []
     client: socket.socket | None = None
     try:
         conn.settimeout(HANDOVER_TIMEOUT)
-        if not _same_user(conn):
-            return
         data, ancdata, flags, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
-        fds = _descriptors(ancdata)
-        if fds:
-            client = socket.socket(fileno=fds[0])
-        for extra in fds[1:]:
-            os.close(extra)
-        if client is None or flags & socket.MSG_CTRUNC or len(data) < _LENGTH.size:
-            if flags & socket.MSG_CTRUNC:  # the descriptor could not be installed here
+        fds = _descriptors(ancdata)  # closed below unless served, whoever sent them
+        try:
+            problem = _peer_problem(conn, None)
+        except OSError as exc:  # no descriptor left to read /proc with: the sender rebuilds
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
                 _warn_out_of_descriptors()
+            conn.sendall(b"-")
+            return
+        if problem is not None:
+            log.warning("refused a handed connection: %s", problem)
+            return
+        if flags & socket.MSG_CTRUNC:  # a descriptor could not be installed here
+            _warn_out_of_descriptors()
+        elif len(fds) == 1:
+            client = _socket_of(fds[0])
+            if client is not None:
+                fds = []  # the socket object owns the descriptor now
+        if client is None or len(data) < _LENGTH.size:
             conn.sendall(b"-")
             return
         length = _LENGTH.unpack_from(data)[0]
@@ -228,15 +266,17 @@ def _receive(conn: socket.socket, worker: Any) -> None:
         if length > MAX_HEAD or any(core.draining for core in _cores(worker)):
             conn.sendall(b"-")  # a draining worker takes no session: the sender rebuilds it
             return
-        served, client = client, None
         try:
             conn.sendall(b"+")
         except OSError:  # the sender gave up waiting and let its copy go: serve it anyway
             pass
+        served, client = client, None
     except OSError:
         return
     finally:
         conn.close()
+        for fd in fds:
+            os.close(fd)
         if client is not None:
             client.close()
     try:
@@ -245,6 +285,22 @@ def _receive(conn: socket.socket, worker: Any) -> None:
         served.close()
         return
     worker.handle(worker.sockets[0], _Prefixed(served, bytes(head)), address)
+
+
+def _socket_of(fd: int) -> socket.socket | None:
+    """A socket object for a received descriptor of a stream socket (TCP, or Unix for a
+    server on ``--unix-socket``); None, the descriptor still the caller's to close, for
+    anything else: a file, a pipe, a datagram socket."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return None
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
+        sock.detach()
+        return None
+    return sock
 
 
 def _cores(worker: Any) -> list[Any]:
@@ -257,13 +313,6 @@ def _descriptors(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
     return list(fds)
-
-
-def _same_user(conn: socket.socket) -> bool:
-    """Only processes of this user may hand connections in (SO_PEERCRED)."""
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _, uid, _ = struct.unpack("3i", creds)
-    return uid == os.getuid()
 
 
 class _Prefixed:

@@ -62,17 +62,18 @@ def test_old_events_are_deleted(tmp_path, monkeypatch):
     assert users == [user_digest("bob")]
 
 
-def test_redis_url_carries_logouts_and_is_the_default_login_store():
+def test_redis_url_carries_logouts_and_is_the_default_login_store(tmp_path):
     sqlite = "sqlite:///srv/logins.sqlite3"
-    plain = build_settings(environ={})
-    assert events_url(plain, "s") == login_store_url(plain, "s") == default_store_url("s")
+    plain = build_settings(overrides={"state_dir": str(tmp_path)}, environ={})
+    assert events_url(plain) == login_store_url(plain) == default_store_url(plain)
+    assert default_store_url(plain) == f"sqlite:///{tmp_path}/logins.sqlite3"  # no name from the secret
     shared = build_settings(environ={"BOKEH_FLASK_REDIS_URL": "redis://r:6379/0"})
-    assert events_url(shared, "s") == login_store_url(shared, "s") == "redis://r:6379/0"
+    assert events_url(shared) == login_store_url(shared) == "redis://r:6379/0"
     own_store = build_settings(overrides={"redis_url": "redis://r:6379/0", "login_store": sqlite}, environ={})
-    assert login_store_url(own_store, "s") == sqlite
-    assert events_url(own_store, "s") == "redis://r:6379/0"
+    assert login_store_url(own_store) == sqlite
+    assert events_url(own_store) == "redis://r:6379/0"
     redis_store = build_settings(config={"BOKEH_LOGIN_STORE": "redis://r:6379/1"}, environ={})
-    assert events_url(redis_store, "s") == "redis://r:6379/1"  # a Redis login store reaches every host
+    assert events_url(redis_store) == "redis://r:6379/1"  # a Redis login store reaches every host
     assert build_settings(config={"BOKEH_REDIS_URL": "redis://c:1/0"}, environ={}).redis_url == "redis://c:1/0"
 
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 
-from bokeh_flask.app import worker_stats
+from bokeh_flask.app import state_dir, worker_stats
 
 from http_helpers import APPS, get, page_token
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
@@ -28,7 +28,8 @@ def test_flask_run_serves_it_and_writes_its_own_stats_file(start_server):
     assert page.status_code == 200 and "bokeh-flask admin" in page.text
     page_token(page.text)  # a doc page like any app's
     get(server, "/hello")
-    directory = worker_stats._dir_for(server.process.pid)  # no master: the process's own
+    # no master: the process's own, in the default private directory
+    directory = worker_stats._dir_for(state_dir.default_state_dir(), server.process.pid)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         records = worker_stats.read_workers(directory)
