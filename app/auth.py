@@ -113,6 +113,10 @@ class AuthProvider:
         module's ``get_user`` reads are found per request; these are declared up front."""
         return ()
 
+    def unavailable(self) -> str | None:
+        """Why the provider cannot check logins now (``/readyz`` answers 503 with it)."""
+        return None
+
     @property
     def enabled(self) -> bool:
         """True when requests need a user (NullAuth: False)."""

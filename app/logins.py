@@ -117,6 +117,9 @@ class LoginStore(Protocol):
     def clear_failures(self, key: str) -> None:
         """Forget ``key``'s failures (a successful login)."""
 
+    def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+
 
 class SQLiteLoginStore:
     """Logins in a SQLite file: one host's workers share it."""
@@ -193,6 +196,9 @@ class SQLiteLoginStore:
     def clear_failures(self, key: str) -> None:
         self._db().execute("DELETE FROM failures WHERE key = ?", (self._digest(key),))
 
+    def ping(self) -> None:
+        self._db().execute("SELECT 1").fetchone()
+
 
 class RedisLoginStore:
     """Logins in Redis: every worker of every host shares them."""
@@ -265,6 +271,9 @@ class RedisLoginStore:
 
     def clear_failures(self, key: str) -> None:
         self.redis.delete(self._failures_key(key))
+
+    def ping(self) -> None:
+        self.redis.ping()
 
 
 def default_store_url(settings: Settings) -> str:

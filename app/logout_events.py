@@ -56,6 +56,9 @@ class LogoutEvents(Protocol):
         """Digests (:func:`user_digest`) of users logged out elsewhere since the last poll
         in this process (this process's own events are left out: it ended those itself)."""
 
+    def ping(self) -> None:
+        """Raise when the channel cannot be reached."""
+
 
 class SQLiteLogoutEvents:
     """Logout events in a table of the host's SQLite login-store file."""
@@ -98,6 +101,9 @@ class SQLiteLogoutEvents:
         users = {user for seq, user in rows if seq not in self._own}
         self._own.difference_update(seq for seq, _ in rows)
         return users
+
+    def ping(self) -> None:
+        self._db().execute("SELECT 1").fetchone()
 
 
 class RedisLogoutEvents:
@@ -143,6 +149,9 @@ class RedisLogoutEvents:
         users = {fields[b"user"].decode() for entry_id, fields in entries if entry_id not in self._own}
         self._own.difference_update(entry_id for entry_id, _ in entries)
         return users
+
+    def ping(self) -> None:
+        self.redis.ping()
 
 
 def events_url(settings: Settings) -> str:

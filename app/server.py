@@ -16,8 +16,8 @@ import secrets
 from typing import Any, Mapping
 
 
-from . import (asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, state_dir, versions,
-               worker_stats)
+from . import (asyncio_loop, curdoc, handover, ids, logout_events, memory, metrics, pending_logouts,
+               state_dir, versions, worker_stats)
 from .app_errors import AppLoadError
 from .auth import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from .connection import ServerConnection, Transport
@@ -63,7 +63,10 @@ class ServerCore:
         self.auth_provider = provider_from(auth, settings)
         #: Logouts shared with the other workers (and hosts, with Redis); None without auth.
         #: logouts: here at once, elsewhere through the logout events (auth on only)
-        self.users = UserSessions(self, self._open_logout_events() if self.auth_provider.enabled else None)
+        enabled = self.auth_provider.enabled
+        #: logouts a shared store could not take yet, kept on the host (auth on only)
+        self.pending_logouts = pending_logouts.for_settings(settings) if enabled else None
+        self.users = UserSessions(self, self._open_logout_events() if enabled else None, self.pending_logouts)
         #: Runs the provider's Tornado handlers and builds the handler get_user receives.
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
@@ -147,7 +150,7 @@ class ServerCore:
             return f"app {', '.join(failed)} failed to load (see the server log)"
         if not self.loaded:
             return "starting: on_server_loaded hooks are running"
-        return None
+        return self.auth_provider.unavailable() or self.users.unavailable()
 
     def begin_drain(self) -> None:
         """This worker is exiting: ``/readyz`` answers 503 and no session is handed to it."""

@@ -1,5 +1,6 @@
 """Logout across workers and hosts: end a user's sessions here at once, and everywhere else
-through :mod:`.logout_events`, which every worker polls."""
+through :mod:`.logout_events`, which every worker polls. A logout event the channel cannot
+take now waits in :mod:`.pending_logouts` and goes out once it can."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import logout_events
 from .errors import CLOSE_SESSION_GONE
+from .pending_logouts import PUBLISH_TTL, PendingLogouts
 
 if TYPE_CHECKING:
     from .server import ServerCore
@@ -17,11 +19,16 @@ log = logging.getLogger(__name__)
 class UserSessions:
     """The sessions of users of one worker's core, as logouts end them."""
 
-    def __init__(self, core: ServerCore, events: logout_events.LogoutEvents | None) -> None:
+    def __init__(self, core: ServerCore, events: logout_events.LogoutEvents | None,
+                 pending: PendingLogouts | None) -> None:
         self.core = core
         #: where logouts are published and polled; None with authentication off
         self.events = events
+        #: logouts the shared store has not taken yet (auth on only)
+        self.pending = pending
         self._failing = False
+        if events is not None and pending is not None:
+            pending.deliver_with("publish", lambda user, ttl: events.publish(user))
 
     def end(self, user: str) -> int:
         """Expire every session ``user`` owns and close their websockets, here at once and,
@@ -30,8 +37,11 @@ class UserSessions:
         if self.events is not None:
             try:
                 self.events.publish(user)
-            except Exception:  # the logout itself went through: say why other tabs may stay
-                log.exception("could not tell the other workers that %r logged out", user)
+            except Exception as exc:  # the logout itself went through: the others hear later
+                log.warning("could not tell the other workers and hosts that %r logged out (%s): "
+                            "they will be told once the store answers", user, exc)
+                if self.pending is not None:
+                    self.pending.add("publish", user, PUBLISH_TTL)
         return self.end_here(user)
 
     def end_here(self, user: str) -> int:
@@ -49,11 +59,23 @@ class UserSessions:
             log.info("user %r logged out: ended %d sessions", user, ended)
         return ended
 
+    def unavailable(self) -> str | None:
+        """Why logouts cannot reach the other workers now (None: they can)."""
+        if self.events is None:
+            return None
+        try:
+            self.events.ping()
+        except Exception as exc:
+            return f"the logout events channel cannot be reached: {exc}"
+        return None
+
     def apply_events(self) -> int:
-        """The logout job: end here the sessions of users who logged out in another worker
-        or host. Returns the count ended."""
+        """The logout job: deliver pending logouts, then end here the sessions of users who
+        logged out in another worker or host. Returns the count ended."""
         assert self.events is not None
         try:
+            if self.pending is not None:
+                self.pending.flush()
             digests = self.events.poll()
         except Exception as exc:  # the store is down: say so once, not every poll
             if not self._failing:

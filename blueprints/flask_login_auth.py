@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable
 
-from flask import Flask, Response, current_app, g, request, session
+from flask import Flask, Response, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask.views import View
 from flask_login import (LoginManager, UserMixin, current_user, logout_user, user_loaded_from_cookie,
@@ -31,6 +31,8 @@ from flask_login import (LoginManager, UserMixin, current_user, logout_user, use
 
 from ..app.auth import AuthError, AuthProvider
 from ..app.logins import LoginStore, login_store_url, namespace_for, open_store
+from ..app import pending_logouts
+from ..app.pending_logouts import StoreUnavailable, StoreWithPending
 from ..app.server import ServerCore
 from ..app.settings import Settings
 
@@ -69,7 +71,7 @@ class FlaskLoginAuth(AuthProvider):
         self._logout_url = logout_url or ("/logout" if self.standalone else None)
         self._cookie_names: tuple[str, ...] = ("session", "remember_token")
         #: live logins, shared by the workers (set by :meth:`init_app`)
-        self.store: LoginStore | None = None
+        self.store: StoreWithPending | None = None
         super().__init__()
 
     # -- the contract ---------------------------------------------------------------------
@@ -120,6 +122,9 @@ class FlaskLoginAuth(AuthProvider):
             return super().public_logout_url(prefix)
         return self._logout_url  # the host serves it, outside our prefix
 
+    def unavailable(self) -> str | None:
+        return self.store.ping() if self.store is not None else None
+
     def _host_login_url(self, request_handler: Any) -> str | None:
         """The host's login page: ``login_url=`` if given, else its ``login_view``."""
         if self._login_url:
@@ -148,7 +153,9 @@ class FlaskLoginAuth(AuthProvider):
             raise AuthError("FlaskLoginAuth() without check_credentials uses the Flask app's own "
                             "Flask-Login, but the app has no LoginManager: create "
                             "LoginManager(app) before BokehServer(...), or pass check_credentials=...")
-        self.store = _open_store(settings, app.secret_key)
+        pending = core.pending_logouts or pending_logouts.for_settings(settings)
+        self.store = StoreWithPending(_open_store(settings, app.secret_key), pending)
+        pending.flush()  # a host restarted since a logout the store missed: delivered now
         if self.standalone:
             self._install_standalone(app, settings, prefix)
         else:
@@ -214,7 +221,13 @@ class FlaskLoginAuth(AuthProvider):
             if login_exempt() or not current_user.is_authenticated:
                 return
             login_id = session.get(LOGIN_ID_KEY)
-            if not login_id or not store.check(login_id, self.identity(current_user)):
+            try:
+                live = bool(login_id) and store.check(login_id, self.identity(current_user))
+            except StoreUnavailable as unavailable:
+                if request.path == self._logout_url:
+                    return  # logging out needs no check: the login ends once the store is back
+                abort(503, description=unavailable.reason)
+            if not live:
                 g.bokeh_flask_stale_login = True  # not a logout: other logins keep their sessions
                 logout_user()
 
@@ -222,6 +235,13 @@ class FlaskLoginAuth(AuthProvider):
         user_logged_out.connect(on_logout, app, weak=False)
         user_loaded_from_cookie.connect(on_cookie_login, app, weak=False)
         app.before_request(check_login)
+
+
+def session_login() -> LoginUser | None:
+    """The standalone login the session cookie names (signed, so genuine), unchecked: a
+    logout must end it even while the store cannot say whether it is live."""
+    login_id, sep, name = str(session.get("_user_id", "")).partition(":")
+    return LoginUser(name, login_id) if sep and login_id else None
 
 
 def login_exempt() -> bool:

@@ -25,11 +25,12 @@ from tornado.web import RequestHandler
 from ..app.auth import join_prefix
 from ..app.errors import HTTPError
 from ..app.pages import TEMPLATES_DIR
+from ..app.pending_logouts import StoreUnavailable
 from ..app.server import ServerCore
 from ..app.settings import Settings
 
 from .auth import current_identity
-from .flask_login_auth import FlaskLoginAuth, LoginUser
+from .flask_login_auth import FlaskLoginAuth, LoginUser, session_login
 from .views import BokehView, error_response
 
 #: Flask session key of the login and logout forms' CSRF token.
@@ -120,24 +121,32 @@ class LoginView(BokehView):
 
 class LogoutView(BokehView):
     """``<prefix>/logout``: a GET asks, a POST with the CSRF token logs out. The login ends
-    in the store (a saved cookie no longer works anywhere), Flask-Login's signal ends the
-    user's sessions, and the browser goes back to the login page."""
+    in the store (a saved cookie no longer works anywhere; while the store is unreachable,
+    on this host at once and everywhere once it is back), the user's sessions end in every
+    worker, and the browser goes back to the login page with its cookie cleared."""
 
     methods = ["GET", "POST"]
 
     def get(self) -> Response:
-        if not current_user.is_authenticated:
+        try:
+            name = current_user.name if current_user.is_authenticated else None
+        except StoreUnavailable:  # the cookie's login cannot be checked: it may still log out
+            named = session_login()
+            name = named.name if named is not None else None
+        if name is None:
             return redirect(request.script_root + (self.core.login_url or "/"))
         return _page("logout.html", action=request.script_root + request.path,
-                     csrf_token=_csrf_token(), user=current_user.name)
+                     csrf_token=_csrf_token(), user=name)
 
     def post(self) -> Response:
         _check_csrf("logout")
-        if current_user.is_authenticated:
+        named = session_login()
+        if named is not None:
             provider = self.core.auth_provider
             assert isinstance(provider, FlaskLoginAuth) and provider.store is not None
-            provider.store.end(current_user.login_id)
+            provider.store.end(named.login_id)  # from here on no worker of this host loads it
             logout_user()
+            self.core.end_user_sessions(named.name)
         session.pop(CSRF_SESSION_KEY, None)
         return redirect(request.script_root + (self.core.login_url or "/"))
 

@@ -1,6 +1,8 @@
 """A loopback TCP proxy the tests can cut, standing in for a proxy timeout or a network
 blip: :meth:`TcpProxy.drop_all` closes every connection through it at once (both sides see
-the connection end), while new connections are still accepted and forwarded."""
+the connection end), while new connections are still accepted and forwarded; with
+:attr:`TcpProxy.down` set, the target is unreachable: new connections are closed at once
+(a service that is down, whose data survives for when it is back)."""
 from __future__ import annotations
 
 import socket
@@ -17,6 +19,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self.accepted = 0
+        #: refuse every connection (close it at once) while True
+        self.down = False
         threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
 
     @property
@@ -29,6 +33,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.down:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
             except OSError:
@@ -67,6 +74,11 @@ class TcpProxy:
         for sock in sockets:
             self._close(sock)
         return len(sockets)
+
+    def go_down(self) -> None:
+        """The target becomes unreachable: open connections are cut, new ones closed."""
+        self.down = True
+        self.drop_all()
 
     def close(self) -> None:
         self.listener.close()
