@@ -5,7 +5,9 @@ copy replayed after logout would still work, in every worker, until it expires. 
 login gets a random id, kept in the cookie and in a store every worker reads; logging out
 deletes it, and a cookie naming no live login is refused (a page redirects to the login
 page, a websocket gets 403). A login also ends after ``login_idle_timeout`` seconds without
-a request. The same store counts failed logins for throttling.
+a request. The same store counts login attempts for throttling (:mod:`app.throttle`): an
+attempt is reserved, atomically with the check that allows it, before its password is
+checked, so concurrent guesses cannot all pass the check before any is counted.
 
 Two stores, chosen by ``login_store``:
 
@@ -26,7 +28,9 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from typing import Protocol
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from .settings import Settings
@@ -66,6 +70,62 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
                 raise
             time.sleep(0.05)
 
+
+class Attempts(Protocol):
+    """The attempts in the window under each key being reserved, as the reservation sees them."""
+
+    def count(self, key: str) -> int:
+        """Attempts under ``key`` in the window."""
+
+    def frees_in(self, key: str, below: int) -> float:
+        """Seconds until fewer than ``below`` attempts under ``key`` are in the window."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A reserved attempt: what :meth:`LoginStore.release_attempt` removes, as (where,
+    which) pairs in the store's own terms, and when it was counted."""
+
+    entries: tuple[tuple[str, int | str], ...]
+    at: float
+
+
+Refused = TypeVar("Refused")
+
+
+class _SQLiteAttempts:
+    def __init__(self, db: sqlite3.Connection, now: float, window: float) -> None:
+        self.db, self.now, self.window = db, now, window
+
+    def count(self, key: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?",
+                               (_digest(key), self.now - self.window)).fetchone()[0]
+
+    def frees_in(self, key: str, below: int) -> float:
+        extra = self.count(key) - below
+        if extra < 0:
+            return 0.0
+        at = self.db.execute("SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at LIMIT 1 OFFSET ?",
+                             (_digest(key), self.now - self.window, extra)).fetchone()[0]
+        return at + self.window - self.now
+
+
+class _RedisAttempts:
+    def __init__(self, pipe: Any, names: dict[str, str], now: float, window: float) -> None:
+        self.pipe, self.names, self.now, self.window = pipe, names, now, window
+
+    def count(self, key: str) -> int:
+        return self.pipe.zcount(self.names[key], self.now - self.window, "+inf")
+
+    def frees_in(self, key: str, below: int) -> float:
+        extra = self.count(key) - below
+        if extra < 0:
+            return 0.0
+        oldest = self.pipe.zrangebyscore(self.names[key], self.now - self.window, "+inf",
+                                         start=extra, num=1, withscores=True)
+        return oldest[0][1] + self.window - self.now
+
+
 class LoginStore(Protocol):
     """Live logins, shared by every worker that may see their cookies."""
 
@@ -85,14 +145,17 @@ class LoginStore(Protocol):
     def revoked(self, value: str) -> bool:
         """Whether :meth:`revoke` named this value."""
 
-    def failure(self, key: str, window: float) -> int:
-        """Count one failed login under ``key``; returns the failures in the last window."""
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
+        it returns None, one attempt is counted under every key and its ticket returned,
+        else what it returned (nothing is counted)."""
 
-    def failures(self, key: str, window: float) -> tuple[int, float]:
-        """(failures under ``key`` in the window, seconds until the oldest leaves it)."""
+    def release_attempt(self, ticket: Ticket) -> None:
+        """Uncount a reserved attempt (its password was right)."""
 
     def clear_failures(self, key: str) -> None:
-        """Forget ``key``'s failures (a successful login)."""
+        """Forget ``key``'s attempts (a successful login)."""
 
 
 class SQLiteLoginStore:
@@ -149,19 +212,33 @@ class SQLiteLoginStore:
         row = self._db().execute("SELECT until FROM revoked WHERE value = ?", (_digest(value),)).fetchone()
         return row is not None and row[0] > time.time()
 
-    def failure(self, key: str, window: float) -> int:
-        now = time.time()
-        db = self._db()
-        db.execute("INSERT INTO failures VALUES (?, ?)", (_digest(key), now))
-        db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
-        return self.failures(key, window)[0]
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """In a ``BEGIN IMMEDIATE`` transaction (one writer across processes) on a connection
+        of its own: the shared one may be inside another thread's statement."""
+        with closing(connect_sqlite(self.path)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
+                verdict = refuse(_SQLiteAttempts(db, now, window))
+                entries: list[tuple[str, int | str]] = []
+                if verdict is None:
+                    for digest in map(_digest, keys):
+                        row = db.execute("INSERT INTO failures VALUES (?, ?)", (digest, now)).lastrowid
+                        entries.append((digest, row))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return Ticket(tuple(entries), now) if verdict is None else verdict
 
-    def failures(self, key: str, window: float) -> tuple[int, float]:
-        now = time.time()
-        count, oldest = self._db().execute(
-            "SELECT COUNT(*), MIN(at) FROM failures WHERE key = ? AND at >= ?",
-            (_digest(key), now - window)).fetchone()
-        return count, (oldest + window - now) if oldest is not None else 0.0
+    def release_attempt(self, ticket: Ticket) -> None:
+        """By row id, key and time: a row id freed meanwhile may have been reused."""
+        for digest, row in ticket.entries:
+            self._db().execute("DELETE FROM failures WHERE rowid = ? AND key = ? AND at = ?",
+                               (row, digest, ticket.at))
 
     def clear_failures(self, key: str) -> None:
         self._db().execute("DELETE FROM failures WHERE key = ?", (_digest(key),))
@@ -215,22 +292,37 @@ class RedisLoginStore:
     def _failures_key(self, key: str) -> str:
         return f"{self.PREFIX}failures:{_digest(key)}"
 
-    def failure(self, key: str, window: float) -> int:
-        now = time.time()
-        name = self._failures_key(key)
-        pipe = self.redis.pipeline()
-        pipe.zadd(name, {f"{now}:{secrets.token_hex(4)}": now})
-        pipe.zremrangebyscore(name, 0, now - window)
-        pipe.expire(name, max(1, int(window)))
-        pipe.execute()
-        return self.failures(key, window)[0]
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """Optimistic: the keys are WATCHed while ``refuse`` reads them, and the attempt is
+        written in MULTI/EXEC only if none changed meanwhile; else read again."""
+        from redis.exceptions import WatchError
 
-    def failures(self, key: str, window: float) -> tuple[int, float]:
-        now = time.time()
-        name = self._failures_key(key)
-        count = self.redis.zcount(name, now - window, "+inf")
-        oldest = self.redis.zrangebyscore(name, now - window, "+inf", start=0, num=1, withscores=True)
-        return count, (oldest[0][1] + window - now) if oldest else 0.0
+        names = {key: self._failures_key(key) for key in keys}
+        member = secrets.token_hex(8)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(*names.values())
+                    now = time.time()
+                    verdict = refuse(_RedisAttempts(pipe, names, now, window))
+                    if verdict is not None:
+                        return verdict
+                    pipe.multi()
+                    for name in names.values():
+                        pipe.zremrangebyscore(name, 0, f"({now - window}")
+                        pipe.zadd(name, {member: now})
+                        pipe.expire(name, max(1, int(window) + 1))
+                    pipe.execute()
+                    return Ticket(tuple((name, member) for name in names.values()), now)
+                except WatchError:
+                    continue
+
+    def release_attempt(self, ticket: Ticket) -> None:
+        pipe = self.redis.pipeline()
+        for name, member in ticket.entries:
+            pipe.zrem(name, member)
+        pipe.execute()
 
     def clear_failures(self, key: str) -> None:
         self.redis.delete(self._failures_key(key))
