@@ -93,6 +93,10 @@ class Ticket:
 Refused = TypeVar("Refused")
 
 
+class StoreUnavailable(Exception):
+    """An attempt could not be counted: Redis unreachable, a SQLite file locked too long."""
+
+
 class _SQLiteAttempts:
     def __init__(self, db: sqlite3.Connection, now: float, window: float) -> None:
         self.db, self.now, self.window = db, now, window
@@ -149,7 +153,8 @@ class LoginStore(Protocol):
                         refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
         """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
         it returns None, one attempt is counted under every key and its ticket returned,
-        else what it returned (nothing is counted)."""
+        else what it returned (nothing is counted). :class:`StoreUnavailable` when the store
+        cannot answer."""
 
     def release_attempt(self, ticket: Ticket) -> None:
         """Uncount a reserved attempt (its password was right)."""
@@ -216,22 +221,25 @@ class SQLiteLoginStore:
                         refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
         """In a ``BEGIN IMMEDIATE`` transaction (one writer across processes) on a connection
         of its own: the shared one may be inside another thread's statement."""
-        with closing(connect_sqlite(self.path)) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                now = time.time()
-                db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
-                verdict = refuse(_SQLiteAttempts(db, now, window))
-                entries: list[tuple[str, int | str]] = []
-                if verdict is None:
-                    for digest in map(_digest, keys):
-                        row = db.execute("INSERT INTO failures VALUES (?, ?)", (digest, now)).lastrowid
-                        entries.append((digest, row))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        try:
+            with closing(connect_sqlite(self.path)) as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    now = time.time()
+                    db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
+                    verdict = refuse(_SQLiteAttempts(db, now, window))
+                    entries: list[tuple[str, int | str]] = []
+                    if verdict is None:
+                        for digest in map(_digest, keys):
+                            row = db.execute("INSERT INTO failures VALUES (?, ?)", (digest, now)).lastrowid
+                            entries.append((digest, row))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"login store {self.path}: {exc}") from None
         return Ticket(tuple(entries), now) if verdict is None else verdict
 
     def release_attempt(self, ticket: Ticket) -> None:
@@ -296,27 +304,30 @@ class RedisLoginStore:
                         refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
         """Optimistic: the keys are WATCHed while ``refuse`` reads them, and the attempt is
         written in MULTI/EXEC only if none changed meanwhile; else read again."""
-        from redis.exceptions import WatchError
+        from redis.exceptions import RedisError, WatchError
 
         names = {key: self._failures_key(key) for key in keys}
         member = secrets.token_hex(8)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(*names.values())
-                    now = time.time()
-                    verdict = refuse(_RedisAttempts(pipe, names, now, window))
-                    if verdict is not None:
-                        return verdict
-                    pipe.multi()
-                    for name in names.values():
-                        pipe.zremrangebyscore(name, 0, f"({now - window}")
-                        pipe.zadd(name, {member: now})
-                        pipe.expire(name, max(1, int(window) + 1))
-                    pipe.execute()
-                    return Ticket(tuple((name, member) for name in names.values()), now)
-                except WatchError:
-                    continue
+        try:
+            with self.redis.pipeline() as pipe:
+                while True:
+                    try:
+                        pipe.watch(*names.values())
+                        now = time.time()
+                        verdict = refuse(_RedisAttempts(pipe, names, now, window))
+                        if verdict is not None:
+                            return verdict
+                        pipe.multi()
+                        for name in names.values():
+                            pipe.zremrangebyscore(name, 0, f"({now - window}")
+                            pipe.zadd(name, {member: now})
+                            pipe.expire(name, max(1, int(window) + 1))
+                        pipe.execute()
+                        return Ticket(tuple((name, member) for name in names.values()), now)
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise StoreUnavailable(f"login store redis: {exc}") from None
 
     def release_attempt(self, ticket: Ticket) -> None:
         pipe = self.redis.pipeline()

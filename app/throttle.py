@@ -21,7 +21,8 @@ counts, not the address's. Clients that share an address (a proxy without
 
 Each attempt is reserved (counted as a failure) before its password is checked, in one
 atomic step with the check that allows it; a right password releases it. Concurrent guesses
-therefore cannot all pass the check before any of them is counted.
+therefore cannot all pass the check before any of them is counted. When the store cannot
+count an attempt, it is refused too (503): no password is checked uncounted.
 """
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ import logging
 import math
 from dataclasses import dataclass
 
-from .logins import Attempts, LoginStore, Ticket
+from .logins import Attempts, LoginStore, StoreUnavailable, Ticket
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Retry-After (s) of an attempt refused because the login store could not count it.
+STORE_RETRY_AFTER = 30
 
 #: Proxy addresses this process has already warned about (see :meth:`LoginThrottle.note_proxy`).
 _warned_proxies: set[str] = set()
@@ -40,10 +44,12 @@ _warned_proxies: set[str] = set()
 
 @dataclass(frozen=True)
 class Refusal:
-    """A refused login attempt: why (for the log) and in how many seconds to retry."""
+    """A refused login attempt: why (for the log), in how many seconds to retry, and the
+    HTTP status (503 when the store could not count it: no password goes unthrottled)."""
 
     reason: str
     retry_after: int
+    status: int = 429
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,13 @@ class LoginThrottle:
             wait, reason = max(refusals)
             return Refusal(f"{reason} in the last {window} s", max(1, math.ceil(wait)))
 
-        result = self.store.reserve_attempt((pair, client, named), window, refuse)
+        try:
+            result = self.store.reserve_attempt((pair, client, named), window, refuse)
+        except StoreUnavailable as exc:
+            result = Refusal(f"it cannot be counted: {exc}", STORE_RETRY_AFTER, status=503)
         if isinstance(result, Refusal):
-            log.warning("login of %r from %s refused (429, retry in %d s): %s",
-                        user, address, result.retry_after, result.reason)
+            log.warning("login of %r from %s refused (%d, retry in %d s): %s",
+                        user, address, result.status, result.retry_after, result.reason)
         return result
 
     def succeeded(self, user: str, address: str, ticket: Ticket) -> None:

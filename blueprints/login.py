@@ -105,7 +105,9 @@ class LoginView(BokehView):
         throttle.note_proxy(address, request.headers.get("X-Forwarded-For"))
         attempt = throttle.attempt(username, address)
         if isinstance(attempt, Refusal):
-            response = self._form("Too many failed logins: try again later.", status=429)
+            message = ("Too many failed logins: try again later." if attempt.status == 429
+                       else "Logins are unavailable for a moment: try again later.")
+            response = self._form(message, status=attempt.status)
             response.headers["Retry-After"] = str(attempt.retry_after)
             return response
         if not username or not self.provider.check_credentials(username, password):

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
 
 import pytest
+from servers import start_redis
 
 from bokeh_flask.app import logins
 from bokeh_flask.app.logins import Ticket, open_store
@@ -102,3 +104,25 @@ def test_an_untrusted_forwarding_proxy_is_named_once(throttle, caplog):
         LoginThrottle(throttle.store, throttle.settings.replace(use_xheaders=True)).note_proxy("192.0.2.254", "x")
     [line] = caplog.records
     assert f"requests from {proxy} carry X-Forwarded-For but --use-xheaders is off" in line.getMessage()
+
+
+def test_a_store_that_cannot_count_refuses_with_503(tmp_path, caplog):
+    """No password is checked uncounted: a Redis that went away, a SQLite file that cannot
+    be opened any more, each refuse the attempt with one warning line."""
+    process, url = start_redis()
+    redis_store = open_store(url, 3600)
+    process.terminate()
+    process.wait(timeout=10)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    sqlite_store = open_store(f"sqlite:///{gone / 'logins.sqlite3'}", 3600)
+    shutil.rmtree(gone)
+    for store in (redis_store, sqlite_store):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.throttle"):
+            refused = LoginThrottle(store, Settings()).attempt("alice", VICTIM)
+        assert isinstance(refused, Refusal) and (refused.status, refused.retry_after) == (503, 30)
+        [line] = caplog.records
+        assert line.exc_info is None
+        assert f"login of 'alice' from {VICTIM} refused (503, retry in 30 s): it cannot be counted: login store" \
+            in line.getMessage()
