@@ -70,66 +70,6 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
                 raise
             time.sleep(0.05)
 
-
-class Attempts(Protocol):
-    """The attempts in the window under each key being reserved, as the reservation sees them."""
-
-    def count(self, key: str) -> int:
-        """Attempts under ``key`` in the window."""
-
-    def frees_in(self, key: str, below: int) -> float:
-        """Seconds until fewer than ``below`` attempts under ``key`` are in the window."""
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """A reserved attempt: what :meth:`LoginStore.release_attempt` removes, as (where,
-    which) pairs in the store's own terms, and when it was counted."""
-
-    entries: tuple[tuple[str, int | str], ...]
-    at: float
-
-
-Refused = TypeVar("Refused")
-
-
-class StoreUnavailable(Exception):
-    """An attempt could not be counted: Redis unreachable, a SQLite file locked too long."""
-
-
-class _SQLiteAttempts:
-    def __init__(self, db: sqlite3.Connection, now: float, window: float) -> None:
-        self.db, self.now, self.window = db, now, window
-
-    def count(self, key: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?",
-                               (_digest(key), self.now - self.window)).fetchone()[0]
-
-    def frees_in(self, key: str, below: int) -> float:
-        extra = self.count(key) - below
-        if extra < 0:
-            return 0.0
-        at = self.db.execute("SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at LIMIT 1 OFFSET ?",
-                             (_digest(key), self.now - self.window, extra)).fetchone()[0]
-        return at + self.window - self.now
-
-
-class _RedisAttempts:
-    def __init__(self, pipe: Any, names: dict[str, str], now: float, window: float) -> None:
-        self.pipe, self.names, self.now, self.window = pipe, names, now, window
-
-    def count(self, key: str) -> int:
-        return self.pipe.zcount(self.names[key], self.now - self.window, "+inf")
-
-    def frees_in(self, key: str, below: int) -> float:
-        extra = self.count(key) - below
-        if extra < 0:
-            return 0.0
-        oldest = self.pipe.zrangebyscore(self.names[key], self.now - self.window, "+inf",
-                                         start=extra, num=1, withscores=True)
-        return oldest[0][1] + self.window - self.now
-
-
 class LoginStore(Protocol):
     """Live logins, shared by every worker that may see their cookies."""
 
@@ -161,6 +101,65 @@ class LoginStore(Protocol):
 
     def clear_failures(self, key: str) -> None:
         """Forget ``key``'s attempts (a successful login)."""
+
+
+class Attempts(Protocol):
+    """The attempts in the window under each key being reserved, as the reservation sees them."""
+
+    def count(self, key: str) -> int:
+        """Attempts under ``key`` in the window."""
+
+    def frees_in(self, key: str, below: int) -> float:
+        """Seconds until fewer than ``below`` attempts under ``key`` are in the window."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A reserved attempt: what :meth:`LoginStore.release_attempt` removes, as (where,
+    which) pairs in the store's own terms, and when it was counted."""
+
+    entries: tuple[tuple[str, int | str], ...]
+    at: float
+
+
+Refused = TypeVar("Refused")
+
+
+class StoreUnavailable(Exception):
+    """An attempt could not be counted: Redis unreachable, a SQLite file locked too long."""
+
+
+class _SQLiteAttempts:
+    def __init__(self, db: sqlite3.Connection, digests: dict[str, str], now: float, window: float) -> None:
+        self.db, self.digests, self.now, self.window = db, digests, now, window
+
+    def count(self, key: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?",
+                               (self.digests[key], self.now - self.window)).fetchone()[0]
+
+    def frees_in(self, key: str, below: int) -> float:
+        extra = self.count(key) - below
+        if extra < 0:
+            return 0.0
+        at = self.db.execute("SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at LIMIT 1 OFFSET ?",
+                             (self.digests[key], self.now - self.window, extra)).fetchone()[0]
+        return at + self.window - self.now
+
+
+class _RedisAttempts:
+    def __init__(self, pipe: Any, names: dict[str, str], now: float, window: float) -> None:
+        self.pipe, self.names, self.now, self.window = pipe, names, now, window
+
+    def count(self, key: str) -> int:
+        return self.pipe.zcount(self.names[key], self.now - self.window, "+inf")
+
+    def frees_in(self, key: str, below: int) -> float:
+        extra = self.count(key) - below
+        if extra < 0:
+            return 0.0
+        oldest = self.pipe.zrangebyscore(self.names[key], self.now - self.window, "+inf",
+                                         start=extra, num=1, withscores=True)
+        return oldest[0][1] + self.window - self.now
 
 
 class SQLiteLoginStore:
@@ -221,16 +220,17 @@ class SQLiteLoginStore:
                         refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
         """In a ``BEGIN IMMEDIATE`` transaction (one writer across processes) on a connection
         of its own: the shared one may be inside another thread's statement."""
+        digests = {key: _digest(key) for key in keys}
         try:
             with closing(connect_sqlite(self.path)) as db:
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     now = time.time()
                     db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
-                    verdict = refuse(_SQLiteAttempts(db, now, window))
+                    verdict = refuse(_SQLiteAttempts(db, digests, now, window))
                     entries: list[tuple[str, int | str]] = []
                     if verdict is None:
-                        for digest in map(_digest, keys):
+                        for digest in digests.values():
                             row = db.execute("INSERT INTO failures VALUES (?, ?)", (digest, now)).lastrowid
                             entries.append((digest, row))
                     db.execute("COMMIT")
