@@ -130,6 +130,8 @@ class StoreUnavailable(Exception):
 
 
 class _SQLiteAttempts:
+    """:class:`Attempts` read inside a reservation's transaction."""
+
     def __init__(self, db: sqlite3.Connection, digests: dict[str, str], now: float, window: float) -> None:
         self.db, self.digests, self.now, self.window = db, digests, now, window
 
@@ -147,6 +149,9 @@ class _SQLiteAttempts:
 
 
 class _RedisAttempts:
+    """:class:`Attempts` read while the reservation WATCHes their keys (so a change after
+    the read makes its MULTI/EXEC fail)."""
+
     def __init__(self, pipe: Any, names: dict[str, str], now: float, window: float) -> None:
         self.pipe, self.names, self.now, self.window = pipe, names, now, window
 

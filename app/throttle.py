@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 #: Retry-After (s) of an attempt refused because the login store could not count it.
 STORE_RETRY_AFTER = 30
 
-#: Proxy addresses this process has already warned about (see :meth:`LoginThrottle.note_proxy`).
-_warned_proxies: set[str] = set()
+#: Whether this process has warned of an untrusted proxy (see :meth:`LoginThrottle.note_proxy`).
+_proxy_warned = False
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ class LoginThrottle:
                                  f"{count} failed logins from this address"))
             if (count := attempts.count(named)) >= per_user and attempts.count(pair) >= 1:
                 refusals.append((min(attempts.frees_in(named, per_user), attempts.frees_in(pair, 1)),
-                                 f"{count} failed logins of this user from all addresses, one of "
-                                 f"them from this address (one guess per address)"))
+                                 f"{count} failed logins of this user from all addresses, this "
+                                 f"address among them (one guess per address)"))
             if not refusals:
                 return None
             wait, reason = max(refusals)
@@ -107,10 +107,11 @@ class LoginThrottle:
         self.store.clear_failures(named)
 
     def note_proxy(self, address: str, forwarded_for: str | None) -> None:
-        """Warn once per proxy address when requests carry ``X-Forwarded-For`` that is not
+        """Warn once per process when a login carries ``X-Forwarded-For`` that is not
         trusted: every client behind that proxy then has its address, and its counts."""
-        if forwarded_for and not self.settings.use_xheaders and address not in _warned_proxies:
-            _warned_proxies.add(address)
+        global _proxy_warned
+        if forwarded_for and not self.settings.use_xheaders and not _proxy_warned:
+            _proxy_warned = True
             log.warning("login throttling: requests from %s carry X-Forwarded-For but --use-xheaders "
                         "is off, so every client behind that proxy counts as %s: one client's failed "
-                        "logins refuse them all (see the README, 'Login pages')", address, address)
+                        "logins refuse them all (see the README, 'Login throttling')", address, address)

@@ -3,7 +3,8 @@
 Environment: ``AUTH_TEST_URL_PREFIX`` mounts bokeh-flask under a url_prefix and
 ``AUTH_TEST_PREFIX`` sets its own ``prefix`` setting (both optional); with
 ``AUTH_TEST_CHECK_LOG`` each password check appends a line to that file, so a test counts
-the guesses that reached ``check_credentials``. Users: alice/alice-pw, bob/bob-pw.
+the guesses that reached ``check_credentials``, and takes a moment as a password hash does,
+so concurrent guesses overlap. Users: alice/alice-pw, bob/bob-pw.
 """
 from gevent import monkey
 
@@ -25,7 +26,7 @@ def check_credentials(name: str, password: str) -> bool:
     if CHECK_LOG:
         with open(CHECK_LOG, "a") as log:  # one short append per check: atomic across workers
             log.write(f"{name}\n")
-        time.sleep(0.05)
+        time.sleep(0.05)  # a password hash's cost (gevent-patched: other requests run meanwhile)
     return USERS.get(name) == password
 
 
