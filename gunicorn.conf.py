@@ -15,7 +15,7 @@ from bokeh_flask.app.settings import build_settings
 
 # only what gunicorn needs here; the worker validates everything else with a clear message
 _ENV = ("BOKEH_DEFAULT_SERVER_PORT", "BOKEH_PY_LOG_LEVEL", "BOKEH_FLASK_METRICS", "BOKEH_FLASK_ADMIN",
-        "BOKEH_FLASK_STATE_DIR")
+        "BOKEH_FLASK_STATE_DIR", "BOKEH_FLASK_REDIS_URL", "BOKEH_LOGIN_STORE")
 _settings = build_settings(overrides={"workers": os.environ.get("BOKEH_FLASK_WORKERS", 1)},
                            environ={k: os.environ[k] for k in _ENV if k in os.environ})
 globals().update(gunicorn_options(_settings))

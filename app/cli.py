@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
                             "(default: $XDG_RUNTIME_DIR/bokeh-flask, else <temp dir>/bokeh-flask-<uid>)")
     serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a login after this long without a request (default 8 h; 0: never)")
+    serve.add_argument("--login-attempts", type=int, default=None, metavar="N",
+                       help="failed logins of one user from one address per window (default 5)")
+    serve.add_argument("--login-address-attempts", type=int, default=None, metavar="N",
+                       help="failed logins from one address, any users, per window (default 20)")
+    serve.add_argument("--login-attempt-window", type=int, default=None, metavar="SECONDS",
+                       help="how long a failed login counts (default 300)")
     serve.add_argument("--metrics", action="store_true", default=None,
                        help="Prometheus metrics of every worker at <prefix>/metrics")
     serve.add_argument("--metrics-token", default=None, metavar="TOKEN",
@@ -151,6 +157,8 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "redis_url": ns.redis_url,
         "state_dir": os.path.abspath(ns.state_dir) if ns.state_dir else None,
         "login_idle_timeout": ns.login_idle_timeout,
+        "login_attempts": ns.login_attempts, "login_address_attempts": ns.login_address_attempts,
+        "login_attempt_window": ns.login_attempt_window,
         "use_xheaders": ns.use_xheaders or None,
         "dev": True if ns.dev is not None else None,
         "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,

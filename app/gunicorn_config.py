@@ -65,13 +65,17 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 
 def on_starting(settings: Settings) -> Any:
     """gunicorn's ``on_starting`` hook: the open-files limit, the server's private directory
-    (:mod:`.state_dir`; one that is not private stops the start), with ``--metrics`` a fresh
+    (:mod:`.state_dir`; one that is not private stops the start), a Redis that does not
+    answer (:func:`.logins.check_reachable`: stops the start), with ``--metrics`` a fresh
     prometheus_client multiprocess directory the workers inherit (:mod:`.metrics`), and with
     ``--admin`` the directory of the workers' stats files (:mod:`.worker_stats`)."""
     def hook(server: Any) -> None:
         raise_open_files_limit(server)
         try:
             directory = state_dir.prepare(settings.state_dir)
+            from .logins import check_reachable
+
+            check_reachable(settings)
             if settings.metrics:
                 from .metrics import prepare_multiprocess_dir
 

@@ -5,7 +5,9 @@ copy replayed after logout would still work, in every worker, until it expires. 
 login gets a random id, kept in the cookie and in a store every worker reads; logging out
 deletes it, and a cookie naming no live login is refused (a page redirects to the login
 page, a websocket gets 403). A login also ends after ``login_idle_timeout`` seconds without
-a request. The same store counts failed logins for throttling.
+a request. The same store counts login attempts for throttling (:mod:`app.throttle`): an
+attempt is reserved, atomically with the check that allows it, before its password is
+checked, so concurrent guesses cannot all pass the check before any is counted.
 
 Two stores, chosen by ``login_store``:
 
@@ -29,11 +31,14 @@ import os
 import secrets
 import sqlite3
 import time
-from typing import Protocol
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from . import state_dir
-from .settings import Settings
+from .errors import HTTPError
+from .settings import Settings, SettingsError
 
 #: A login's ``seen`` time is written at most this often (seconds): checks stay reads.
 TOUCH_INTERVAL = 60.0
@@ -108,17 +113,94 @@ class LoginStore(Protocol):
     def revoked(self, value: str) -> bool:
         """Whether :meth:`revoke` named this value."""
 
-    def failure(self, key: str, window: float) -> int:
-        """Count one failed login under ``key``; returns the failures in the last window."""
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
+        it returns None, one attempt is counted under every key and its ticket returned,
+        else what it returned (nothing is counted). :class:`StoreUnavailable` when the store
+        cannot answer."""
 
-    def failures(self, key: str, window: float) -> tuple[int, float]:
-        """(failures under ``key`` in the window, seconds until the oldest leaves it)."""
+    def release_attempt(self, ticket: Ticket) -> None:
+        """Uncount a reserved attempt (its password was right)."""
 
     def clear_failures(self, key: str) -> None:
-        """Forget ``key``'s failures (a successful login)."""
+        """Forget ``key``'s attempts (a successful login)."""
 
     def ping(self) -> None:
         """Raise when the store cannot be reached."""
+
+
+class Attempts(Protocol):
+    """The attempts in the window under each key being reserved, as the reservation sees them."""
+
+    def count(self, key: str) -> int:
+        """Attempts under ``key`` in the window."""
+
+    def frees_in(self, key: str, below: int) -> float:
+        """Seconds until fewer than ``below`` attempts under ``key`` are in the window."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A reserved attempt: what :meth:`LoginStore.release_attempt` removes, as (where,
+    which) pairs in the store's own terms, and when it was counted."""
+
+    entries: tuple[tuple[str, int | str], ...]
+    at: float
+
+
+Refused = TypeVar("Refused")
+
+
+class StoreUnavailable(HTTPError):
+    """The store cannot be reached (Redis down, a SQLite file locked too long): logins can
+    be neither checked nor counted, so none is accepted (503, never a traceback). The
+    ``detail`` (for the log) says why."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(503, "Service Unavailable: the login store cannot be reached; try again shortly")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail or self.reason
+
+
+class _SQLiteAttempts:
+    """:class:`Attempts` read inside a reservation's transaction."""
+
+    def __init__(self, db: sqlite3.Connection, digests: dict[str, str], now: float, window: float) -> None:
+        self.db, self.digests, self.now, self.window = db, digests, now, window
+
+    def count(self, key: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?",
+                               (self.digests[key], self.now - self.window)).fetchone()[0]
+
+    def frees_in(self, key: str, below: int) -> float:
+        extra = self.count(key) - below
+        if extra < 0:
+            return 0.0
+        at = self.db.execute("SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at LIMIT 1 OFFSET ?",
+                             (self.digests[key], self.now - self.window, extra)).fetchone()[0]
+        return at + self.window - self.now
+
+
+class _RedisAttempts:
+    """:class:`Attempts` read while the reservation WATCHes their keys (so a change after
+    the read makes its MULTI/EXEC fail)."""
+
+    def __init__(self, pipe: Any, names: dict[str, str], now: float, window: float) -> None:
+        self.pipe, self.names, self.now, self.window = pipe, names, now, window
+
+    def count(self, key: str) -> int:
+        return self.pipe.zcount(self.names[key], self.now - self.window, "+inf")
+
+    def frees_in(self, key: str, below: int) -> float:
+        extra = self.count(key) - below
+        if extra < 0:
+            return 0.0
+        oldest = self.pipe.zrangebyscore(self.names[key], self.now - self.window, "+inf",
+                                         start=extra, num=1, withscores=True)
+        return oldest[0][1] + self.window - self.now
 
 
 class SQLiteLoginStore:
@@ -179,19 +261,37 @@ class SQLiteLoginStore:
         row = self._db().execute("SELECT until FROM revoked WHERE value = ?", (self._digest(value),)).fetchone()
         return row is not None and row[0] > time.time()
 
-    def failure(self, key: str, window: float) -> int:
-        now = time.time()
-        db = self._db()
-        db.execute("INSERT INTO failures VALUES (?, ?)", (self._digest(key), now))
-        db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
-        return self.failures(key, window)[0]
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """In a ``BEGIN IMMEDIATE`` transaction (one writer across processes) on a connection
+        of its own: the shared one may be inside another thread's statement."""
+        digests = {key: self._digest(key) for key in keys}
+        try:
+            with closing(open_private_sqlite(self.path)) as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    now = time.time()
+                    db.execute("DELETE FROM failures WHERE at < ?", (now - window,))
+                    verdict = refuse(_SQLiteAttempts(db, digests, now, window))
+                    entries: list[tuple[str, int | str]] = []
+                    if verdict is None:
+                        for digest in digests.values():
+                            row = db.execute("INSERT INTO failures VALUES (?, ?)", (digest, now)).lastrowid
+                            entries.append((digest, row))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, state_dir.PrivateDirError) as exc:
+            raise StoreUnavailable(f"login store {self.path}: {exc}") from None
+        return Ticket(tuple(entries), now) if verdict is None else verdict
 
-    def failures(self, key: str, window: float) -> tuple[int, float]:
-        now = time.time()
-        count, oldest = self._db().execute(
-            "SELECT COUNT(*), MIN(at) FROM failures WHERE key = ? AND at >= ?",
-            (self._digest(key), now - window)).fetchone()
-        return count, (oldest + window - now) if oldest is not None else 0.0
+    def release_attempt(self, ticket: Ticket) -> None:
+        """By row id, key and time: a row id freed meanwhile may have been reused."""
+        for digest, row in ticket.entries:
+            self._db().execute("DELETE FROM failures WHERE rowid = ? AND key = ? AND at = ?",
+                               (row, digest, ticket.at))
 
     def clear_failures(self, key: str) -> None:
         self._db().execute("DELETE FROM failures WHERE key = ?", (self._digest(key),))
@@ -214,7 +314,6 @@ class RedisLoginStore:
         self.idle_timeout = idle_timeout
         self.namespace = namespace
         self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        self.redis.ping()  # an unreachable Redis fails at start-up, with its address
 
     def _digest(self, value: str) -> str:
         return keyed_digest(value, self.namespace)
@@ -252,22 +351,40 @@ class RedisLoginStore:
     def _failures_key(self, key: str) -> str:
         return f"{self.PREFIX}failures:{self._digest(key)}"
 
-    def failure(self, key: str, window: float) -> int:
-        now = time.time()
-        name = self._failures_key(key)
-        pipe = self.redis.pipeline()
-        pipe.zadd(name, {f"{now}:{secrets.token_hex(4)}": now})
-        pipe.zremrangebyscore(name, 0, now - window)
-        pipe.expire(name, max(1, int(window)))
-        pipe.execute()
-        return self.failures(key, window)[0]
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """Optimistic: the keys are WATCHed while ``refuse`` reads them, and the attempt is
+        written in MULTI/EXEC only if none changed meanwhile; else read again."""
+        from redis.exceptions import RedisError, WatchError
 
-    def failures(self, key: str, window: float) -> tuple[int, float]:
-        now = time.time()
-        name = self._failures_key(key)
-        count = self.redis.zcount(name, now - window, "+inf")
-        oldest = self.redis.zrangebyscore(name, now - window, "+inf", start=0, num=1, withscores=True)
-        return count, (oldest[0][1] + window - now) if oldest else 0.0
+        names = {key: self._failures_key(key) for key in keys}
+        member = secrets.token_hex(8)
+        try:
+            with self.redis.pipeline() as pipe:
+                while True:
+                    try:
+                        pipe.watch(*names.values())
+                        now = time.time()
+                        verdict = refuse(_RedisAttempts(pipe, names, now, window))
+                        if verdict is not None:
+                            return verdict
+                        pipe.multi()
+                        for name in names.values():
+                            pipe.zremrangebyscore(name, 0, f"({now - window}")
+                            pipe.zadd(name, {member: now})
+                            pipe.expire(name, max(1, int(window) + 1))
+                        pipe.execute()
+                        return Ticket(tuple((name, member) for name in names.values()), now)
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise StoreUnavailable(f"login store redis: {exc}") from None
+
+    def release_attempt(self, ticket: Ticket) -> None:
+        pipe = self.redis.pipeline()
+        for name, member in ticket.entries:
+            pipe.zrem(name, member)
+        pipe.execute()
 
     def clear_failures(self, key: str) -> None:
         self.redis.delete(self._failures_key(key))
@@ -287,9 +404,31 @@ def login_store_url(settings: Settings) -> str:
     return settings.login_store or settings.redis_url or default_store_url(settings)
 
 
-def open_store(url: str, idle_timeout: float, namespace: bytes = b"") -> LoginStore:
+def check_reachable(settings: Settings) -> None:
+    """A server's first start (the gunicorn master): every Redis the settings name answers,
+    else :class:`SettingsError` naming the flag and the host (never the URL: it may hold
+    a password). Workers that boot later, during an outage, start all the same."""
+    for flag, url in (("--login-store", settings.login_store), ("--redis-url", settings.redis_url)):
+        parts = urlsplit(url or "")
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            continue
+        try:
+            import redis
+
+            redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5).ping()
+        except ImportError:
+            raise SettingsError(f"{flag} needs the redis package: pip install 'bokeh-flask[redis]'") from None
+        except Exception as exc:  # the redis client's connection errors
+            where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
+            raise SettingsError(f"{flag}: Redis at {where} does not answer ({exc})") from None
+
+
+def open_store(url: str, idle_timeout: float, namespace: bytes = b"", reachable: bool = True) -> LoginStore:
     """The store ``url`` names (``sqlite:///path`` or ``redis://...``); ValueError when it
-    cannot be used, with a message saying why."""
+    cannot be used, with a message saying why. With ``reachable`` (a server's first start)
+    a Redis that does not answer is such a reason; without it (a worker that boots during
+    an outage), the store is returned all the same: it refuses logins until Redis answers,
+    and the worker keeps serving everything else."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
@@ -301,7 +440,10 @@ def open_store(url: str, idle_timeout: float, namespace: bytes = b"") -> LoginSt
             raise ValueError(f"login store {exc}") from None
     if parts.scheme in ("redis", "rediss", "unix"):
         try:
-            return RedisLoginStore(url, idle_timeout, namespace)
+            store = RedisLoginStore(url, idle_timeout, namespace)
+            if reachable:
+                store.ping()
+            return store
         except ValueError:
             raise
         except Exception as exc:  # the redis client's connection errors

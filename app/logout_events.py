@@ -119,7 +119,6 @@ class RedisLogoutEvents:
             raise ValueError("Redis logout events need the redis package: "
                              "pip install 'bokeh-flask[redis]'") from None
         self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        self.redis.ping()  # an unreachable Redis fails at start-up
         self._pid: int | None = None
         self._last = "0-0"
         self._own: set[bytes] = set()
@@ -160,8 +159,9 @@ def events_url(settings: Settings) -> str:
     return settings.redis_url or login_store_url(settings)
 
 
-def open_events(url: str, namespace: bytes = b"") -> LogoutEvents:
-    """The channel ``url`` names; ValueError, with the reason, when it cannot be used."""
+def open_events(url: str, namespace: bytes = b"", reachable: bool = True) -> LogoutEvents:
+    """The channel ``url`` names; ValueError, with the reason, when it cannot be used (with
+    ``reachable``, a Redis that does not answer is one, as for :func:`.logins.open_store`)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
@@ -173,7 +173,10 @@ def open_events(url: str, namespace: bytes = b"") -> LogoutEvents:
             raise ValueError(f"logout events {exc}") from None
     if parts.scheme in ("redis", "rediss", "unix"):
         try:
-            return RedisLogoutEvents(url, namespace)
+            events = RedisLogoutEvents(url, namespace)
+            if reachable:
+                events.ping()
+            return events
         except ValueError:
             raise
         except Exception as exc:  # the redis client's connection errors

@@ -22,11 +22,11 @@ import logging
 import os
 import sqlite3
 import time
-from typing import Any, Callable
+from typing import Callable, Sequence
 
 from . import state_dir
-from .errors import HTTPError
-from .logins import LoginStore, keyed_digest, namespace_for, open_private_sqlite
+from .logins import (Attempts, LoginStore, Refused, StoreUnavailable, Ticket, keyed_digest, namespace_for,
+                     open_private_sqlite)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,14 +120,6 @@ def for_settings(settings: Settings) -> PendingLogouts:
     return PendingLogouts(path, namespace_for(settings.cookie_secret))
 
 
-class StoreUnavailable(HTTPError):
-    """The shared login store cannot be reached: logins cannot be checked, so none is
-    accepted (503, never a login that a later logout could not end)."""
-
-    def __init__(self) -> None:
-        super().__init__(503, "Service Unavailable: the login store cannot be reached; try again shortly")
-
-
 class StoreWithPending:
     """A :class:`LoginStore` whose logouts never fail: one the store cannot take waits in
     :class:`PendingLogouts` (and counts as done on this host meanwhile). Every other
@@ -145,7 +137,7 @@ class StoreWithPending:
             self._down = True
             log.warning("the login store cannot be reached (%s): logins are refused and logouts kept "
                         "on this host until it is back", exc)
-        return StoreUnavailable()
+        return exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
 
     def _answered(self) -> None:
         if self._down:
@@ -200,15 +192,21 @@ class StoreWithPending:
             return f"the login store cannot be reached: {exc}"
         return None
 
-    def __getattr__(self, name: str) -> Any:  # the throttle's counters: failures surface as 503
-        attribute = getattr(self.store, name)
-        if not callable(attribute):
-            return attribute
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        try:
+            return self.store.reserve_attempt(keys, window, refuse)
+        except Exception as exc:
+            raise self._failed(exc) from None
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return attribute(*args, **kwargs)
-            except Exception as exc:
-                raise self._failed(exc) from None
+    def release_attempt(self, ticket: Ticket) -> None:
+        try:
+            self.store.release_attempt(ticket)
+        except Exception as exc:
+            raise self._failed(exc) from None
 
-        return call
+    def clear_failures(self, key: str) -> None:
+        try:
+            self.store.clear_failures(key)
+        except Exception as exc:
+            raise self._failed(exc) from None

@@ -313,9 +313,12 @@ class ServerCore:
     # -- users --------------------------------------------------------------------------
 
     def _open_logout_events(self) -> logout_events.LogoutEvents:
+        """The logout events channel; one that does not answer now (a worker booting during
+        an outage) is used all the same, with one warning (:meth:`UserSessions.apply_events`
+        warns while it stays down)."""
         url = logout_events.events_url(self.settings)
         try:
-            return logout_events.open_events(url, namespace_for(self.settings.cookie_secret))
+            return logout_events.open_events(url, namespace_for(self.settings.cookie_secret), reachable=False)
         except ValueError as exc:
             flag = "--redis-url" if self.settings.redis_url else "--login-store"
             raise AuthError(f"{flag}: {exc}") from None

@@ -166,9 +166,13 @@ class Settings:
     redis_url: str | None = None
     #: A login ends after this many seconds without a request (0: only at logout).
     login_idle_timeout: int = 8 * 3600
-    #: Failed logins allowed per client address, and per user name, in
-    #: ``login_attempt_window`` seconds; more are answered 429 until the window moves on.
+    #: Failed logins of one user name allowed from one client address in
+    #: ``login_attempt_window`` seconds; once a user name has failed this often from all
+    #: addresses together, an address that failed for it gets no more guesses (429) until
+    #: its failure leaves the window. An address that has not failed is always checked.
     login_attempts: int = 5
+    #: Failed logins allowed from one client address, whatever the user names, in the window.
+    login_address_attempts: int = 20
     login_attempt_window: int = 300
     #: The server's private directory (mode 0700) for the files and sockets it makes on the
     #: host; default ``$XDG_RUNTIME_DIR/bokeh-flask``, else ``<temp dir>/bokeh-flask-<uid>``
@@ -231,6 +235,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_FLASK_REDIS_URL": "redis_url",
     "BOKEH_LOGIN_IDLE_TIMEOUT": "login_idle_timeout",
     "BOKEH_LOGIN_ATTEMPTS": "login_attempts",
+    "BOKEH_LOGIN_ADDRESS_ATTEMPTS": "login_address_attempts",
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
     "BOKEH_FLASK_METRICS": "metrics",
     "BOKEH_FLASK_METRICS_TOKEN": "metrics_token",
@@ -376,7 +381,8 @@ def validate(settings: Settings) -> None:
         "websocket_max_message_size": settings.websocket_max_message_size,
         "workers": settings.workers,
     }
-    positive.update(login_attempts=settings.login_attempts, login_attempt_window=settings.login_attempt_window)
+    positive.update(login_attempts=settings.login_attempts, login_attempt_window=settings.login_attempt_window,
+                    login_address_attempts=settings.login_address_attempts)
     for name, value in positive.items():
         if value <= 0:
             raise SettingsError(f"--{name.replace('_', '-')} must be greater than 0, got {value}")

@@ -20,6 +20,7 @@ Whichever it is, logging out ends the user's Bokeh sessions in every worker
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -32,9 +33,12 @@ from flask_login import (LoginManager, UserMixin, current_user, logout_user, use
 from ..app.auth import AuthError, AuthProvider
 from ..app.logins import LoginStore, login_store_url, namespace_for, open_store
 from ..app import pending_logouts
-from ..app.pending_logouts import StoreUnavailable, StoreWithPending
+from ..app.logins import StoreUnavailable
+from ..app.pending_logouts import StoreWithPending
 from ..app.server import ServerCore
 from ..app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Flask session key holding the login id (host-app mode).
 LOGIN_ID_KEY = "_bokeh_flask_login"
@@ -251,12 +255,20 @@ def login_exempt() -> bool:
 
 
 def _open_store(settings: Settings, secret: Any) -> LoginStore:
+    """The login store; one that does not answer now (a worker booting during an outage)
+    is used all the same, with one warning: it refuses logins (503) until it answers."""
     if isinstance(secret, bytes):
         secret = secret.decode("latin-1")
     try:
-        return open_store(login_store_url(settings), settings.login_idle_timeout, namespace_for(secret))
+        store = open_store(login_store_url(settings), settings.login_idle_timeout, namespace_for(secret),
+                           reachable=False)
     except ValueError as exc:
         raise AuthError(f"--login-store: {exc}") from None
+    try:
+        store.ping()
+    except Exception as exc:
+        log.warning("the login store cannot be reached (%s): logins are refused until it answers", exc)
+    return store
 
 
 class SecureWhenHTTPS(SecureCookieSessionInterface):

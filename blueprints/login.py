@@ -2,10 +2,10 @@
 Tornado ``LoginHandler``/``LogoutHandler`` served as Flask views.
 
 The provider itself is :mod:`blueprints.flask_login_auth`. What the pages do against an
-attacker: the login form carries a CSRF token and failed logins are throttled per client
-address and per user name (429 with ``Retry-After``, counted in the login store, so every
-worker of the host counts together); ``next`` is followed only to a path on this site
-without control characters; logging out takes a POST with the CSRF token (a GET shows a
+attacker: the login form carries a CSRF token and failed logins are throttled so that a
+guesser refuses its own address, not the user it guesses at (:mod:`app.throttle`: 429 with
+``Retry-After``, counted in the login store, so every worker counts together); ``next`` is
+followed only to a path on this site without control characters; logging out takes a POST with the CSRF token (a GET shows a
 one-button confirmation, so no other site can log a user out); both pages refuse to be
 framed and cached.
 """
@@ -25,9 +25,10 @@ from tornado.web import RequestHandler
 from ..app.auth import join_prefix
 from ..app.errors import HTTPError
 from ..app.pages import TEMPLATES_DIR
-from ..app.pending_logouts import StoreUnavailable
+from ..app.logins import StoreUnavailable
 from ..app.server import ServerCore
 from ..app.settings import Settings
+from ..app.throttle import LoginThrottle, Refusal
 
 from .auth import current_identity
 from .flask_login_auth import FlaskLoginAuth, LoginUser, session_login
@@ -98,21 +99,21 @@ class LoginView(BokehView):
         _check_csrf("login")
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        settings = self.core.settings
         store = self.provider.store
         assert store is not None and self.provider.check_credentials is not None
-        window, limit = settings.login_attempt_window, settings.login_attempts
-        keys = [f"client:{request.remote_addr}", f"user:{username}"]
-        waits = [retry for count, retry in (store.failures(k, window) for k in keys) if count >= limit]
-        if waits:
-            response = self._form("Too many failed logins: try again later.", status=429)
-            response.headers["Retry-After"] = str(int(max(waits)) + 1)
+        throttle = LoginThrottle(store, self.core.settings)
+        address = request.remote_addr or "unknown"
+        throttle.note_proxy(address, request.headers.get("X-Forwarded-For"))
+        attempt = throttle.attempt(username, address)
+        if isinstance(attempt, Refusal):
+            message = ("Too many failed logins: try again later." if attempt.status == 429
+                       else "Logins are unavailable for a moment: try again later.")
+            response = self._form(message, status=attempt.status)
+            response.headers["Retry-After"] = str(attempt.retry_after)
             return response
         if not username or not self.provider.check_credentials(username, password):
-            for key in keys:
-                store.failure(key, window)
-            return self._form("Wrong username or password.", status=401)
-        store.clear_failures(f"user:{username}")
+            return self._form("Wrong username or password.", status=401)  # the attempt stays counted
+        throttle.succeeded(username, address, attempt)
         session.pop(CSRF_SESSION_KEY, None)  # a fresh token for the next form
         login_user(LoginUser(username, store.start(username)), remember=request.form.get("remember") == "yes")
         home = request.script_root + (self.route_options["prefix"] or "") + "/"

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
 
 
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
@@ -67,12 +68,40 @@ def browser_logout(page, url: str) -> None:
 def login(base: str, user: str, password: str | None = None, login_path: str = "/login") -> requests.Session:
     """Log in through the standalone login form like a browser (CSRF token included)."""
     session = requests.Session()
+    answer = try_login(session, base, user, password or USERS[user], login_path)
+    assert answer.status_code == 302, answer.text[:300]
+    return session
+
+
+def login_form_token(session: requests.Session, base: str, login_path: str = "/login") -> str:
+    """GET the login form; its CSRF token (the session keeps the cookie it goes with)."""
     form = session.get(base + login_path, timeout=TIMEOUT)
     assert form.status_code == 200, form.text[:300]
-    token = _CSRF_RE.search(form.text).group(1)
-    answer = session.post(base + login_path, allow_redirects=False, timeout=TIMEOUT, data={
-        "csrf_token": token, "username": user, "password": password or USERS[user]})
-    assert answer.status_code == 302, answer.text[:300]
+    return _CSRF_RE.search(form.text).group(1)
+
+
+def try_login(session: requests.Session, base: str, user: str, password: str,
+              login_path: str = "/login", token: str | None = None) -> requests.Response:
+    """Submit the login form once (with ``token``, or a fresh form's); the answer, not followed."""
+    return session.post(base + login_path, allow_redirects=False, timeout=TIMEOUT, data={
+        "csrf_token": token or login_form_token(session, base, login_path),
+        "username": user, "password": password})
+
+
+class _FromAddress(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
+
+
+def client_at(address: str) -> requests.Session:
+    """A client whose connections come from ``address`` (any of 127/8 on Linux: each is a
+    client address of its own to the server)."""
+    session = requests.Session()
+    session.mount("http://", _FromAddress(address))
     return session
 
 

@@ -260,7 +260,8 @@ def test_password_guessing_is_throttled_per_user_and_client():
             statuses.append(answer.status_code)
         assert statuses == [401] * 5 + [429]
         assert 1 <= int(answer.headers["Retry-After"]) <= 301
-        # the right password does not get through either while throttled
+        # from this address, the right password does not get through either (other
+        # addresses: test_login_throttle.py)
         form = session.get(server.url + "/login", timeout=TIMEOUT).text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
         answer = session.post(server.url + "/login", allow_redirects=False, timeout=TIMEOUT, data={

@@ -8,6 +8,8 @@ works on neither host. It is never a logout that the recovery undoes.
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 from urllib.parse import urlsplit
 
@@ -92,3 +94,21 @@ def test_the_pending_logout_survives_a_restart_of_the_host(hosts, redis_url, tmp
         assert replay(host_b, saved) == 302 and replay(restarted, saved) == 302
     finally:
         restarted.stop()
+
+
+def test_a_worker_that_boots_during_the_outage_serves_and_the_server_lives(hosts):
+    """A worker replaced while the store is down (a crash, max_requests) boots all the same:
+    only the server's first start insists on a store that answers."""
+    proxy, (host_a, _) = hosts
+    proxy.go_down()
+    victim = host_a.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: victim not in host_a.worker_pids() and len(host_a.worker_pids()) == 2)
+    for _ in range(8):  # whichever worker answers
+        assert requests.get(host_a.url + "/health", timeout=TIMEOUT).status_code == 200
+        assert requests.get(host_a.url + "/readyz", timeout=TIMEOUT).status_code == 503
+    assert host_a.process.poll() is None and "Worker failed to boot" not in host_a.log_text()
+    proxy.down = False
+    wait_for(lambda: all(requests.get(host_a.url + "/readyz", timeout=TIMEOUT).status_code == 200
+                         for _ in range(4)))
+    assert login(host_a.url, "alice")

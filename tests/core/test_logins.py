@@ -1,7 +1,9 @@
-"""app/logins.py: the login store (SQLite and Redis) and its failure counts."""
+"""app/logins.py: the login store (SQLite and Redis) and its attempt counts."""
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -49,17 +51,62 @@ def test_idle_logins_end(tmp_path, monkeypatch):
     assert not store.check(login_id, "alice")
 
 
-def test_revoked_values_and_failure_counts(store_url):
+def test_revoked_values(store_url):
     store = open_store(store_url, 3600)
     assert not store.revoked("remember-cookie")
     store.revoke("remember-cookie", ttl=60)
     assert store.revoked("remember-cookie")
-    key = f"user:alice-{time.time()}"
-    assert [store.failure(key, window=60) for _ in range(3)] == [1, 2, 3]
-    count, retry = store.failures(key, window=60)
-    assert count == 3 and 0 < retry <= 60
+
+
+def test_reserved_attempts_count_until_released_or_cleared(store_url):
+    store = open_store(store_url, 3600)
+    key, other = f"user:alice-{time.time()}", f"client:bob-{time.time()}"
+    seen = []
+
+    def admit(attempts):
+        seen.append((attempts.count(key), attempts.count(other)))
+
+    tickets = [store.reserve_attempt([key, other], 60, admit) for _ in range(3)]
+    assert seen == [(0, 0), (1, 1), (2, 2)]
+    store.release_attempt(tickets[1])  # a right password
+
+    def read(attempts):
+        return attempts.count(key), attempts.frees_in(key, 1), attempts.frees_in(key, 2), attempts.frees_in(key, 3)
+
+    count, last_leaves, first_leaves, free = store.reserve_attempt([key], 60, read)
+    assert count == 2 and 0 < first_leaves <= last_leaves <= 60 and free == 0.0
+    assert store.reserve_attempt([key], 60, read)[0] == 2  # a refusal counts nothing
     store.clear_failures(key)
-    assert store.failures(key, window=60) == (0, 0.0)
+    assert store.reserve_attempt([key], 60, read)[0] == 0
+    assert store.reserve_attempt([other], 60, lambda attempts: attempts.count(other)) == 2  # not cleared
+
+
+def test_attempts_leave_the_window(store_url, monkeypatch):
+    store = open_store(store_url, 3600)
+    key = f"pair:127.0.0.1 alice-{time.time()}"
+    store.reserve_attempt([key], 100, lambda attempts: None)
+    now = time.time()
+    monkeypatch.setattr(logins.time, "time", lambda: now + 50)
+    assert store.reserve_attempt([key], 100, lambda attempts: attempts.count(key)) == 1
+    monkeypatch.setattr(logins.time, "time", lambda: now + 101)
+    assert store.reserve_attempt([key], 100, lambda attempts: attempts.count(key)) == 0
+
+
+def test_concurrent_reservations_are_exact(store_url):
+    """Twenty clients (each a store of its own: a connection, as a worker has) reserve five
+    attempts each under one key, admitted while fewer than five are counted: five are."""
+    key = f"pair:127.0.0.1 alice-{time.time()}"
+    stores = [open_store(store_url, 3600) for _ in range(20)]
+    start = threading.Barrier(len(stores))
+
+    def guesses(store) -> int:
+        start.wait()
+        results = [store.reserve_attempt([key], 60, lambda a: "refused" if a.count(key) >= 5 else None)
+                   for _ in range(5)]
+        return sum(result != "refused" for result in results)
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        assert sum(pool.map(guesses, stores)) == 5
 
 
 def test_nothing_stored_can_be_replayed(tmp_path):

@@ -181,6 +181,9 @@ def test_bad_session_ids_mode():
     ("session_token_expiration", "--session-token-expiration"),
     ("websocket_max_message_size", "--websocket-max-message-size"),
     ("workers", "--workers"),
+    ("login_attempts", "--login-attempts"),
+    ("login_address_attempts", "--login-address-attempts"),
+    ("login_attempt_window", "--login-attempt-window"),
 ])
 @pytest.mark.parametrize("value", [0, -1, "-5"])
 def test_non_positive_values_are_errors_naming_the_flag(field, flag, value):
@@ -209,6 +212,21 @@ def test_non_integer_is_error_naming_field(value):
 
 def test_string_integers_accepted():
     assert build({"keep_alive": " 1200 "}).keep_alive == 1200
+
+
+def test_login_throttle_settings_from_every_source(monkeypatch):
+    from bokeh_flask.app.cli import _parser, _settings_from_args
+
+    defaults = build()
+    assert (defaults.login_attempts, defaults.login_address_attempts, defaults.login_attempt_window) == (5, 20, 300)
+    assert build(environ={"BOKEH_LOGIN_ADDRESS_ATTEMPTS": "50"}).login_address_attempts == 50
+    with pytest.raises(SettingsError, match="login-address-attempts .*BOKEH_LOGIN_ADDRESS_ATTEMPTS"):
+        build(environ={"BOKEH_LOGIN_ADDRESS_ATTEMPTS": "many"})
+    for name in [k for k in os.environ if k.startswith("BOKEH_")]:
+        monkeypatch.delenv(name)
+    settings, _ = _settings_from_args(_parser().parse_args(
+        ["serve", "--login-attempts", "3", "--login-address-attempts", "9", "--login-attempt-window", "60"]))
+    assert (settings.login_attempts, settings.login_address_attempts, settings.login_attempt_window) == (3, 9, 60)
 
 
 # -- lists, logs, files -------------------------------------------------------------------
