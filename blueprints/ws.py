@@ -2,9 +2,10 @@
 
 Everything that can refuse a handshake is decided before the upgrade (``prepare``, run as
 the blueprint's ``before_request``), so a refused client gets a plain HTTP answer: 400 for
-a request that is not a Bokeh websocket handshake, 403 for a foreign origin or a bad or
-expired token, a missing login, or a token or session of another user; 426 for a wrong
-websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.serve`.
+a request that is not a Bokeh websocket handshake or a token over the size limits, 403 for
+a foreign origin or a bad or expired token, a missing login, or a token or session of
+another user; 426 for a wrong websocket version. Flask-Sock then completes the upgrade
+and calls :meth:`WSHandler.serve`.
 
 After the upgrade one greenlet per websocket reads the socket and parses frames with
 wsproto; simple-websocket's reader thread is replaced by a stand-in (:mod:`.ws_socket`).
