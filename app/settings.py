@@ -83,7 +83,8 @@ class Settings:
 
     #: Interface to listen on (CLI only); empty means all interfaces, as ``bokeh serve``.
     address: str = ""
-    #: Port to listen on (CLI only); also the default websocket origin ``localhost:<port>``.
+    #: Port to listen on (CLI only); the default websocket origin is ``localhost:<the port a
+    #: connection reached>``, and ``localhost:<port>`` where that is unknown (a Unix socket).
     port: int = DEFAULT_PORT
     #: URL prefix for every route but ``/favicon.ico``.
     prefix: str = ""

@@ -44,6 +44,7 @@ from ..app.connection import ServerConnection
 from ..app.contexts import ApplicationContext
 from ..app.errors import CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, HTTPError, WebSocketClose
 from ..app.frames import Chunk, Frame, wire_chunks
+from ..app.origins import served_address
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
 from ..app.tokens import EXPIRED
@@ -119,7 +120,7 @@ class WSHandler(AuthRequestHandler):
 
     @staticmethod
     def check_origin(core: ServerCore, origin: str | None) -> bool:
-        allowed = core.origins.allows(origin or "", request.headers.get("Host"))
+        allowed = core.origins.allows(origin or "", request.headers.get("Host"), served_address(request.environ))
         if not allowed:
             log.warning(
                 "Refusing websocket connection from Origin %r; allow it with "
