@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="Prometheus metrics of every worker at <prefix>/metrics")
     serve.add_argument("--metrics-token", default=None, metavar="TOKEN",
                        help="/metrics answers only 'Authorization: Bearer TOKEN'")
+    serve.add_argument("--metrics-token-file", default=None, metavar="PATH",
+                       help="read --metrics-token from this file (it then shows in no command line)")
     serve.add_argument("--admin", action="store_true", default=None,
                        help="a live admin page at <prefix>/admin: sessions, messages/s and memory per worker")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
@@ -150,6 +152,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "dev": True if ns.dev is not None else None,
         "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,
         "metrics": ns.metrics, "metrics_token": ns.metrics_token, "admin": ns.admin,
+        "metrics_token_file": os.path.abspath(ns.metrics_token_file) if ns.metrics_token_file else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)
