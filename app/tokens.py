@@ -98,8 +98,9 @@ class TokenService:
             extra_payload=dict(extra_payload) if extra_payload else None,
             expiration=self.expiration,
         )
-        if extra_payload:
-            decode_token(token)
+        _check_length(token)
+        if extra_payload and len(json.dumps(extra_payload, default=_bytes_json).encode("utf-8")) > MAX_TOKEN_PAYLOAD:
+            raise TokenTooLarge(f"token payload is over the limit of {MAX_TOKEN_PAYLOAD} bytes")
         return token
 
     def session_id_valid(self, session_id: str) -> bool:
@@ -209,6 +210,13 @@ def _inflate(data: bytes) -> bytes:
     if not inflater.eof:
         raise TokenError("token could not be decoded")
     return out
+
+
+def _bytes_json(value: Any) -> Any:
+    """Bokeh's JSON for ``bytes`` in a payload (``_BytesEncoder``), as long as Bokeh's."""
+    if isinstance(value, bytes):
+        return {"bytes": base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _bytes_hook(obj: dict[str, Any]) -> Any:

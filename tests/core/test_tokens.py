@@ -578,3 +578,15 @@ def test_request_too_large_for_a_token_is_a_431():
     with pytest.raises(HTTPError) as err:
         resolve_session_request(req(headers=headers), UNSIGNED, make_settings(), None)
     assert err.value.status == 431
+
+
+def test_minting_and_decoding_agree_on_the_payload_limit():
+    """What a page may mint, its websocket may decode, and no more (bytes counted as Bokeh
+    encodes them)."""
+    extra = {"raw": b"\x00" * 30, "headers": {"X": ""}}
+    overhead = len(json.dumps({"raw": {"bytes": b64(b"\x00" * 30)}, "headers": {"X": ""}}))
+    fits = {**extra, "headers": {"X": "a" * (tokens_module.MAX_TOKEN_PAYLOAD - overhead)}}
+    assert decode_token(UNSIGNED.new_token("sid", fits))[1]["raw"] == b"\x00" * 30
+    over = {**extra, "headers": {"X": "a" * (tokens_module.MAX_TOKEN_PAYLOAD - overhead + 1)}}
+    with pytest.raises(tokens_module.TokenTooLarge, match="over the limit of 65536 bytes"):
+        UNSIGNED.new_token("sid", over)

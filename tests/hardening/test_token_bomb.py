@@ -4,9 +4,9 @@ Bokeh's token payload is zlib-compressed JSON; Bokeh inflates it whole, so one 5
 in ``Sec-WebSocket-Protocol`` became 34 MB of JSON in the worker. Here every token is
 refused with a 4xx before any session work, with one warning line and no traceback:
 the attacker's 57 KB token by its length, the densest bomb under the length limit by its
-inflated size. While four bombs arrive at once, the worker's peak RSS stays within 32 MiB
-of where it was and another session keeps working. (Timings are measured by
-``bench/token_bomb.py``, not asserted here.)
+inflated size; a page request no token could carry is a 431. While four bombs arrive at
+once, the worker's peak RSS stays within 32 MiB of where it was and another session keeps
+working. (Timings are measured by ``bench/token_bomb.py``, not asserted here.)
 """
 from __future__ import annotations
 
@@ -88,6 +88,16 @@ def test_bomb_as_bokeh_token_argument_is_a_400(server, path):
     assert response.status_code == 400, response.text[:300]
     assert "inflates past the limit" in response.text
     server.wait_for_log("Refusing bokeh-token argument")
+    assert not tracebacks(server.log_text()[before:])
+
+
+def test_page_whose_headers_would_make_a_token_too_large_is_a_431(server):
+    """A request no token could carry gets 431, not a page whose websocket would be refused."""
+    before = len(server.log_text())
+    headers = {f"X-Filler-{i}": "y" * 15000 for i in range(5)}
+    response = requests.get(server.url + "/hello/", headers=headers, timeout=30)
+    assert response.status_code == 431, response.text[:300]
+    server.wait_for_log("Refusing a page request: its headers and cookies make a session token too large")
     assert not tracebacks(server.log_text()[before:])
 
 
