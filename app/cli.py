@@ -30,6 +30,11 @@ from .versions import check_supported
 
 log = logging.getLogger(__name__)
 
+#: Where ``--dev`` listens without ``--address``: its error pages show tracebacks, and an app
+#: in development is no service for other machines.
+DEV_ADDRESS = "127.0.0.1"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bokeh-flask", description="Serve Bokeh apps with Flask, gunicorn and gevent.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--num-procs", type=int, default=None, help="as --workers; 0 means one per core")
     serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards")
     serve.add_argument("--show", action="store_true", help="open the (first) app in a browser once serving")
-    serve.add_argument("--dev", nargs="*", default=None, help="reload workers when files change")
+    serve.add_argument("--dev", nargs="*", default=None,
+                       help="reload workers when files change; listens on 127.0.0.1 unless --address is given")
     serve.add_argument("--use-xheaders", action="store_true", help="trust X-Forwarded-* from proxies")
     serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"))
     serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"))
@@ -114,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="Prometheus metrics of every worker at <prefix>/metrics")
     serve.add_argument("--metrics-token", default=None, metavar="TOKEN",
                        help="/metrics answers only 'Authorization: Bearer TOKEN'")
+    serve.add_argument("--metrics-token-file", default=None, metavar="PATH",
+                       help="read --metrics-token from this file (it then shows in no command line)")
     serve.add_argument("--admin", action="store_true", default=None,
                        help="a live admin page at <prefix>/admin: sessions, messages/s and memory per worker")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
@@ -132,8 +140,11 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         if workers not in (None, 1):
             print("bokeh-flask: Running in --dev mode. --num-procs is limited to 1.", file=sys.stderr)
         workers = 1
+    address = ns.address
+    if ns.dev is not None and address is None and not ns.unix_socket:
+        address = DEV_ADDRESS
     overrides = {
-        "address": ns.address, "port": ns.port, "prefix": ns.prefix,
+        "address": address, "port": ns.port, "prefix": ns.prefix,
         "allow_websocket_origin": ns.allow_websocket_origin or None,
         "index": ns.index, "disable_index": ns.disable_index,
         "disable_index_redirect": ns.disable_index_redirect, "keep_alive": ns.keep_alive,
@@ -163,6 +174,7 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         "dev": True if ns.dev is not None else None,
         "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,
         "metrics": ns.metrics, "metrics_token": ns.metrics_token, "admin": ns.admin,
+        "metrics_token_file": os.path.abspath(ns.metrics_token_file) if ns.metrics_token_file else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     settings = build_settings(overrides=overrides)
@@ -272,6 +284,11 @@ def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> 
         urls = [base + settings.prefix + key for key in keys]
         for url in urls:
             print(f"bokeh-flask: Bokeh app running at: {url}", file=sys.stderr, flush=True)
+        if settings.dev and isinstance(address, tuple):
+            where = ("this machine only; --address to serve others" if settings.address == DEV_ADDRESS
+                     else "error pages show tracebacks to clients on this machine only")
+            print(f"bokeh-flask: --dev: listening on {settings.address or 'all interfaces'} port {address[1]} "
+                  f"({where})", file=sys.stderr, flush=True)
         if show:
             import webbrowser
 

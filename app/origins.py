@@ -5,11 +5,18 @@ wildcards for a whole entry, a port, or one hostname label. Where Bokeh is loose
 strict on purpose: labels match exactly (case-insensitive), so ``dashboard.corp`` never
 admits ``dashboard.corp.attacker.com`` or ``evil-dashboard.corp``, and an entry without a
 port means the origin scheme's default port (80 for http, 443 for https).
+
+With no entries, Bokeh allows ``localhost:<port>``; here the port is the one the client's
+connection reached (its socket's local address), since under ``gunicorn -b`` or ``flask
+run`` the ``port`` setting need not be the served one. That local IP literal with the same
+port is allowed too: only pages of this server can have it as their origin. The ``Host``
+header is never used for this (DNS rebinding); a Unix socket falls back to the setting.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .settings import SettingsError
@@ -47,15 +54,21 @@ class OriginAllowlist:
 
     patterns: tuple[OriginPattern, ...]
     entries: tuple[str, ...]
+    #: no entries were given: the default follows the address each connection reached
+    follows_served: bool = False
 
     @classmethod
     def parse(cls, entries: tuple[str, ...] | list[str], port: int | None) -> "OriginAllowlist":
-        """Parse entries; with none, allow ``localhost:<port>`` as Bokeh does."""
-        entries = tuple(entries) or ((f"localhost:{port}",) if port else ())
-        return cls(tuple(_parse_entry(e) for e in entries), entries)
+        """Parse entries; with none, allow ``localhost:<served port>`` as Bokeh allows
+        ``localhost:<its port>``, and ``localhost:<port>`` where the served one is unknown."""
+        given = tuple(entries)
+        entries = given or ((f"localhost:{port}",) if port else ())
+        return cls(tuple(_parse_entry(e) for e in entries), entries, not given)
 
-    def allows(self, origin: str, host_header: str | None = None) -> bool:
-        """Whether a handshake with this ``Origin`` (and ``Host``) may proceed.
+    def allows(self, origin: str, host_header: str | None = None,
+               served: tuple[str, int] | None = None) -> bool:
+        """Whether a handshake with this ``Origin`` (and ``Host``) may proceed; ``served``
+        is the local (IP, port) the connection reached (:func:`served_address`).
 
         No Origin (non-browser clients such as ``bokeh.client``) is allowed, as in Bokeh;
         so is an Origin equal to the request's own Host (same-origin, as Tornado 6.6).
@@ -71,7 +84,30 @@ class OriginAllowlist:
             own = _split_hostport(host_header.lower(), default_port)
             if own == (host, port):
                 return True
+        if self.follows_served and served is not None:
+            return port == str(served[1]) and host in ("localhost", served[0])
         return any(p.matches(host, port, default_port) for p in self.patterns)
+
+
+#: Where WSGI servers put the client's socket: gunicorn (``gunicorn.sock`` in its pywsgi
+#: worker) and werkzeug's ``flask run``.
+_SOCKET_KEYS = ("gunicorn.socket", "gunicorn.sock", "werkzeug.socket")
+
+
+def served_address(environ: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The local (IP, port) of the client's connection: the bound address it reached, whatever
+    the ``port`` setting says. None for a Unix socket or a server that does not say."""
+    sock = next((environ[key] for key in _SOCKET_KEYS if environ.get(key) is not None), None)
+    try:
+        address = sock.getsockname() if sock is not None else None
+    except (OSError, AttributeError):
+        return None
+    if not isinstance(address, tuple) or len(address) < 2:
+        return None
+    host = str(address[0]).lower()
+    if host.startswith("::ffff:") and "." in host:  # an IPv4 client of a dual-stack socket
+        host = host[len("::ffff:"):]
+    return host, int(address[1])
 
 
 def _split_origin(origin: str) -> tuple[str, str, str] | None:

@@ -103,8 +103,12 @@ def _custom_index(template_path: str) -> Any:
         return lambda **kw: tornado_template.generate(**kw).decode("utf-8")
 
 
-def app_error_page(error: AppLoadError) -> str:
+def app_error_page(error: AppLoadError, detailed: bool) -> str:
     """``--dev``'s page for an app that failed to load: where, what, the traceback. Only
-    text: nothing on it runs code."""
+    text: nothing on it runs code. Without ``detailed`` (a client on another machine) it
+    says only that the app failed: a traceback's text can hold secrets (a database URL)."""
+    if not detailed:
+        return _env.get_template("app_error.html").render(detailed=False)
     return _env.get_template("app_error.html").render(
-        app=error.app_path, where=error.where(), message=error.message, traceback=error.traceback_text)
+        detailed=True, app=error.app_path, where=error.where(), message=error.message,
+        traceback=error.traceback_text)

@@ -7,6 +7,7 @@ This module builds that from the environ alone: no Flask request globals, no soc
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import unquote_to_bytes
@@ -116,3 +117,14 @@ class RequestProxy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._request, name)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a client address is this machine's (127.0.0.0/8, ``::1``, or IPv4 loopback in
+    IPv6 form); anything else, a Unix socket's empty address included, is not."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback

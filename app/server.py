@@ -31,8 +31,8 @@ from .requests import RequestInfo
 from .session import ServerSession
 from .settings import Settings
 from .sources import build_applications
-from .tokens import (EXPIRED, TokenError, TokenService, decode_token, resolve_session_request, short_id,
-                     token_expired)
+from .tokens import (EXPIRED, TokenError, TokenService, TokenTooLarge, decode_token, resolve_session_request,
+                     short_id, token_expired)
 from .tornado_compat import TornadoBridge
 from .user_sessions import UserSessions
 
@@ -251,6 +251,10 @@ class ServerCore:
         """
         try:
             session_id, payload = self.tokens.verify(token, check_expiry=False)
+        except TokenTooLarge as exc:  # no page of ours made it: worth a warning
+            log.warning("Refusing websocket: %s", exc)
+            self.metrics.websocket_refused("token")
+            raise HTTPError(400, f"Bad Request: {exc}") from None
         except TokenError as exc:
             log.info("Refusing websocket: %s", exc)
             self.metrics.websocket_refused("token")

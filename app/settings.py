@@ -83,7 +83,8 @@ class Settings:
 
     #: Interface to listen on (CLI only); empty means all interfaces, as ``bokeh serve``.
     address: str = ""
-    #: Port to listen on (CLI only); also the default websocket origin ``localhost:<port>``.
+    #: Port to listen on (CLI only); the default websocket origin is ``localhost:<the port a
+    #: connection reached>``, and ``localhost:<port>`` where that is unknown (a Unix socket).
     port: int = DEFAULT_PORT
     #: URL prefix for every route but ``/favicon.ico``.
     prefix: str = ""
@@ -190,6 +191,8 @@ class Settings:
     metrics: bool = False
     #: ``--metrics-token``: ``<prefix>/metrics`` answers only ``Authorization: Bearer <it>``.
     metrics_token: str | None = dataclasses.field(default=None, repr=False)
+    #: A file holding ``metrics_token`` (so the token shows in no command line).
+    metrics_token_file: str | None = None
     #: ``--admin``: a live admin page at ``<prefix>/admin`` (sessions, messages and memory of
     #: every worker of this host), itself an app, so behind the apps' login when auth is on.
     admin: bool = False
@@ -239,6 +242,7 @@ ENV_VARS: dict[str, str] = {
     "BOKEH_LOGIN_ATTEMPT_WINDOW": "login_attempt_window",
     "BOKEH_FLASK_METRICS": "metrics",
     "BOKEH_FLASK_METRICS_TOKEN": "metrics_token",
+    "BOKEH_FLASK_METRICS_TOKEN_FILE": "metrics_token_file",
     "BOKEH_FLASK_ADMIN": "admin",
     "BOKEH_FLASK_STATE_DIR": "state_dir",
 }
@@ -326,7 +330,9 @@ def build_settings(
                 take(name, value, source)
     values["prefix"] = normalize_prefix(values.get("prefix"))
     if values.get("cookie_secret_file"):
-        values["cookie_secret"] = _read_secret(values["cookie_secret_file"])
+        values["cookie_secret"] = _read_secret(values["cookie_secret_file"], "--cookie-secret-file")
+    if values.get("metrics_token_file"):
+        values["metrics_token"] = _read_secret(values["metrics_token_file"], "--metrics-token-file")
     settings = Settings(**values)
     validate(settings)
     return settings
@@ -352,14 +358,17 @@ def read_config_file(path: str) -> dict[str, tuple[Any, str]]:
             for key, value in content.items() if key in CONFIG_FILE_KEYS and value is not None}
 
 
-def _read_secret(path: str) -> str:
+def _read_secret(path: str, flag: str) -> str:
+    """The secret a ``flag`` file holds (surrounding whitespace and the newline dropped)."""
     try:
         with open(path, encoding="utf-8") as file:
             secret = file.read().strip()
     except OSError as exc:
-        raise SettingsError(f"--cookie-secret-file: cannot read {path}: {exc.strerror}") from None
+        raise SettingsError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{flag}: {path} is not UTF-8 text") from None
     if not secret:
-        raise SettingsError(f"--cookie-secret-file: {path} is empty")
+        raise SettingsError(f"{flag}: {path} is empty")
     return secret
 
 
@@ -413,11 +422,12 @@ def validate(settings: Settings) -> None:
         if getattr(settings, f"include_{kind}") and getattr(settings, f"exclude_{kind}"):
             raise SettingsError(f"--include-{kind} and --exclude-{kind} cannot be used together")
     if settings.metrics_token is not None:
+        flag = "--metrics-token-file" if settings.metrics_token_file else "--metrics-token"
         if not settings.metrics:
-            raise SettingsError("--metrics-token needs --metrics (BOKEH_FLASK_METRICS=1): "
+            raise SettingsError(f"{flag} needs --metrics (BOKEH_FLASK_METRICS=1): "
                                 "without it there is no /metrics to protect")
         if not settings.metrics_token or not all(" " < ch < "\x7f" for ch in settings.metrics_token):
-            raise SettingsError("--metrics-token must be printable ASCII without spaces "
+            raise SettingsError(f"{flag}: the token must be printable ASCII without spaces "
                                 "(it travels in an Authorization header)")
     from urllib.parse import urlsplit  # local, as below
 

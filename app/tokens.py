@@ -3,7 +3,9 @@
 Bokeh's token helpers capture ``BOKEH_SECRET_KEY`` and ``BOKEH_SIGN_SESSIONS`` as default
 arguments at import time; everything here passes both explicitly from :class:`Settings`.
 A token's signature is checked before any part of its payload is decoded, and decoding
-failures of any kind become :class:`TokenError`, never a traceback.
+failures of any kind become :class:`TokenError`, never a traceback. A token is bounded
+twice before it costs memory: its length, then its payload, inflated by steps that stop at
+:data:`MAX_TOKEN_PAYLOAD` (Bokeh's ``get_token_payload`` inflates a zlib bomb whole).
 """
 from __future__ import annotations
 
@@ -14,22 +16,41 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from bokeh.util.token import generate_jwt_token, generate_session_id, get_token_payload
+from bokeh.util.token import generate_jwt_token, generate_session_id
 
 from .auth import AuthenticatedRequest
 from .errors import HTTPError
 from .requests import RequestInfo, last_argument
 from .settings import Settings
 
+log = logging.getLogger(__name__)
+
 _ZLIB_KEY = "__bk__zlib_"
+
+#: The longest token accepted, in characters. A token carries the page request's headers
+#: and cookies (zlib-compressed, then base64 twice): a 7 KiB cookie jar makes a token of
+#: about 10 KB, so 32 KiB leaves three times that. A request whose token would be longer
+#: is refused when the token is minted (431), so no page gets a token its websocket cannot use.
+MAX_TOKEN_LENGTH = 32 * 1024
+#: The most a token's compressed payload may inflate to, in bytes: above what the longest
+#: token carries at the compression of typical headers and cookies (about 3:1), and small
+#: enough that many tokens decoded at once cost a worker nothing it would notice.
+#: Inflating stops here.
+MAX_TOKEN_PAYLOAD = 64 * 1024
 
 
 class TokenError(ValueError):
     """A token or session id that must be refused; the message is safe to log (no secrets)."""
+
+
+class TokenTooLarge(TokenError):
+    """A token over :data:`MAX_TOKEN_LENGTH` or whose payload inflates past
+    :data:`MAX_TOKEN_PAYLOAD`: refused with a warning, since no page of ours made it."""
 
 
 def _b64decode(text: str) -> bytes:
@@ -68,13 +89,19 @@ class TokenService:
         return generate_session_id(secret_key=self.secret_key, signed=self.sign)
 
     def new_token(self, session_id: str, extra_payload: Mapping[str, Any] | None = None) -> str:
-        return generate_jwt_token(
+        """A token for ``session_id``; :class:`TokenTooLarge` when it would be refused on
+        its way back (the request's headers and cookies are too large to carry)."""
+        token = generate_jwt_token(
             session_id,
             secret_key=self.secret_key,
             signed=self.sign,
             extra_payload=dict(extra_payload) if extra_payload else None,
             expiration=self.expiration,
         )
+        _check_length(token)
+        if extra_payload and len(json.dumps(extra_payload, default=_bytes_json).encode("utf-8")) > MAX_TOKEN_PAYLOAD:
+            raise TokenTooLarge(f"token payload is over the limit of {MAX_TOKEN_PAYLOAD} bytes")
+        return token
 
     def session_id_valid(self, session_id: str) -> bool:
         if not self.sign:
@@ -91,6 +118,7 @@ class TokenService:
         """
         if not token:
             raise TokenError("empty token")
+        _check_length(token)
         if self.sign:
             assert self.secret_key is not None
             base, dot, sig = token.partition(".")
@@ -142,23 +170,58 @@ def token_expired(payload: Mapping[str, Any]) -> bool:
     return not isinstance(expiry, int) or now_seconds() >= expiry
 
 
+def _check_length(token: str) -> None:
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenTooLarge(f"token is {len(token)} characters long, over the limit of {MAX_TOKEN_LENGTH}")
+
+
 def decode_token(token: str) -> tuple[str, dict[str, Any]]:
-    """Read ``(session_id, payload)`` from a token without checking it."""
+    """Read ``(session_id, payload)`` from a token without checking its signature.
+
+    Bokeh's format: the base64 JSON head holds the id, the expiry and, under ``__bk__zlib_``,
+    the rest of the payload as base64 zlib-compressed JSON (``{"bytes": ...}`` for bytes).
+    """
+    _check_length(token)
     try:
         head = json.loads(_b64decode(token.split(".", 1)[0]))
         session_id = head["session_id"]
         if not isinstance(session_id, str) or not session_id:
             raise TokenError("token has no session id")
-        payload = get_token_payload(token) if _ZLIB_KEY in head else {
-            k: v for k, v in head.items() if k != "session_id"
-        }
+        payload = {k: v for k, v in head.items() if k not in ("session_id", _ZLIB_KEY)}
+        if _ZLIB_KEY in head:
+            extra = json.loads(_inflate(_b64decode(head[_ZLIB_KEY])), object_hook=_bytes_hook)
+            if not isinstance(extra, dict):
+                raise TokenError("token payload is not an object")
+            payload.update(extra)
     except TokenError:
         raise
-    except (ValueError, KeyError, TypeError, binascii.Error, zlib.error, UnicodeError, RecursionError):
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, zlib.error, UnicodeError,
+            RecursionError):
         raise TokenError("token could not be decoded") from None
-    if not isinstance(payload, dict):
-        raise TokenError("token payload is not an object")
     return session_id, payload
+
+
+def _inflate(data: bytes) -> bytes:
+    """Inflate a zlib stream, stopping one byte past :data:`MAX_TOKEN_PAYLOAD`."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_TOKEN_PAYLOAD + 1)
+    if len(out) > MAX_TOKEN_PAYLOAD:
+        raise TokenTooLarge(f"token payload inflates past the limit of {MAX_TOKEN_PAYLOAD} bytes")
+    if not inflater.eof:
+        raise TokenError("token could not be decoded")
+    return out
+
+
+def _bytes_json(value: Any) -> Any:
+    """Bokeh's JSON for ``bytes`` in a payload (``_BytesEncoder``), as long as Bokeh's."""
+    if isinstance(value, bytes):
+        return {"bytes": base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _bytes_hook(obj: dict[str, Any]) -> Any:
+    """Bokeh's encoding of ``bytes`` in a payload: ``{"bytes": <base64>}``."""
+    return _b64decode(obj["bytes"]) if obj.keys() == {"bytes"} else obj
 
 
 #: Headers that carry credentials: with authentication on, never in a token.
@@ -198,7 +261,8 @@ def resolve_session_request(
     """Bokeh's SessionHandler decision order (contract 2.1): return ``(session_id, token)``.
 
     ``extra`` is what the app's ``process_request`` added. Raises :class:`HTTPError` 403
-    for conflicting or invalid ids and tokens; an empty id is a 400 (Bokeh answers 500).
+    for conflicting or invalid ids and tokens; an empty id or an oversized token is a 400
+    (Bokeh answers 500, or inflates it), a request too large to mint a token for a 431.
     """
     token = last_argument(request.arguments, "bokeh-token")
     session_id = last_argument(request.arguments, "bokeh-session-id")
@@ -212,6 +276,9 @@ def resolve_session_request(
             raise HTTPError(403, "Both token and session ID were provided")
         try:
             session_id, _ = tokens.verify(token, check_expiry=False)
+        except TokenTooLarge as exc:
+            log.warning("Refusing bokeh-token argument: %s", exc)
+            raise HTTPError(400, f"Bad Request: {exc}") from None
         except TokenError:
             raise HTTPError(403, "Invalid token or session ID") from None
         return session_id, token
@@ -229,4 +296,10 @@ def resolve_session_request(
     if extra:
         payload.update(extra)
     payload.pop("session_id", None)
-    return session_id, tokens.new_token(session_id, payload)
+    try:
+        return session_id, tokens.new_token(session_id, payload)
+    except TokenTooLarge as exc:
+        log.warning("Refusing a page request: its headers and cookies make a session token too large (%s); "
+                    "leave some out with --exclude-headers or --exclude-cookies", exc)
+        raise HTTPError(431, "Request Header Fields Too Large: the headers and cookies do not fit "
+                             "in a session token") from None

@@ -15,6 +15,7 @@ from flask import Response, request
 from ..app import pages
 from ..app.requests import last_argument
 from ..app.errors import HTTPError
+from ..app.origins import served_address
 from ..app.server import ServerCore
 
 from .session import SessionHandler
@@ -24,7 +25,7 @@ from .views import error_response
 def _cors(core: ServerCore, response: Response) -> Response:
     response.vary.add("Origin")
     origin = request.headers.get("Origin")
-    if not origin or not core.origins.allows(origin, request.headers.get("Host")):
+    if not origin or not core.origins.allows(origin, request.headers.get("Host"), served_address(request.environ)):
         return response
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Allow-Credentials"] = "true"

@@ -5,6 +5,7 @@ from flask import Response, request
 
 from ..app import dev_reload, pages
 from ..app.app_errors import AppLoadError
+from ..app.requests import is_loopback
 
 from .session import SessionHandler
 
@@ -13,7 +14,8 @@ class DocHandler(SessionHandler):
     """Create (or join) a session and render its page, BokehJS from our own ``/static``.
 
     Under ``--dev`` the page reloads itself when its worker restarts on a save, and an app
-    that failed to load answers 500 with its error page instead.
+    that failed to load answers 500 with its error page instead: with the traceback for a
+    client on this machine (with ``--use-xheaders``, the proxied client), without for others.
     """
 
     def get(self) -> Response:
@@ -23,7 +25,7 @@ class DocHandler(SessionHandler):
         except AppLoadError as error:
             if not self.core.settings.dev:
                 raise
-            html = pages.app_error_page(error)
+            html = pages.app_error_page(error, detailed=is_loopback(request.remote_addr or ""))
             return Response(self._dev_page(html, prefix), status=500, content_type="text/html; charset=utf-8")
         resources = pages.resources_for(pages.root_url(prefix))
         html = pages.doc_page(session, resources)

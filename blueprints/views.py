@@ -16,8 +16,13 @@ from werkzeug.routing import WebsocketMismatch
 
 from ..app.app_errors import AppLoadError
 from ..app.errors import HTTPError
-from ..app.requests import RequestInfo
+from ..app.requests import RequestInfo, is_loopback
 from ..app.server import ServerCore
+
+
+#: What a client on another machine learns of an app that failed to load under ``--dev``
+#: (the message can hold secrets; a client on this machine gets it).
+LOAD_FAILED = "the app failed to load; see the server's terminal"
 
 
 def error_response(error: HTTPError) -> Response:
@@ -61,7 +66,8 @@ class BokehView(MethodView):
         except HTTPError as error:
             return error_response(error)
         except AppLoadError as error:  # --dev keeps serving an app that failed to load
-            return error_response(HTTPError(500, str(error)))
+            return error_response(HTTPError(500, str(error) if is_loopback(request.remote_addr or "")
+                                            else LOAD_FAILED))
 
     @staticmethod
     def request_info() -> RequestInfo:

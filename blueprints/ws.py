@@ -2,9 +2,10 @@
 
 Everything that can refuse a handshake is decided before the upgrade (``prepare``, run as
 the blueprint's ``before_request``), so a refused client gets a plain HTTP answer: 400 for
-a request that is not a Bokeh websocket handshake, 403 for a foreign origin or a bad or
-expired token, a missing login, or a token or session of another user; 426 for a wrong
-websocket version. Flask-Sock then completes the upgrade and calls :meth:`WSHandler.serve`.
+a request that is not a Bokeh websocket handshake or a token over the size limits, 403 for
+a foreign origin or a bad or expired token, a missing login, or a token or session of
+another user; 426 for a wrong websocket version. Flask-Sock then completes the upgrade
+and calls :meth:`WSHandler.serve`.
 
 After the upgrade one greenlet per websocket reads the socket and parses frames with
 wsproto; simple-websocket's reader thread is replaced by a stand-in (:mod:`.ws_socket`).
@@ -43,6 +44,7 @@ from ..app.connection import ServerConnection
 from ..app.contexts import ApplicationContext
 from ..app.errors import CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, HTTPError, WebSocketClose
 from ..app.frames import Chunk, Frame, wire_chunks
+from ..app.origins import served_address
 from ..app.requests import RequestInfo
 from ..app.server import ServerCore
 from ..app.tokens import EXPIRED
@@ -118,7 +120,7 @@ class WSHandler(AuthRequestHandler):
 
     @staticmethod
     def check_origin(core: ServerCore, origin: str | None) -> bool:
-        allowed = core.origins.allows(origin or "", request.headers.get("Host"))
+        allowed = core.origins.allows(origin or "", request.headers.get("Host"), served_address(request.environ))
         if not allowed:
             log.warning(
                 "Refusing websocket connection from Origin %r; allow it with "

@@ -1,10 +1,12 @@
 """bokeh_flask.app.origins.OriginAllowlist: the websocket Origin check (contract 4.3)."""
 from __future__ import annotations
 
+import socket
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bokeh_flask.app.origins import OriginAllowlist
+from bokeh_flask.app.origins import OriginAllowlist, served_address
 from bokeh_flask.app.settings import SettingsError
 
 
@@ -20,6 +22,81 @@ def test_default_is_localhost_port():
     assert not a.allows("http://localhost")
     assert not a.allows("http://127.0.0.1:5006")
     assert not a.allows("http://example.com")
+
+
+def test_default_follows_the_served_port_not_the_setting():
+    a = allow()
+    served = ("127.0.0.1", 8000)
+    assert a.allows("http://localhost:8000", served=served)
+    assert a.allows("http://127.0.0.1:8000", served=served)
+    assert a.allows("https://localhost:8000", served=served)
+    assert not a.allows("http://localhost:5006", served=served)
+    assert not a.allows("http://127.0.0.1:5006", served=served)
+    assert not a.allows("http://127.0.0.2:8000", served=served)
+    assert not a.allows("http://localhost.example.com:8000", served=served)
+    assert a.allows("http://localhost", served=("127.0.0.1", 80))
+
+
+def test_default_with_a_non_loopback_or_ipv6_address():
+    a = allow()
+    assert a.allows("http://10.1.2.3:8000", served=("10.1.2.3", 8000))
+    assert a.allows("http://localhost:8000", served=("10.1.2.3", 8000))
+    assert not a.allows("http://10.1.2.4:8000", served=("10.1.2.3", 8000))
+    assert a.allows("http://[::1]:8000", served=("::1", 8000))
+    assert not a.allows("http://[::2]:8000", served=("::1", 8000))
+
+
+def test_default_never_follows_the_host_header():
+    """DNS rebinding: an attacker's name resolving here carries the attacker's Host."""
+    a = allow()
+    assert not a.allows("http://evil.example:9999", "localhost:8000", served=("127.0.0.1", 8000))
+    assert a.allows("http://evil.example:8000", "evil.example:8000", served=("127.0.0.1", 8000))  # same origin
+
+
+def test_given_entries_ignore_the_served_address():
+    a = allow("dash.corp")
+    assert not a.allows("http://localhost:8000", served=("127.0.0.1", 8000))
+    assert a.allows("http://dash.corp", served=("127.0.0.1", 8000))
+
+
+def accepted(family: int, bind: str, connect: str) -> tuple[socket.socket, int]:
+    """The server side of a real loopback connection, and the port it reached."""
+    with socket.socket(family) as listener:
+        if family == socket.AF_INET6:
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind((bind, 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        client = socket.create_connection((connect, port))
+        conn, _ = listener.accept()
+    client.close()
+    return conn, port
+
+
+@pytest.mark.parametrize("key", ["gunicorn.socket", "gunicorn.sock", "werkzeug.socket"])
+def test_served_address_of_a_tcp_connection(key):
+    conn, port = accepted(socket.AF_INET, "127.0.0.1", "127.0.0.1")
+    with conn:
+        assert served_address({key: conn}) == ("127.0.0.1", port)
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_served_address_of_an_ipv4_client_on_a_dual_stack_socket():
+    try:
+        conn, port = accepted(socket.AF_INET6, "::", "127.0.0.1")
+    except OSError as exc:
+        pytest.skip(f"no dual-stack socket here: {exc}")
+    with conn:
+        assert conn.getsockname()[0] == "::ffff:127.0.0.1"
+        assert served_address({"gunicorn.socket": conn}) == ("127.0.0.1", port)
+
+
+def test_served_address_of_a_unix_closed_or_missing_socket():
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        assert served_address({"gunicorn.socket": left}) is None
+    assert served_address({"gunicorn.socket": left}) is None  # closed: getsockname fails
+    assert served_address({}) is None
 
 
 def test_given_entries_replace_default():

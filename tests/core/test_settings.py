@@ -377,3 +377,39 @@ def test_store_urls_of_the_right_kind_are_accepted():
     settings = build(environ={"BOKEH_FLASK_REDIS_URL": "redis://127.0.0.1:6379/0",
                               "BOKEH_LOGIN_STORE": "sqlite:////tmp/logins.db"})
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+# -- the metrics token from a file (issue 21, item 7) ------------------------------------------
+
+def test_metrics_token_file_sets_the_token(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("  scrape-0123456789\n")
+    for s in (build({"metrics": True, "metrics_token_file": str(path)}),
+              build(environ={"BOKEH_FLASK_METRICS": "1", "BOKEH_FLASK_METRICS_TOKEN_FILE": str(path)})):
+        assert s.metrics_token == "scrape-0123456789"
+        assert "scrape-0123456789" not in repr(s)
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "cannot read"), (b"", "is empty"), (b" \n", "is empty"), (b"\xff\xfe", "is not UTF-8 text"),
+    (b"with space", "printable ASCII"), (b"t\x01k", "printable ASCII"), ("tökén".encode(), "printable ASCII"),
+])
+def test_bad_metrics_token_files_name_the_flag(tmp_path, content, needle):
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SettingsError, match=needle) as error:
+        build({"metrics": True, "metrics_token_file": str(path)})
+    assert str(error.value).startswith("--metrics-token-file")
+
+
+def test_metrics_token_file_needs_metrics(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("scrape-0123456789")
+    with pytest.raises(SettingsError, match="--metrics-token-file needs --metrics"):
+        build({"metrics_token_file": str(path)})
+
+
+def test_a_directory_is_no_metrics_token_file(tmp_path):
+    with pytest.raises(SettingsError, match="--metrics-token-file: cannot read"):
+        build({"metrics": True, "metrics_token_file": str(tmp_path)})

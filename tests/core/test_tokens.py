@@ -507,3 +507,86 @@ def test_client_chosen_session_ids_that_keep_working(session_id):
     request = RequestInfo(arguments={"bokeh-session-id": [session_id.encode()]})
     svc = TokenService(sign=False, secret_key=None, expiration=300)
     assert resolve_session_request(request, svc, build_settings(environ={}), None)[0] == session_id
+
+
+# -- bounded tokens (issue 21, item 4) ------------------------------------------------------
+
+def bomb_token(inflated: int, session_id: str = "bomb") -> str:
+    """An unsigned token whose compressed payload inflates to about ``inflated`` bytes."""
+    data = json.dumps({"headers": {"X": "a" * inflated}}).encode()
+    head = {"session_id": session_id, "session_expiry": 4102444800, "__bk__zlib_": b64(zlib.compress(data, 9))}
+    return b64(json.dumps(head).encode())
+
+
+def test_zlib_bomb_is_refused_without_inflating_it():
+    token = bomb_token(15 * 1024 * 1024)
+    assert len(token) < tokens_module.MAX_TOKEN_LENGTH
+    with pytest.raises(tokens_module.TokenTooLarge, match="inflates past the limit of 65536 bytes"):
+        UNSIGNED.verify(token, check_expiry=False)
+    with pytest.raises(tokens_module.TokenTooLarge):
+        decode_token(token)
+
+
+def test_payload_up_to_the_limit_decodes():
+    overhead = len(json.dumps({"headers": {"X": ""}}))
+    token = bomb_token(tokens_module.MAX_TOKEN_PAYLOAD - overhead)
+    assert len(decode_token(token)[1]["headers"]["X"]) == tokens_module.MAX_TOKEN_PAYLOAD - overhead
+    with pytest.raises(tokens_module.TokenTooLarge):
+        decode_token(bomb_token(tokens_module.MAX_TOKEN_PAYLOAD - overhead + 1))
+
+
+def test_overlong_token_is_refused_before_decoding():
+    token = b64(json.dumps({"session_id": "x", "pad": "p" * tokens_module.MAX_TOKEN_LENGTH}).encode())
+    for svc in (UNSIGNED, SIGNED):
+        with pytest.raises(tokens_module.TokenTooLarge, match="over the limit of 32768"):
+            svc.verify(token, check_expiry=False)
+
+
+def test_truncated_zlib_stream_is_token_error():
+    data = zlib.compress(json.dumps({"headers": {}}).encode())[:-3]
+    token = b64(json.dumps({"session_id": "a", "__bk__zlib_": b64(data)}).encode())
+    with pytest.raises(TokenError, match="could not be decoded"):
+        decode_token(token)
+
+
+def test_bytes_in_payload_decode_as_bokeh_does():
+    token = UNSIGNED.new_token("sid", {"raw": b"\x00\xffbytes", "n": 1})
+    assert decode_token(token)[1] == {**get_token_payload(token), "raw": b"\x00\xffbytes", "n": 1}
+
+
+def test_a_real_cookie_jar_fits_in_a_token():
+    """A 7 KiB jar of random cookies (the largest we plan for) makes a token far below the limit."""
+    import secrets
+
+    cookies = {f"c{i}": secrets.token_urlsafe(96) for i in range(56)}
+    request = req(headers={"User-Agent": "Mozilla/5.0 " * 8}, cookies=cookies)
+    assert len(request.headers["Cookie"]) > 7 * 1024
+    session_id, token = resolve_session_request(request, UNSIGNED, make_settings(), None)
+    assert len(token) < tokens_module.MAX_TOKEN_LENGTH / 2
+    assert decode_token(token)[1]["cookies"] == cookies
+
+
+def test_bomb_in_bokeh_token_argument_is_a_400():
+    request = RequestInfo(arguments={"bokeh-token": [bomb_token(10 * 1024 * 1024).encode()]})
+    with pytest.raises(HTTPError) as err:
+        resolve_session_request(request, UNSIGNED, make_settings(), None)
+    assert err.value.status == 400 and "inflates past" in err.value.reason
+
+
+def test_request_too_large_for_a_token_is_a_431():
+    headers = {f"X-Big-{i}": "y" * 16000 for i in range(6)}
+    with pytest.raises(HTTPError) as err:
+        resolve_session_request(req(headers=headers), UNSIGNED, make_settings(), None)
+    assert err.value.status == 431
+
+
+def test_minting_and_decoding_agree_on_the_payload_limit():
+    """What a page may mint, its websocket may decode, and no more (bytes counted as Bokeh
+    encodes them)."""
+    extra = {"raw": b"\x00" * 30, "headers": {"X": ""}}
+    overhead = len(json.dumps({"raw": {"bytes": b64(b"\x00" * 30)}, "headers": {"X": ""}}))
+    fits = {**extra, "headers": {"X": "a" * (tokens_module.MAX_TOKEN_PAYLOAD - overhead)}}
+    assert decode_token(UNSIGNED.new_token("sid", fits))[1]["raw"] == b"\x00" * 30
+    over = {**extra, "headers": {"X": "a" * (tokens_module.MAX_TOKEN_PAYLOAD - overhead + 1)}}
+    with pytest.raises(tokens_module.TokenTooLarge, match="over the limit of 65536 bytes"):
+        UNSIGNED.new_token("sid", over)
