@@ -214,6 +214,7 @@ class ServerCore:
         session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
         if user is not None:
             self.check_token_user(decode_token(token)[1], user)
+            self.refuse_ended(context, session_id, user)
         session = context.create_session_if_needed(session_id, token, request)
         if session.token != token:
             # the page must carry a fresh token even when it joins a live session
@@ -261,6 +262,7 @@ class ServerCore:
             raise HTTPError(403, f"Invalid session token: {exc}") from None
         try:
             self.check_token_user(payload, user)
+            self.refuse_ended(context, session_id, user)
         except HTTPError:
             self.metrics.websocket_refused("user")
             raise
@@ -300,6 +302,8 @@ class ServerCore:
                 session = context.create_session_if_needed(session_id, token, request)
             except AppLoadError as exc:  # --dev: the page shows it; the log has it already
                 raise WebSocketClose(CLOSE_INTERNAL_ERROR, "the app failed to load") from exc
+        if session.expiration_requested:  # its user logged out since the handshake
+            raise WebSocketClose(CLOSE_SESSION_GONE, "the user logged out")
         connection = ServerConnection(context, session, transport)
         session.subscribe(connection)
         self.connections.add(connection)
@@ -337,6 +341,15 @@ class ServerCore:
         token_user = payload.get(TOKEN_USER_KEY)
         if token_user is not None and token_user != user:
             raise HTTPError(403, "Forbidden: the session token belongs to another user")
+
+    @staticmethod
+    def refuse_ended(context: ApplicationContext, session_id: str, user: str | None) -> None:
+        """Refuse (403) to serve a session its user's logout ended: it lives on until the
+        cleanup job's next pass, but no token (re-attaching or not, the same user logged in
+        again or not) may bring a page or a websocket back to it."""
+        session = context.get_session(session_id, user)
+        if session is not None and session.expiration_requested:
+            raise HTTPError(403, "Forbidden: this session ended when its user logged out; reload the page")
 
     def end_user_sessions(self, user: str) -> int:
         """Logout: end ``user``'s sessions in every worker (see :class:`UserSessions`)."""

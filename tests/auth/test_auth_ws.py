@@ -179,3 +179,31 @@ def test_protected_and_public_routes_for_anonymous(login_server):
         "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "bokeh, x",
     }).status_code == 403
+
+
+def test_a_session_ended_by_a_logout_never_serves_again(login_server):
+    """Not after the same user logs in again, and not to a token that re-attaches: the
+    session lives on until the cleanup job's next pass, ended."""
+    server = login_server
+    bob_session = login(server.url, "bob")
+    old = page_token(bob_session, server.url + "/whoami")
+    ws = BokehSocket(server.ws_url + "/whoami/ws", old, cookie_header(bob_session))
+    try:
+        assert logout(bob_session, server.url).status_code == 302
+        assert ws.wait_closed() == (4000, "the user logged out")
+    finally:
+        ws.close()
+    again = login(server.url, "bob")
+    status, body = handshake_status(server.ws_url + "/whoami/ws", old, cookie_header(again))
+    assert status == 403 and "ended when its user logged out" in body, body
+    expired = generate_jwt_token(get_session_id(old), expiration=-10, extra_payload={"bokeh_user": "bob"})
+    status, body = handshake_status(server.ws_url + "/whoami/ws", expired, cookie_header(again))
+    assert status == 403 and "ended when its user logged out" in body, body
+    answer = again.get(server.url + "/whoami", params={"bokeh-token": old}, timeout=TIMEOUT)
+    assert answer.status_code == 403, answer.text[:300]
+    fresh = page_token(again, server.url + "/whoami")  # a new page works at once
+    ws = BokehSocket(server.ws_url + "/whoami/ws", fresh, cookie_header(again))
+    try:
+        assert ws.texts()["who"] == "bob"
+    finally:
+        ws.close()
