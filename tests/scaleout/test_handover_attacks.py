@@ -185,6 +185,8 @@ def test_the_private_directory_and_its_sockets_are_the_servers_alone(server):
     directory = state_dir.default_state_dir()
     info = os.stat(directory)
     assert info.st_uid == os.geteuid() and info.st_mode & 0o777 == 0o700
+    wait_for(lambda: len(server.worker_pids()) == WORKERS and all(
+        os.path.exists(handover.socket_path(directory, key)) for key in keys_of(server)))
     for key in keys_of(server):
         assert os.stat(handover.socket_path(directory, key)).st_uid == os.geteuid()
     planted = os.path.join(directory, "planted.sock")
