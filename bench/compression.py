@@ -3,8 +3,8 @@
 
 .. code-block:: bash
 
-    .venv/bin/python bench/compression.py                  # ~2 minutes
-    .venv/bin/python bench/compression.py --messages 100 --level 1 --out /tmp/c.md
+    .venv-3.12/bin/python bench/compression.py                  # ~2 minutes
+    .venv-3.12/bin/python bench/compression.py --messages 100 --level 1 --out /tmp/c.md
 
 Both servers serve ``bench/apps/payloads.py`` started together, first without the flags,
 then with ``--websocket-compression-level LEVEL`` (mem level: Tornado's default, 8). One

@@ -3,8 +3,8 @@ browser tabs: issue 17 item 3's measurement.
 
 .. code-block:: bash
 
-    .venv/bin/python bench/rolling_reload.py --out bench/results/<date>-rolling-reload.md   # ~5 minutes
-    .venv/bin/python bench/rolling_reload.py --repeats 1 --tabs 6                          # a smaller run
+    .venv-3.12/bin/python bench/rolling_reload.py --out bench/results/<date>-rolling-reload.md   # ~5 minutes
+    .venv-3.12/bin/python bench/rolling_reload.py --repeats 1 --tabs 6                          # a smaller run
 
 Two variants, each run ``--repeats`` times, alternating (A B A B ...), each run on a fresh
 server and a fresh chromium:
@@ -59,7 +59,7 @@ import requests
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-BIN = ROOT / ".venv" / "bin"
+BIN = Path(sys.executable).parent  # the virtualenv running the bench (make builds .venv-<python>)
 sys.path.insert(0, str(BENCH))
 
 from run import machine_info  # noqa: E402

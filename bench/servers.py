@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import sys
 import socket
 import subprocess
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from client import HTTP
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
+BIN = Path(sys.executable).parent  # the virtualenv running the bench (make builds .venv-<python>)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -3,8 +3,8 @@ zlib-bomb tokens, bokeh-flask and ``bokeh serve`` side by side in one run.
 
 .. code-block:: bash
 
-    .venv/bin/python bench/token_bomb.py                   # ~1 minute
-    .venv/bin/python bench/token_bomb.py --seconds 5 --out /tmp/bomb.md
+    .venv-3.12/bin/python bench/token_bomb.py                   # ~1 minute
+    .venv-3.12/bin/python bench/token_bomb.py --seconds 5 --out /tmp/bomb.md
 
 Both servers serve ``bench/apps/trivial.py``, started together, defaults otherwise (no
 auth, unsigned ids). Per server, in turn: one session (page, websocket, PULL) does

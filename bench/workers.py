@@ -4,8 +4,8 @@ websocket handover adds, in one run.
 
 .. code-block:: bash
 
-    .venv/bin/python bench/workers.py --out bench/results/2026-12-04-workers.md   # 2-4 minutes
-    .venv/bin/python bench/workers.py --seconds 5 --workers 1 2 --handover-sessions 100
+    .venv-3.12/bin/python bench/workers.py --out bench/results/2026-12-04-workers.md   # 2-4 minutes
+    .venv-3.12/bin/python bench/workers.py --seconds 5 --workers 1 2 --handover-sessions 100
 
 One session is what one browser tab does: GET the page on a new TCP connection
 (``Connection: close``), open the websocket on another new connection (subprotocols
