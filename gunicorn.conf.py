@@ -1,17 +1,17 @@
 """gunicorn settings for bokeh-flask: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-The values live in one place, ``bokeh_flask.app.gunicorn_config.gunicorn_options`` (shared with
+The values live in one place, ``bokeh_flask.app.process.gunicorn_config.gunicorn_options`` (shared with
 ``bokeh-flask serve``), including the ``on_starting`` hook that raises the open-files limit
 for ``worker_connections``; anything here can still be overridden on the command line or with
 ``GUNICORN_CMD_ARGS``. ``BOKEH_DEFAULT_SERVER_PORT`` sets the port (default 5006) and
 ``BOKEH_FLASK_WORKERS`` the number of workers; ``BOKEH_FLASK_METRICS=1`` gives the workers
-one metrics directory (see ``bokeh_flask.app.metrics``), ``BOKEH_FLASK_ADMIN=1`` one
-directory of stats files for the admin page (``bokeh_flask.app.worker_stats``).
+one metrics directory (see ``bokeh_flask.app.runtime.metrics``), ``BOKEH_FLASK_ADMIN=1`` one
+directory of stats files for the admin page (``bokeh_flask.app.runtime.worker_stats``).
 """
 import os
 
-from bokeh_flask.app.gunicorn_config import gunicorn_options
-from bokeh_flask.app.settings import build_settings
+from bokeh_flask.app.config.settings import build_settings
+from bokeh_flask.app.process.gunicorn_config import gunicorn_options
 
 # only what gunicorn needs here; the worker validates everything else with a clear message
 _ENV = ("BOKEH_DEFAULT_SERVER_PORT", "BOKEH_PY_LOG_LEVEL", "BOKEH_FLASK_METRICS", "BOKEH_FLASK_ADMIN",

@@ -10,9 +10,9 @@ monkey.patch_all()
 
 import sys  # noqa: E402
 
-from bokeh_flask.app.app_errors import describe  # noqa: E402
-from bokeh_flask.app.settings import SettingsError  # noqa: E402
-from bokeh_flask.app.versions import check_supported  # noqa: E402
+from bokeh_flask.app.apps.load_errors import describe  # noqa: E402
+from bokeh_flask.app.apps.versions import check_supported  # noqa: E402
+from bokeh_flask.app.config.settings import SettingsError  # noqa: E402
 
 try:
     check_supported()  # before Bokeh is imported: an unsupported one may fail on import

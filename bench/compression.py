@@ -168,7 +168,8 @@ def run(messages: int, seconds: float, level: int, log_dir: Path) -> dict[str, d
 def report(results: dict[str, dict[str, dict[str, Any]]], messages: int, seconds: float, level: int) -> str:
     lines = [f"# permessage-deflate: bytes on the wire and server CPU per message "
              f"({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"`bench/compression.py --messages {messages} --seconds {seconds:g} --level {level}`: both servers with no flags "
+             f"`bench/compression.py --messages {messages} --seconds {seconds:g} --level {level}`: "
+             "both servers with no flags "
              f"(off), then both with `--websocket-compression-level {level}` (on); one round trip per "
              "message (see the module's docstring). Ratios: bokeh-flask / bokeh serve; on/off: the same "
              "server with / without compression.", "",

@@ -10,7 +10,7 @@ Two variants, each run ``--repeats`` times, alternating (A B A B ...), each run 
 server and a fresh chromium:
 
 - ``bokeh-flask``: ``bokeh-flask serve tests/browser/apps/reconnect_counter.py --workers 2`` (our
-  worker class, ``app/worker.py``: drains on SIGTERM, closes websockets with 1001);
+  worker class, ``app/process/worker.py``: drains on SIGTERM, closes websockets with 1001);
 - ``gunicorn -k gevent``: ``gunicorn -c gunicorn.conf.py -k gevent -w 2 wsgi:app`` with
   ``BOKEH_APPS`` set: the same app and settings, gunicorn's own gevent worker.
 
@@ -466,7 +466,8 @@ def report(args: argparse.Namespace, machine: dict[str, Any], started: str, runs
     for i, r in enumerate(runs, 1):
         close = [t["ws_close_pw"] for t in r["tabs"] if t["ws_close_pw"] is not None]
         back = [t["back"] for t in r["tabs"] if t["back"] is not None]
-        drop = [t["back"] - t["ws_close_pw"] for t in r["tabs"] if t["back"] is not None and t["ws_close_pw"] is not None]
+        drop = [t["back"] - t["ws_close_pw"] for t in r["tabs"]
+                if t["back"] is not None and t["ws_close_pw"] is not None]
         lines.append(f"| {i} | {r['variant']} | {r['failed']} / {r['requests']} | {r['longest_request_s']:.2f} s "
                      f"({r['longest_request_started']:+.2f}) | {mmm(close)} | {mmm(back)} | {mmm(drop)} | "
                      f"{'/'.join(str(n) for n in r['tabs_per_old_worker'].values())} | "

@@ -36,7 +36,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from client import HTTP, BokehWS, RoundTripper, Session, get_page, roots_of, walk  # noqa: E402
-from servers import KINDS, LABEL, ROOT, BIN, Server, start_pair  # noqa: E402
+from servers import BIN, KINDS, LABEL, ROOT, Server, start_pair  # noqa: E402
 
 HOST = "127.0.0.1"
 APPS = {
@@ -689,7 +689,8 @@ def w_static(server: Server, cfg: Config) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     cpu = server.cpu() - cpu0
     ok = sum(r[0] for r in rows)
-    return {"url": url.split("?")[0], "status": status, "content_encoding": encoding, "gzip": encoding in ("gzip", "br"),
+    return {"url": url.split("?")[0], "status": status, "content_encoding": encoding,
+            "gzip": encoding in ("gzip", "br"),
             "bytes_sent": len(body), "bytes_plain": len(plain), "body_ok": body_ok,
             "cache_control": headers.get("cache-control"), "rps": round(ok / elapsed, 1),
             "mb_per_s": round(sum(r[1] for r in rows) / elapsed / 1e6, 1),
@@ -914,8 +915,9 @@ def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
                     "<= 1.5 ms", r["flask"]["p50_ms"] <= 1.5))
         rep.add(Row("1b", "ws round trip p99", "ms", r["flask"]["p99_ms"], r["bokeh"]["p99_ms"], "lower",
                     "<= 5 ms", r["flask"]["p99_ms"] <= 5))
-        rep.add(Row("1c", "  same, client TCP_QUICKACK: p50", "ms", q["flask"]["p50_ms"], q["bokeh"]["p50_ms"], "lower"))
-        rep.add(Row("1d", "  same, client TCP_QUICKACK: p99", "ms", q["flask"]["p99_ms"], q["bokeh"]["p99_ms"], "lower"))
+        for row, stat in (("1c", "p50"), ("1d", "p99")):
+            rep.add(Row(row, f"  same, client TCP_QUICKACK: {stat}", "ms", q["flask"][f"{stat}_ms"],
+                        q["bokeh"][f"{stat}_ms"], "lower"))
     elif name == "throughput":
         with pair(log_dir) as sv:
             r = both(sv, cfg, 1, w_throughput)
@@ -986,15 +988,18 @@ def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
         n = cfg.expire_sessions
         if cfg.quick:
             rep.add(Row("8", f"memory per held session ({n} held)", "KiB", r["flask"]["kib_per_session"],
-                        r["bokeh"]["kib_per_session"], "lower", "<= 50 KiB", (r["flask"]["kib_per_session"] or 1e9) <= 50))
+                        r["bokeh"]["kib_per_session"], "lower", "<= 50 KiB",
+                        (r["flask"]["kib_per_session"] or 1e9) <= 50))
         rep.add(Row("9", f"longest stall while {n} closed sessions expire", "s", r["flask"]["stall_max_s"],
                     r["bokeh"]["stall_max_s"], "lower", "<= 0.5 s", (r["flask"]["stall_max_s"] or 1e9) <= 0.5))
         rep.add(Row("10", "RSS after expiry, above baseline", "+%", r["flask"]["after_vs_base_pct"],
-                    r["bokeh"]["after_vs_base_pct"], "lower", "<= +10%", (r["flask"]["after_vs_base_pct"] or 1e9) <= 10))
+                    r["bokeh"]["after_vs_base_pct"], "lower", "<= +10%",
+                    (r["flask"]["after_vs_base_pct"] or 1e9) <= 10))
         with pair(log_dir, extra=SHORT_EXPIRY) as sv:
             c = both(sv, cfg, 7, w_conn_cost, rounds=1, stop_after=True)
         rep.details["8_connection_cost"] = c
-        rep.add(Row("8c", f"  memory per websocket alone ({cfg.conn_cost_n} on one session)", "KiB", c["flask"]["kib_per_connection"],
+        rep.add(Row("8c", f"  memory per websocket alone ({cfg.conn_cost_n} on one session)", "KiB",
+                    c["flask"]["kib_per_connection"],
                     c["bokeh"]["kib_per_connection"], "lower"))
         if not cfg.quick:
             target, extra = cfg.hold[0], cfg.hold_flask_extra

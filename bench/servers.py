@@ -8,9 +8,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import sys
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 

@@ -53,7 +53,6 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from bokeh.util.token import get_session_id, get_token_payload  # noqa: E402
-
 from client import HTTP, BokehWS, Page, RoundTripper, walk  # noqa: E402
 from run import NO_EXPIRY, machine_info  # noqa: E402
 from servers import KINDS, LABEL, Server  # noqa: E402
@@ -341,8 +340,9 @@ def report(args: argparse.Namespace, machine: dict[str, Any], started: str, sess
         f"p95 {h['handed']['p95_ms']} ms, p99 {h['handed']['p99_ms']} ms (max {h['handed']['max_ms']} ms)",
         f"- not handed over ({h['not_handed']['n']} sessions): p50 {h['not_handed']['p50_ms']} ms, "
         f"p95 {h['not_handed']['p95_ms']} ms, p99 {h['not_handed']['p99_ms']} ms (max {h['not_handed']['max_ms']} ms)",
-        f"- added by the handover: p50 {signed(h['added_p50_ms'])} ms, p95 {signed(h['added_p95_ms'])} ms, p99 {signed(h['added_p99_ms'])} ms "
-        f"(requirement: at most 2 ms at p99: {'met' if h['added_p99_ms'] is not None and h['added_p99_ms'] <= 2 else 'not met'})",
+        f"- added by the handover: p50 {signed(h['added_p50_ms'])} ms, p95 {signed(h['added_p95_ms'])} ms, "
+        f"p99 {signed(h['added_p99_ms'])} ms (requirement: at most 2 ms at p99: "
+        f"{'met' if h['added_p99_ms'] is not None and h['added_p99_ms'] <= 2 else 'not met'})",
         f"- same document {h['same_document_pct']}%, builds/session {h['builds_per_session']}; "
         f"classification by log growth agrees with the session id in the log line for "
         f"{h['log_growth_agrees_with_session_id']}; fallback rebuilds logged: {h['fallback_rebuilds_logged']}",
@@ -355,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="worker counts (default 1 2 4)")
     parser.add_argument("--seconds", type=float, default=12.0, help="load per server and worker count (default 12)")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--handover-sessions", type=int, default=300, help="sequential sessions for part 2 (default 300)")
+    parser.add_argument("--handover-sessions", type=int, default=300,
+                        help="sequential sessions for part 2 (default 300)")
     parser.add_argument("--min-per-class", type=int, default=100,
                         help="part 2 goes on past --handover-sessions until handed and not handed "
                              "have this many sessions each (default 100; at most 3000 sessions, 150 s)")

@@ -33,22 +33,21 @@ from flask import Blueprint, Flask
 from flask_sock import Sock
 from werkzeug.exceptions import HTTPException
 
-from ..app import dev_reload
-from ..app.server import ServerCore
-from ..app.settings import SettingsError
-from ..app.static_files import bokehjs_root
-
-from .autoload import AutoloadJsHandler
-from .dev import DevBootHandler
-from .doc import DocHandler
-from .health import HealthzHandler, ReadyzHandler
-from .login import auth_routes
-from .metadata import MetadataHandler
-from .metrics import MetricsHandler
-from .root import RootHandler
-from .static import IcoHandler, StaticHandler
+from ..app.apps.static_files import bokehjs_root
+from ..app.config.settings import SettingsError
+from ..app.process import dev_reload
+from ..app.sessions.server import ServerCore
+from .auth.login_handlers import auth_routes
+from .autoload_js_handler import AutoloadJsHandler
+from .dev_handler import DevBootHandler
+from .doc_handler import DocHandler
+from .health_handlers import HealthzHandler, ReadyzHandler
+from .metadata_handler import MetadataHandler
+from .metrics_handler import MetricsHandler
+from .root_handler import RootHandler
+from .static_handler import IcoHandler, StaticHandler
 from .views import http_exception_response
-from .ws import WSHandler
+from .websocket.ws_handler import WSHandler
 
 _BOKEH_ICO = Path(__import__("bokeh").__file__).parent / "server" / "views" / "bokeh.ico"
 

@@ -14,11 +14,10 @@ from flask.views import MethodView
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import WebsocketMismatch
 
-from ..app.app_errors import AppLoadError
-from ..app.errors import HTTPError
-from ..app.requests import RequestInfo, is_loopback
-from ..app.server import ServerCore
-
+from ..app.apps.load_errors import AppLoadError
+from ..app.sessions.errors import HTTPError
+from ..app.sessions.requests import RequestInfo, is_loopback
+from ..app.sessions.server import ServerCore
 
 #: What a client on another machine learns of an app that failed to load under ``--dev``
 #: (the message can hold secrets; a client on this machine gets it).

@@ -14,7 +14,6 @@ Every widget has a stable ``name`` so browser tests can find it, and the
 server answered.
 """
 import numpy as np
-
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, Div, Slider, TextInput

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-
 from servers import APPS, CHROMIUM, IN_CI, REDIS_SERVER, Server, chromium_available, launch, start_redis
 
 
@@ -19,7 +18,7 @@ def stop_asyncio_loop() -> Iterator[None]:
     yield
     import sys
 
-    loop_module = sys.modules.get("bokeh_flask.app.asyncio_loop")
+    loop_module = sys.modules.get("bokeh_flask.app.runtime.asyncio_loop")
     if loop_module is not None:
         loop_module.stop()
 

@@ -4,7 +4,8 @@ ColumnDataSource's data, so each round trip sends the client one large PATCH-DOC
 The value names the payload: ``json:<n>`` sets 2 x 20,000 random floats as Python lists
 (JSON text in the message), ``binary:<n>`` the same floats as numpy arrays (two 160,000-byte
 binary buffers), ``smooth:<n>`` a time axis and a sine as numpy arrays (buffers of the same
-size, of the regular kind measurements and time series give). The data is made once at start-up (two variants, alternated by ``n``) so
+size, of the regular kind measurements and time series give). The data is made once at
+start-up (two variants, alternated by ``n``) so
 the server's CPU per message is Bokeh's serialisation, the protocol and compression.
 """
 import numpy as np

@@ -24,9 +24,10 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bokeh.embed import server_document
 from flask import Flask, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
-from bokeh.embed import server_document
+
 from bokeh_flask import BokehServer
 from bokeh_flask.blueprints import FlaskLoginAuth
 

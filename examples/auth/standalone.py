@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+
 from bokeh_flask import BokehServer
 from bokeh_flask.blueprints import FlaskLoginAuth
 

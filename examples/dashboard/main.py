@@ -14,7 +14,6 @@ Open ``/dashboard?dataset=b`` to start on dataset "b".
 import datetime as dt
 
 import numpy as np
-
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
 from bokeh.models import Button, ColumnDataSource, Div, Select

@@ -18,8 +18,9 @@ monkey.patch_all()
 
 import os
 
-from flask import Flask, render_template, request
 from bokeh.embed import server_document
+from flask import Flask, render_template, request
+
 from bokeh_flask import BokehServer
 
 app = Flask(__name__)

@@ -5,7 +5,6 @@ drawn by a plot (so ColumnsStreamed/ColumnsPatched/ColumnDataChanged have a targ
 and Python callbacks that run when a patch lands (including one that raises).
 """
 import numpy as np
-
 from bokeh.io import curdoc
 from bokeh.layouts import column, row
 from bokeh.models import Button, ColumnDataSource, Div, Select, Slider, TextInput, Toggle

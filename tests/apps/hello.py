@@ -1,7 +1,8 @@
-from bokeh.io import curdoc
-from bokeh.models import Button, Div, TextInput, ColumnDataSource
-from bokeh.layouts import column
 import numpy as np
+from bokeh.io import curdoc
+from bokeh.layouts import column
+from bokeh.models import Button, ColumnDataSource, Div, TextInput
+
 div = Div(text="hi", name="status")
 ti = TextInput(value="a", name="ti")
 def cb(attr, old, new):

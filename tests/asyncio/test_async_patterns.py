@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from bokeh_wire import BokehWS, model_by_name, model_changes, page_token
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 launch = _root.launch
 
 APPS = Path(__file__).resolve().parent / "apps"

@@ -9,10 +9,9 @@ import tempfile
 from pathlib import Path
 
 import requests
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from requests.adapters import HTTPAdapter
 
-
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
 Server, launch, spawn, free_port = _root.Server, _root.launch, _root.spawn, _root.free_port
 

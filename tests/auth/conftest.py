@@ -12,9 +12,16 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-
-from auth_helpers import (BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, EXAMPLES, LOGIN_SERVER,
-                          WHOAMI, Server, launch, launch_flask_app)
+from auth_helpers import (
+    BOKEH_EXAMPLE_AUTH,
+    COOKIE_SECRET,
+    EXAMPLES,
+    LOGIN_SERVER,
+    WHOAMI,
+    Server,
+    launch,
+    launch_flask_app,
+)
 
 
 @pytest.fixture(scope="package", params=["gunicorn", "flask"])

@@ -3,7 +3,6 @@ them: anonymous visitors go to the login, a signed-in user gets the page."""
 from __future__ import annotations
 
 import requests
-
 from auth_helpers import COOKIE_SECRET, SIGNED_AUTH, TIMEOUT, WHOAMI, launch
 
 

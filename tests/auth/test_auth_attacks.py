@@ -18,12 +18,21 @@ import subprocess
 
 import pytest
 import requests
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
+from auth_helpers import (
+    LOGIN_SERVER,
+    TIMEOUT,
+    USERS,
+    BokehSocket,
+    cookie_header,
+    handshake_status,
+    launch_flask_app,
+    login,
+    logout,
+    page_token,
+)
 from bokeh.util.token import get_session_id, get_token_payload
 
-from auth_helpers import (LOGIN_SERVER, TIMEOUT, USERS, BokehSocket, cookie_header, handshake_status,
-                          launch_flask_app, login, logout, page_token)
-
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS_DIR, launch = _root.APPS, _root.launch
 
 
@@ -76,7 +85,8 @@ def test_another_origin_cannot_read_autoload_with_the_users_cookies(two_workers,
         page.goto(evil.url + "/hello")
         target = f"{two_workers.url}/whoami/autoload.js?bokeh-autoload-element=x"
         outcome = page.evaluate("""async (url) => {
-            try { const r = await fetch(url, {credentials: "include"}); return "read: " + (await r.text()).slice(0, 40); }
+            try { const r = await fetch(url, {credentials: "include"});
+                  return "read: " + (await r.text()).slice(0, 40); }
             catch (e) { return "blocked: " + e; } }""", target)
         assert outcome.startswith("blocked"), outcome
     finally:

@@ -4,16 +4,22 @@ are start-up decisions, no request is involved."""
 from __future__ import annotations
 
 import pytest
+from auth_helpers import BOKEH_EXAMPLE_AUTH, WHOAMI
 from flask import Flask
 from flask_login import LoginManager
 from tornado.web import RequestHandler
 
-from bokeh_flask.app.auth import AuthError, AuthModule, AuthProvider, NullAuth, join_prefix, provider_from
-from bokeh_flask.app.server import ServerCore
-from bokeh_flask.app.settings import build_settings
-from bokeh_flask.blueprints.login import FlaskLoginAuth, with_cookie_secret
-
-from auth_helpers import BOKEH_EXAMPLE_AUTH, WHOAMI
+from bokeh_flask.app.auth.providers import (
+    AuthError,
+    AuthModule,
+    AuthProvider,
+    NullAuth,
+    join_prefix,
+    provider_from,
+)
+from bokeh_flask.app.config.settings import build_settings
+from bokeh_flask.app.sessions.server import ServerCore
+from bokeh_flask.blueprints.auth.login_handlers import FlaskLoginAuth, with_cookie_secret
 
 
 class Handler(RequestHandler):

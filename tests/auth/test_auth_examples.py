@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import requests
-from bokeh.util.token import get_token_payload
-
 from auth_helpers import EXAMPLES, TIMEOUT, launch_flask_app, login, logout, page_token
+from bokeh.util.token import get_token_payload
 
 
 def test_standalone_example_logs_in_with_its_credential_check():

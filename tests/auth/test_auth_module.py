@@ -15,9 +15,18 @@ import subprocess
 
 import pytest
 import requests
-
-from auth_helpers import (BIN, COOKIE_SECRET, SIGNED_AUTH, TIMEOUT, WHOAMI, BokehSocket,
-                          cookie_header, free_port, launch, page_token)
+from auth_helpers import (
+    BIN,
+    COOKIE_SECRET,
+    SIGNED_AUTH,
+    TIMEOUT,
+    WHOAMI,
+    BokehSocket,
+    cookie_header,
+    free_port,
+    launch,
+    page_token,
+)
 
 XSRF_RE = re.compile(r'name="_xsrf" value="([^"]+)"')
 

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from auth_helpers import LOGIN_SERVER, USERS, client_at, launch_flask_app, login_form_token, try_login
 from servers import start_redis
 

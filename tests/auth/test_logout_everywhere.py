@@ -23,9 +23,22 @@ from pathlib import Path
 import pytest
 import requests
 import websocket
-
-from auth_helpers import (BIN, COOKIE_SECRET, LOGIN_SERVER, SIGNED_AUTH, TIMEOUT, WHOAMI, BokehSocket, cookie_header,
-                          free_port, launch, launch_flask_app, login, logout, page_token)
+from auth_helpers import (
+    BIN,
+    COOKIE_SECRET,
+    LOGIN_SERVER,
+    SIGNED_AUTH,
+    TIMEOUT,
+    WHOAMI,
+    BokehSocket,
+    cookie_header,
+    free_port,
+    launch,
+    launch_flask_app,
+    login,
+    logout,
+    page_token,
+)
 
 #: What the tests allow (the goal is 1 s; a loaded 2-core CI machine gets slack).
 BOUND = 2.0
@@ -50,7 +63,8 @@ class AuthModuleLogins:
         return self.cookies[name]
 
     def logout(self, name: str, url: str | None = None) -> None:
-        out = requests.get((url or self.server.url) + "/signout", headers={"Cookie": self.cookies[name]}, timeout=TIMEOUT)
+        out = requests.get((url or self.server.url) + "/signout", headers={"Cookie": self.cookies[name]},
+                           timeout=TIMEOUT)
         assert out.status_code == 200
 
 
@@ -211,7 +225,8 @@ def test_an_unreachable_redis_stops_the_server_at_start():
         [str(BIN / "bokeh-flask"), "serve", str(WHOAMI), "--address", "127.0.0.1", "--port", str(free_port()),
          "--auth-module", str(SIGNED_AUTH), "--cookie-secret", COOKIE_SECRET,
          "--redis-url", f"redis://127.0.0.1:{port}/0"],
-        capture_output=True, text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("BOKEH_")})
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BOKEH_")})
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith(

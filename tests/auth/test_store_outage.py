@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
-
 from auth_helpers import LOGIN_SERVER, TIMEOUT, launch_flask_app, login, logout
 from tcp_proxy import TcpProxy
 

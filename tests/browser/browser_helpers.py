@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import time
 
-
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+
 ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
 Server, launch, spawn, free_port = _root.Server, _root.launch, _root.spawn, _root.free_port
 

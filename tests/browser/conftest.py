@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from browser_helpers import EXAMPLES, KINDS, Server, launch, launch_host_app
 
 EXAMPLE_APPS = [EXAMPLES / "sliders.py", EXAMPLES / "streaming.py", EXAMPLES / "dashboard"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-
 from browser_helpers import EXAMPLES, Server, assert_no_console_errors, launch, wait_for_bokeh, wait_for_model
 from test_sliders import Y, slider_handle, y_values
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from browser_helpers import TIMEOUT_MS, launch, wait_for_log_after, wait_for_model
 
 APP = """from bokeh.io import curdoc

@@ -8,9 +8,16 @@ page's origin for the websocket (and refuses it otherwise).
 from __future__ import annotations
 
 import pytest
-
-from browser_helpers import (EXAMPLES, assert_no_console_errors, free_port, launch,
-                             launch_host_app, model_value, wait_for_bokeh, wait_for_model)
+from browser_helpers import (
+    EXAMPLES,
+    assert_no_console_errors,
+    free_port,
+    launch,
+    launch_host_app,
+    model_value,
+    wait_for_bokeh,
+    wait_for_model,
+)
 
 SLIDERS = EXAMPLES / "sliders.py"
 HOST_APP = EXAMPLES / "host_app" / "app.py"

@@ -8,7 +8,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from browser_helpers import assert_no_console_errors
 from servers import IN_CI
 

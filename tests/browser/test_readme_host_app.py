@@ -13,9 +13,16 @@ import shlex
 from pathlib import Path
 
 import pytest
-
-from browser_helpers import (BIN, ROOT, Server, assert_no_console_errors, free_port, spawn,
-                             wait_for_bokeh, wait_for_model)
+from browser_helpers import (
+    BIN,
+    ROOT,
+    Server,
+    assert_no_console_errors,
+    free_port,
+    spawn,
+    wait_for_bokeh,
+    wait_for_model,
+)
 
 SECTION = "### Inside an existing Flask app"
 #: "`myproject/app.py`:" or "`myproject/app.py`, the host Flask app:" before a file's block

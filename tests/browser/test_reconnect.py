@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bokeh_flask.app.bokeh_compat import BOKEHJS_RECONNECTS
 from browser_helpers import KINDS, launch, model_value, wait_for_model
 from tcp_proxy import TcpProxy
+
+from bokeh_flask.app.apps.bokeh_compat import BOKEHJS_RECONNECTS
 
 pytestmark = pytest.mark.skipif(not BOKEHJS_RECONNECTS, reason="BokehJS reconnects from Bokeh 3.8 on")
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from bokeh_flask.app.bokeh_compat import BOKEHJS_RECONNECTS
 from bokeh_wire import BokehWS, model_by_name, page_token, parse_close
 from browser_helpers import launch, model_value, wait_for_model
+
+from bokeh_flask.app.apps.bokeh_compat import BOKEHJS_RECONNECTS
 
 APPS = Path(__file__).resolve().parent / "apps"
 COUNTER = APPS / "reconnect_counter.py"

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import pytest
-
-from browser_helpers import (assert_no_console_errors, model_value, wait_for_bokeh,
-                              wait_for_model)
+from browser_helpers import assert_no_console_errors, model_value, wait_for_bokeh, wait_for_model
 
 SCREENSHOT = "/tmp/bokeh-flask-sliders.png"
 Y = "renderers[0].data_source.data.y"

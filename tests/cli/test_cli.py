@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 import websocket  # websocket-client
 from bokeh.util.token import generate_jwt_token, generate_session_id
 
-
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 launch, APPS, ROOT = _root.launch, _root.APPS, _root.ROOT
 BOKEH_FLASK = str(Path(sys.executable).parent / "bokeh-flask")
 HELLO = APPS / "hello.py"

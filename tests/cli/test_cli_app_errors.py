@@ -8,10 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from test_cli import clean_env, run_cli
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 ROOT, BIN, free_port = _root.ROOT, _root.BIN, _root.free_port
 
 GOOD = "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='ok'))\n"

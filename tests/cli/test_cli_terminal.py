@@ -3,12 +3,11 @@ startup lines, ``--dev`` and ``--num-procs``, ``--show``, ``--log-level debug``,
 open-files warning only when it matters."""
 from __future__ import annotations
 
-import os
 import stat
 
-from test_cli import HELLO, clean_env, run_cli
-
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+from test_cli import HELLO, run_cli
+
 launch, APPS, EXAMPLES = _root.launch, _root.APPS, _root.EXAMPLES
 
 
@@ -71,7 +70,6 @@ def _wait_for_file(path, timeout: float = 10.0) -> bool:
 
 def test_debug_log_level_shows_the_session_layer_not_gunicorns_config():
     import requests
-
     from bokeh_wire import BokehWS, page_token
 
     server = launch("cli", apps=[HELLO], args=["--log-level", "debug"], wait_path="/hello")

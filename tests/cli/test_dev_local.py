@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+
 BIN, free_port, launch, spawn = _root.BIN, _root.free_port, _root.launch, _root.spawn
 
 GOOD = "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='fine'))\n"

@@ -11,10 +11,9 @@ import re
 import subprocess
 
 import requests
-
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from test_cli import HELLO, run_cli
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 BIN, launch = _root.BIN, _root.launch
 
 _FLAG = re.compile(r"^\s{2}(--[a-z0-9][a-z0-9-]*)", re.M)

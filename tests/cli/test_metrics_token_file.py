@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from test_cli import HELLO, _assert_one_line_error, clean_env, run_cli
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 launch = _root.launch
 
 

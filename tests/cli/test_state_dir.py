@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from bokeh_flask.app import handover, logins, state_dir
 from servers import APPS, BIN, IN_CI, ROOT, free_port, launch
+
+from bokeh_flask.app.auth import logins
+from bokeh_flask.app.config import state_dir
+from bokeh_flask.app.runtime import handover
 
 HELLO = APPS / "hello.py"
 LOGIN_SERVER = ROOT / "tests" / "auth" / "apps" / "login_server.py"

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from bokeh_flask.app.versions import SUPPORTED_BOKEH, SUPPORTED_PYTHON, UnsupportedVersion, check_supported, version_tuple
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from test_cli import HELLO, ROOT, clean_env, run_cli
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
+from bokeh_flask.app.apps.versions import (
+    SUPPORTED_BOKEH,
+    SUPPORTED_PYTHON,
+    UnsupportedVersion,
+    check_supported,
+    version_tuple,
+)
+
 BIN = _root.BIN
 
 

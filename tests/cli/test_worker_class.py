@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

@@ -6,9 +6,9 @@ from typing import Any, Callable
 
 import gevent
 
-from bokeh_flask.app.requests import RequestInfo
-from bokeh_flask.app.server import ServerCore
-from bokeh_flask.app.settings import build_settings
+from bokeh_flask.app.config.settings import build_settings
+from bokeh_flask.app.sessions.requests import RequestInfo
+from bokeh_flask.app.sessions.server import ServerCore
 
 
 class FakeTransport:

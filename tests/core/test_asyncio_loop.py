@@ -1,20 +1,19 @@
-"""app/asyncio_loop.py: the worker's asyncio loop on the gevent hub, and how greenlets and
+"""app/runtime/asyncio_loop.py: the worker's asyncio loop on the gevent hub, and how greenlets and
 coroutines wait for each other."""
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 
 import gevent
 import pytest
 from bokeh.document import Document
+from core_helpers import make_core, new_session, wait_until
 from gevent.monkey import get_original
 
-from bokeh_flask.app import asyncio_loop
-from bokeh_flask.app.asyncio_loop import TaskOwner, owned_by, resolve
-from core_helpers import make_core, new_session, wait_until
+from bokeh_flask.app.runtime import asyncio_loop
+from bokeh_flask.app.runtime.asyncio_loop import TaskOwner, owned_by, resolve
 
 RealThread = get_original("threading", "Thread")
 

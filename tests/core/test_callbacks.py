@@ -1,4 +1,4 @@
-"""bokeh_flask.app.callbacks.CallbackGroup: next-tick, timeout and periodic scheduling on gevent."""
+"""bokeh_flask.app.sessions.callbacks.CallbackGroup: next-tick, timeout and periodic scheduling on gevent."""
 from __future__ import annotations
 
 import logging
@@ -6,10 +6,10 @@ import time
 
 import gevent
 import pytest
-from gevent.monkey import get_original
 from bokeh.server.callbacks import NextTickCallback, PeriodicCallback, TimeoutCallback
+from gevent.monkey import get_original
 
-from bokeh_flask.app.callbacks import CallbackGroup
+from bokeh_flask.app.sessions.callbacks import CallbackGroup
 
 start_new_thread = get_original("_thread", "start_new_thread")
 real_sleep = get_original("time", "sleep")
@@ -191,7 +191,7 @@ def test_raising_callback_keeps_periodic_schedule(group, caplog):
     def boom():
         raise RuntimeError("boom in callback")
 
-    with caplog.at_level(logging.ERROR, logger="bokeh_flask.app.callbacks"):
+    with caplog.at_level(logging.ERROR, logger="bokeh_flask.app.sessions.callbacks"):
         g.add(PeriodicCallback(boom, 30, callback_id="boom"))
         g.add(NextTickCallback(boom, callback_id="boom-once"))
         gevent.sleep(0.25)

@@ -1,22 +1,22 @@
-"""bokeh_flask.app.connection.ServerConnection: fragment assembly, protocol errors, outgoing frames."""
+"""bokeh_flask.app.sessions.connection.ServerConnection: fragment assembly, protocol errors, outgoing frames."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from bokeh.document import Document
 from bokeh.document.events import ColumnDataChangedEvent
 from bokeh.models import ColumnDataSource, Div
 from bokeh.protocol import Protocol
 from bokeh.protocol.message import Message
-
-from bokeh_flask.app.connection import ConnectionState, ServerConnection
-from bokeh_flask.app.errors import WebSocketClose
-from bokeh_flask.app.frames import message_frames
-
 from core_helpers import FakeTransport, make_core, new_session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bokeh_flask.app.sessions.connection import ConnectionState, ServerConnection
+from bokeh_flask.app.sessions.errors import WebSocketClose
+from bokeh_flask.app.sessions.frames import message_frames
 
 protocol = Protocol()
 

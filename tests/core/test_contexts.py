@@ -1,4 +1,4 @@
-"""bokeh_flask.app.contexts: get-or-create sessions, hooks, discard."""
+"""bokeh_flask.app.sessions.contexts: get-or-create sessions, hooks, discard."""
 from __future__ import annotations
 
 import logging
@@ -9,11 +9,10 @@ from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.application.handlers.handler import Handler
 from bokeh.models import Div
-
-from bokeh_flask.app.contexts import ServerContext, SessionContext
-from bokeh_flask.app.requests import RequestInfo
-
 from core_helpers import FakeTransport, make_core, new_session, wait_until
+
+from bokeh_flask.app.sessions.contexts import ServerContext, SessionContext
+from bokeh_flask.app.sessions.requests import RequestInfo
 
 
 class RecordingHandler(Handler):
@@ -76,7 +75,7 @@ def test_different_ids_create_different_sessions():
 
 
 def test_failed_creation_propagates_to_waiters_and_allows_retry(monkeypatch):
-    from bokeh_flask.app import contexts
+    from bokeh_flask.app.sessions import contexts
 
     real_session = contexts.ServerSession
     runs = []
@@ -182,7 +181,7 @@ def test_with_locked_document_inside_on_session_created():
 
 
 def test_with_locked_document_after_creation_holds_the_lock():
-    from bokeh_flask.app.asyncio_loop import resolve
+    from bokeh_flask.app.runtime.asyncio_loop import resolve
 
     core = make_core({"/x": lambda doc: doc.add_root(Div(text="a"))})
     session = new_session(core)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import socket
 
-from bokeh_flask.app import handover
-from bokeh_flask.blueprints.handover import _socket_of
+from bokeh_flask.app.runtime import handover
+from bokeh_flask.blueprints.websocket.descriptor_passing import _socket_of
 
 
 def test_only_the_named_sibling_of_the_same_master_passes():

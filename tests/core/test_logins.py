@@ -1,4 +1,4 @@
-"""app/logins.py: the login store (SQLite and Redis) and its attempt counts."""
+"""app/auth/logins.py: the login store (SQLite and Redis) and its attempt counts."""
 from __future__ import annotations
 
 import threading
@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bokeh_flask.app import logins
-from bokeh_flask.app.logins import open_store
+from bokeh_flask.app.auth import logins
+from bokeh_flask.app.auth.logins import open_store
 
 
 @pytest.fixture(params=["sqlite", "redis"])

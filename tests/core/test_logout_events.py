@@ -1,4 +1,4 @@
-"""app/logout_events.py: logouts every worker (SQLite, one host) or every host (Redis) sees."""
+"""app/auth/logout_events.py: logouts every worker (SQLite, one host) or every host (Redis) sees."""
 from __future__ import annotations
 
 import re
@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from bokeh_flask.app import logout_events
-from bokeh_flask.app.logout_events import events_url, open_events, user_digest
-from bokeh_flask.app.logins import default_store_url, login_store_url
-from bokeh_flask.app.settings import build_settings
+from bokeh_flask.app.auth import logout_events
+from bokeh_flask.app.auth.logins import default_store_url, login_store_url
+from bokeh_flask.app.auth.logout_events import events_url, open_events, user_digest
+from bokeh_flask.app.config.settings import build_settings
 
 
 @pytest.fixture(params=["sqlite", "redis"])

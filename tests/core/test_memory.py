@@ -1,11 +1,11 @@
-"""bokeh_flask.app.memory: the collector's frozen generation, rescans and arena reclaim."""
+"""bokeh_flask.app.runtime.memory: the collector's frozen generation, rescans and arena reclaim."""
 from __future__ import annotations
 
 import gc
 import sys
 import weakref
 
-from bokeh_flask.app import memory
+from bokeh_flask.app.runtime import memory
 
 
 class Node:

@@ -14,12 +14,12 @@ import textwrap
 
 from gunicorn.config import Config
 
-from bokeh_flask.app.gunicorn_config import SPARE_FILE_DESCRIPTORS, gunicorn_options
+from bokeh_flask.app.process.gunicorn_config import SPARE_FILE_DESCRIPTORS, gunicorn_options
 
 CHILD = textwrap.dedent("""
     import json, logging, resource, sys, types
     from gunicorn.config import Config
-    from bokeh_flask.app.gunicorn_config import gunicorn_options
+    from bokeh_flask.app.process.gunicorn_config import gunicorn_options
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if len(sys.argv) > 2:

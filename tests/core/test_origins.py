@@ -1,13 +1,14 @@
-"""bokeh_flask.app.origins.OriginAllowlist: the websocket Origin check (contract 4.3)."""
+"""bokeh_flask.app.config.origins.OriginAllowlist: the websocket Origin check (contract 4.3)."""
 from __future__ import annotations
 
 import socket
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bokeh_flask.app.origins import OriginAllowlist, served_address
-from bokeh_flask.app.settings import SettingsError
+from bokeh_flask.app.config.origins import OriginAllowlist, served_address
+from bokeh_flask.app.config.settings import SettingsError
 
 
 def allow(*entries, port=5006):

@@ -1,4 +1,4 @@
-"""bokeh_flask.app.periodic: jobs run on one reused timer, never overlapping."""
+"""bokeh_flask.app.runtime.periodic: jobs run on one reused timer, never overlapping."""
 from __future__ import annotations
 
 import logging
@@ -6,10 +6,9 @@ import logging
 import gevent
 import gevent.event
 import pytest
-
-from bokeh_flask.app.periodic import PeriodicCallback
-
 from core_helpers import wait_until
+
+from bokeh_flask.app.runtime.periodic import PeriodicCallback
 
 
 def test_runs_every_interval_until_stopped():
@@ -53,7 +52,7 @@ def test_a_failing_run_is_logged_and_the_next_tick_runs_again(caplog):
         raise RuntimeError("boom")
 
     job = PeriodicCallback(flaky, 0.01, name="flaky job")
-    with caplog.at_level(logging.ERROR, logger="bokeh_flask.app.periodic"):
+    with caplog.at_level(logging.ERROR, logger="bokeh_flask.app.runtime.periodic"):
         job.start()
         try:
             assert wait_until(lambda: len(runs) >= 2)

@@ -1,10 +1,11 @@
-"""bokeh_flask.app.requests: the Tornado-shaped request view and the session request proxy."""
+"""bokeh_flask.app.sessions.requests: the Tornado-shaped request view and the session request proxy."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bokeh_flask.app.requests import RequestInfo, RequestProxy, last_argument, parse_arguments
+from bokeh_flask.app.sessions.requests import RequestInfo, RequestProxy, last_argument, parse_arguments
 
 
 def environ(**extra):

@@ -1,24 +1,20 @@
-"""bokeh_flask.app.server.ServerCore: session requests, connections, unused-session cleanup, jobs."""
+"""bokeh_flask.app.sessions.server.ServerCore: session requests, connections, unused-session cleanup, jobs."""
 from __future__ import annotations
 
-import gc
-import sys
 import time
-import weakref
 
 import gevent
 import gevent.event
 import pytest
 from bokeh.application import Application
 from bokeh.application.handlers.handler import Handler
-from bokeh.models import ColumnDataSource, Div
 from bokeh.layouts import column
-
-from bokeh_flask.app.errors import HTTPError
-from bokeh_flask.app.requests import RequestInfo
-from bokeh_flask.app.tokens import decode_token
-
+from bokeh.models import ColumnDataSource, Div
 from core_helpers import FakeTransport, make_core, new_session, wait_until
+
+from bokeh_flask.app.sessions.errors import HTTPError
+from bokeh_flask.app.sessions.requests import RequestInfo
+from bokeh_flask.app.sessions.tokens import decode_token
 
 
 def test_apps_from_mapping_function_and_application():
@@ -181,10 +177,11 @@ def test_cleanup_keeps_a_session_that_gains_a_connection_while_waiting_for_its_l
 
 def recorded_cleanup(monkeypatch, sessions: int, idle: list[bool] | None = None, **limits: int):
     """A core with ``sessions`` live sessions whose cleanup passes record, in the returned
-    list, the reclaims and trims they run; ``limits`` override app/cleanup.py's thresholds,
+    list, the reclaims and trims they run; ``limits`` override app/sessions/cleanup.py's thresholds,
     and ``idle[0]`` says whether the worker was idle since the last pass (never if None).
     Returns ``expire(*indexes)`` (expire those sessions, run a pass) and that list."""
-    from bokeh_flask.app import cleanup, memory
+    from bokeh_flask.app.runtime import memory
+    from bokeh_flask.app.sessions import cleanup
 
     calls: list[str] = []
     for name, value in limits.items():
@@ -242,7 +239,7 @@ def test_cleanup_passes_rescan_frozen_objects_when_due(monkeypatch):
     """A burst's reclaim rescans frozen objects only when memory grew (the ~60 ms start-up
     heap is in the rescan); a pass without discards asks too (the interval); the idle
     reclaim always rescans, as nothing waits on it."""
-    from bokeh_flask.app import memory
+    from bokeh_flask.app.runtime import memory
 
     idle = [False]
     expire, calls = recorded_cleanup(monkeypatch, 6, idle, TRIM_AFTER_DISCARDS=2, RECLAIM_MAX_SESSIONS=1,
@@ -266,7 +263,7 @@ def test_cleanup_passes_rescan_frozen_objects_when_due(monkeypatch):
 def test_idle_since_last_pass_compares_cpu_time_with_wall_time(monkeypatch):
     from types import SimpleNamespace
 
-    from bokeh_flask.app import cleanup
+    from bokeh_flask.app.sessions import cleanup
 
     clock = {"wall": 100.0, "cpu": 5.0}
     monkeypatch.setattr(cleanup, "time", SimpleNamespace(

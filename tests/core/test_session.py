@@ -1,4 +1,4 @@
-"""bokeh_flask.app.session.ServerSession: lock, callbacks, curdoc, PATCH-DOC fan-out, destroy."""
+"""bokeh_flask.app.sessions.session.ServerSession: lock, callbacks, curdoc, PATCH-DOC fan-out, destroy."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,10 @@ import pytest
 from bokeh.document import Document
 from bokeh.io import curdoc
 from bokeh.models import ColumnDataSource, Div
-
-from bokeh_flask.app.requests import RequestInfo
-from bokeh_flask.app.session import ServerSession, SessionDestroyed
-
 from core_helpers import FakeTransport, make_core, new_session, wait_until
+
+from bokeh_flask.app.sessions.requests import RequestInfo
+from bokeh_flask.app.sessions.session import ServerSession, SessionDestroyed
 
 
 def test_callbacks_added_by_app_code_are_scheduled():
@@ -234,7 +233,7 @@ def test_raising_callbacks_do_not_grow_the_curdoc_stack():
     """Bokeh's ``patch_curdoc`` has no try/finally, so every callback that raises leaves its
     entry on the (greenlet-local) curdoc stack; a periodic callback runs in one long-lived
     greenlet, so a callback failing every period would grow that stack without bound."""
-    from bokeh_flask.app import curdoc as curdoc_stack
+    from bokeh_flask.app.apps import curdoc as curdoc_stack
 
     depths = []
     core = make_core({"/x": lambda doc: None})

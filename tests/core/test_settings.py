@@ -1,12 +1,12 @@
-"""bokeh_flask.app.settings: defaults, precedence, parsing and validation."""
+"""bokeh_flask.app.config.settings: defaults, precedence, parsing and validation."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from bokeh_flask.app.origins import OriginAllowlist
-from bokeh_flask.app.settings import Settings, SettingsError, build_settings, normalize_prefix, parse_bool
+from bokeh_flask.app.config.origins import OriginAllowlist
+from bokeh_flask.app.config.settings import Settings, SettingsError, build_settings, normalize_prefix, parse_bool
 
 KEY = "k" * 44
 
@@ -215,7 +215,7 @@ def test_string_integers_accepted():
 
 
 def test_login_throttle_settings_from_every_source(monkeypatch):
-    from bokeh_flask.app.cli import _parser, _settings_from_args
+    from bokeh_flask.app.process.cli import _parser, _settings_from_args
 
     defaults = build()
     assert (defaults.login_attempts, defaults.login_address_attempts, defaults.login_attempt_window) == (5, 20, 300)
@@ -322,7 +322,7 @@ def test_reattach_expired_tokens_is_on_by_default_and_set_from_every_source():
 @pytest.mark.parametrize("flag, expected", [([], True), (["--no-reattach-expired-tokens"], False),
                                             (["--reattach-expired-tokens"], True)])
 def test_reattach_expired_tokens_cli_flag(flag, expected, monkeypatch):
-    from bokeh_flask.app.cli import _parser, _settings_from_args
+    from bokeh_flask.app.process.cli import _parser, _settings_from_args
 
     for name in [k for k in os.environ if k.startswith("BOKEH_")]:
         monkeypatch.delenv(name)
@@ -364,8 +364,10 @@ def test_bad_compression_levels_are_errors(field, value, needle):
 
 
 @pytest.mark.parametrize(("name", "url", "expected"), [
-    ("BOKEH_FLASK_REDIS_URL", "foo://:hunter2@x/0", "--redis-url must be a redis:// or rediss:// or unix:// URL, got a foo:// URL"),
-    ("BOKEH_LOGIN_STORE", "/tmp/logins.db", "--login-store must be a sqlite:// or redis:// or rediss:// or unix:// URL, got no scheme"),
+    ("BOKEH_FLASK_REDIS_URL", "foo://:hunter2@x/0",
+     "--redis-url must be a redis:// or rediss:// or unix:// URL, got a foo:// URL"),
+    ("BOKEH_LOGIN_STORE", "/tmp/logins.db",
+     "--login-store must be a sqlite:// or redis:// or rediss:// or unix:// URL, got no scheme"),
 ])
 def test_a_store_url_of_the_wrong_kind_is_refused_without_echoing_it(name, url, expected):
     with pytest.raises(SettingsError) as err:

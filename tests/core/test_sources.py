@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bokeh_flask.app.settings import SettingsError
-from bokeh_flask.app.sources import build_applications
+from bokeh_flask.app.apps.sources import build_applications
+from bokeh_flask.app.config.settings import SettingsError
 
 APP = "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='hi'))\n"
 

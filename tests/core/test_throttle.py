@@ -1,4 +1,4 @@
-"""app/throttle.py: which failed logins refuse the next attempt, against both real stores."""
+"""app/auth/throttle.py: which failed logins refuse the next attempt, against both real stores."""
 from __future__ import annotations
 
 import logging
@@ -9,11 +9,11 @@ import uuid
 import pytest
 from servers import start_redis
 
-from bokeh_flask.app import logins
-from bokeh_flask.app import throttle as throttle_module
-from bokeh_flask.app.logins import Ticket, open_store
-from bokeh_flask.app.settings import Settings
-from bokeh_flask.app.throttle import LoginThrottle, Refusal
+from bokeh_flask.app.auth import logins
+from bokeh_flask.app.auth import throttle as throttle_module
+from bokeh_flask.app.auth.logins import Ticket, open_store
+from bokeh_flask.app.auth.throttle import LoginThrottle, Refusal
+from bokeh_flask.app.config.settings import Settings
 
 ATTACKER, SECOND_ATTACKER, VICTIM = "203.0.113.7", "203.0.113.8", "198.51.100.1"
 
@@ -41,7 +41,7 @@ def fail(throttle: LoginThrottle, name: str, address: str, times: int = 1) -> No
 def test_a_guesser_refuses_its_own_address_not_its_victim(throttle, caplog):
     alice = user()
     fail(throttle, alice, ATTACKER, 5)
-    with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.throttle"):
+    with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.auth.throttle"):
         refused = throttle.attempt(alice, ATTACKER)
     assert isinstance(refused, Refusal) and 1 <= refused.retry_after <= 300
     [line] = caplog.records
@@ -99,7 +99,7 @@ def test_refusals_are_not_counted_so_nobody_can_renew_them(throttle, monkeypatch
 def test_an_untrusted_forwarding_proxy_is_named_once(throttle, caplog, monkeypatch):
     monkeypatch.setattr(throttle_module, "_proxy_warned", False)
     trusted = LoginThrottle(throttle.store, throttle.settings.replace(use_xheaders=True))
-    with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.throttle"):
+    with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.auth.throttle"):
         trusted.note_proxy("192.0.2.1", "198.51.100.1")
         throttle.note_proxy("192.0.2.1", None)
         throttle.note_proxy("192.0.2.1", "198.51.100.1")
@@ -121,7 +121,7 @@ def test_a_store_that_cannot_count_refuses_with_503(tmp_path, caplog):
     shutil.rmtree(gone)
     for store in (redis_store, sqlite_store):
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.throttle"):
+        with caplog.at_level(logging.WARNING, logger="bokeh_flask.app.auth.throttle"):
             refused = LoginThrottle(store, Settings()).attempt("alice", VICTIM)
         assert isinstance(refused, Refusal) and (refused.status, refused.retry_after) == (503, 30)
         [line] = caplog.records

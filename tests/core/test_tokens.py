@@ -1,4 +1,4 @@
-"""bokeh_flask.app.tokens: ids, tokens, verification and the session-request decision order."""
+"""bokeh_flask.app.sessions.tokens: ids, tokens, verification and the session-request decision order."""
 from __future__ import annotations
 
 import base64
@@ -6,18 +6,29 @@ import json
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
-
 from bokeh.util.token import (
-    check_session_id_signature, check_token_signature, generate_jwt_token, generate_session_id,
-    get_session_id, get_token_payload,
+    check_session_id_signature,
+    check_token_signature,
+    generate_jwt_token,
+    generate_session_id,
+    get_session_id,
+    get_token_payload,
 )
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from bokeh_flask.app import tokens as tokens_module
-from bokeh_flask.app.errors import HTTPError
-from bokeh_flask.app.requests import RequestInfo
-from bokeh_flask.app.settings import build_settings
-from bokeh_flask.app.tokens import TokenError, TokenService, build_extra_payload, decode_token, resolve_session_request
+from bokeh_flask.app.config.settings import build_settings
+from bokeh_flask.app.sessions import tokens as tokens_module
+from bokeh_flask.app.sessions.errors import HTTPError
+from bokeh_flask.app.sessions.requests import RequestInfo
+from bokeh_flask.app.sessions.tokens import (
+    TokenError,
+    TokenService,
+    build_extra_payload,
+    decode_token,
+    resolve_session_request,
+)
 
 KEY = "s3cr3t-" * 7
 KEYB = KEY.encode()
@@ -117,7 +128,8 @@ def test_token_expiry_is_now_plus_expiration():
 def test_bokeh_minted_tokens_verify():
     sid = generate_session_id(secret_key=KEYB, signed=True)
     token = generate_jwt_token(sid, secret_key=KEYB, signed=True, extra_payload={"a": 1})
-    assert SIGNED.verify(token, check_expiry=True) == (sid, {"session_expiry": get_token_payload(token)["session_expiry"], "a": 1})
+    expiry = get_token_payload(token)["session_expiry"]
+    assert SIGNED.verify(token, check_expiry=True) == (sid, {"session_expiry": expiry, "a": 1})
 
 
 def _tamper_payload(token: str) -> str:
@@ -245,7 +257,8 @@ _json_head = st.one_of(
                                                                  "__bk__zlib_": _json_value}),
     st.fixed_dictionaries({"session_id": st.text(min_size=1, max_size=20),
                            "__bk__zlib_": st.one_of(_b64_text,
-                                                    _json_value.map(lambda v: b64(zlib.compress(json.dumps(v).encode()))))}),
+                                                    _json_value.map(
+                                                        lambda v: b64(zlib.compress(json.dumps(v).encode()))))}),
 ).map(lambda v: b64(json.dumps(v).encode()))
 _tokens = st.one_of(
     st.text(),
@@ -458,7 +471,7 @@ def test_fresh_token_each_time_for_same_id():
 def test_token_of_an_authenticated_request_carries_no_login():
     """With auth on, the login cookies (declared by the provider or a setting, or read by
     the auth module's get_user) and the raw Cookie and credential headers stay out."""
-    from bokeh_flask.app.auth import AuthenticatedRequest
+    from bokeh_flask.app.auth.providers import AuthenticatedRequest
 
     request = AuthenticatedRequest.from_environ({
         "HTTP_COOKIE": "session=flask-login; user=alice; theme=dark; remember_token=r",
@@ -486,7 +499,7 @@ def test_excluded_cookies_do_not_ride_in_the_raw_cookie_header():
 @pytest.mark.parametrize("session_id", ["../../etc/passwd", "a/b", "a\\\\b", "x\x00y", "tab\tid", "new\nline",
                                         "a..b", "é", "x" * 257])
 def test_client_chosen_session_ids_that_are_refused(session_id):
-    from bokeh_flask.app.tokens import session_id_problem
+    from bokeh_flask.app.sessions.tokens import session_id_problem
 
     assert session_id_problem(session_id)
     request = RequestInfo(arguments={"bokeh-session-id": [session_id.encode("utf-8", "surrogatepass")]})
@@ -501,7 +514,7 @@ def test_client_chosen_session_ids_that_are_refused(session_id):
 @pytest.mark.parametrize("session_id", ["mysession", "push-test_1", "v1.2", "x" * 256,
                                         "Ab9-_.Zz"])
 def test_client_chosen_session_ids_that_keep_working(session_id):
-    from bokeh_flask.app.tokens import session_id_problem
+    from bokeh_flask.app.sessions.tokens import session_id_problem
 
     assert session_id_problem(session_id) is None
     request = RequestInfo(arguments={"bokeh-session-id": [session_id.encode()]})

@@ -9,14 +9,14 @@ import os
 import time
 
 import pytest
-
 from bokeh.protocol import Protocol
-
-from bokeh_flask.app import admin_app, protocol_handler, worker_stats
-from bokeh_flask.app.requests import RequestInfo
-from bokeh_flask.app.settings import SettingsError, build_settings
-
 from core_helpers import FakeTransport, make_core, new_session
+
+from bokeh_flask.app.apps import admin_app
+from bokeh_flask.app.config.settings import SettingsError, build_settings
+from bokeh_flask.app.runtime import worker_stats
+from bokeh_flask.app.sessions import protocol_handler
+from bokeh_flask.app.sessions.requests import RequestInfo
 
 
 def modify_doc(doc) -> None:

@@ -43,6 +43,7 @@ def _load(name: str, path: Path):
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 import servers as _root  # noqa: E402
+
 wire = _load("_hardening_bokeh_wire", TESTS / "bokeh_wire.py")
 
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch

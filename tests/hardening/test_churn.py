@@ -17,9 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
-from hardening_helpers import (HELLO, BokehWS, launch, memory_lines, memory_stats, page_token,
-                               settings_env, slow_size, touch, wait_for_memory)
+from hardening_helpers import (
+    HELLO,
+    BokehWS,
+    launch,
+    memory_lines,
+    memory_stats,
+    page_token,
+    settings_env,
+    slow_size,
+    touch,
+    wait_for_memory,
+)
 
 WARM_UP = 200
 CI_SESSIONS = 2000

@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 
 import requests
-
 from hardening_helpers import HELLO, BokehWS, launch, page_token
 
 OPEN_FILES = 100

@@ -30,11 +30,27 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from hardening_helpers import (HELLO, FrameReader, bokeh_message, connect, fresh_session_works,
-                               frame, handshake_request, launch, memory_lines, memory_stats,
-                               page_token, read_http_head, reset, settings_env, slow_size, touch,
-                               tracebacks, wait_for_memory, wire)
+from hardening_helpers import (
+    HELLO,
+    FrameReader,
+    bokeh_message,
+    connect,
+    frame,
+    fresh_session_works,
+    handshake_request,
+    launch,
+    memory_lines,
+    memory_stats,
+    page_token,
+    read_http_head,
+    reset,
+    settings_env,
+    slow_size,
+    touch,
+    tracebacks,
+    wait_for_memory,
+    wire,
+)
 
 MODES = ["rst-handshake", "rst-after-upgrade", "rst-during-reply", "half-frame", "half-message",
          "after-patch", "fin-no-close", "silent"]

@@ -30,15 +30,32 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from bokeh.util.token import (check_session_id_signature, check_token_signature, generate_jwt_token,
-                              generate_secret_key, generate_session_id, get_session_id,
-                              get_token_payload)
+from bokeh.util.token import (
+    check_session_id_signature,
+    check_token_signature,
+    generate_jwt_token,
+    generate_secret_key,
+    generate_session_id,
+    get_session_id,
+    get_token_payload,
+)
+from hardening_helpers import (
+    HELLO,
+    FrameReader,
+    close_frame,
+    connect,
+    fresh_session_works,
+    handshake_request,
+    launch,
+    read_http_head,
+    settings_env,
+    slow_size,
+    touch,
+    tracebacks,
+    wire,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from hardening_helpers import (HELLO, FrameReader, close_frame, connect, fresh_session_works,
-                               handshake_request, launch, read_http_head, settings_env, slow_size,
-                               touch, tracebacks, wire)
 
 CI_EXAMPLES = 500  # per test and mode: 3 tests x 2 modes x 500 = 3000 inputs
 HTTP_STATUSES = {200, 302, 400, 403, 404, 405}
@@ -315,7 +332,8 @@ def expected_doc_status(pairs: list[tuple[str, str, str]], header: str | None, s
         return {200}
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,256}", session_id) or ".." in session_id:
         return {400}  # a client-chosen id: no separators, "..", control characters, NUL
-    if signed and not (session_id.isascii() and check_session_id_signature(session_id, secret_key=KEY.encode(), signed=True)):
+    if signed and not (session_id.isascii()
+                       and check_session_id_signature(session_id, secret_key=KEY.encode(), signed=True)):
         return {403}
     return {200}
 

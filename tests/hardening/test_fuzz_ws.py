@@ -29,13 +29,24 @@ from typing import Any
 
 import pytest
 import websocket
+from hardening_helpers import (
+    APPS,
+    HELLO,
+    BokehWS,
+    Closed,
+    fresh_session_works,
+    launch,
+    page_token,
+    settings_env,
+    slow_size,
+    touch,
+    tracebacks,
+    wait_for_memory,
+    wire,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websocket import ABNF
-
-from hardening_helpers import (APPS, HELLO, BokehWS, Closed, fresh_session_works, launch,
-                               page_token, settings_env, slow_size, touch,
-                               tracebacks, wait_for_memory, wire)
 
 APP = "hard_fuzz"
 CI_FRAME_EXAMPLES = 1500
@@ -214,10 +225,12 @@ _buffer_id = st.sampled_from(["0", "1", "2", "b", ""]) | _text
 _ref = st.fixed_dictionaries({"id": _model_id})
 _bokeh_leaf = st.one_of(
     st.fixed_dictionaries({"type": st.just("number"), "value": st.sampled_from(["nan", "-inf", "+inf", 1, "x", None])}),
-    st.fixed_dictionaries({"type": st.just("bytes"), "data": st.one_of(_text, st.fixed_dictionaries({"id": _buffer_id}))}),
+    st.fixed_dictionaries({"type": st.just("bytes"),
+                           "data": st.one_of(_text, st.fixed_dictionaries({"id": _buffer_id}))}),
     st.fixed_dictionaries({
         "type": st.just("ndarray"),
-        "array": st.one_of(st.fixed_dictionaries({"type": st.just("bytes"), "data": st.fixed_dictionaries({"id": _buffer_id})}),
+        "array": st.one_of(st.fixed_dictionaries({"type": st.just("bytes"),
+                                                  "data": st.fixed_dictionaries({"id": _buffer_id})}),
                            st.lists(_scalar, max_size=4), _text),
         "shape": st.lists(st.integers(-1, 6), max_size=3),
         "dtype": st.sampled_from(["float64", "int32", "uint8", "bool", "object", "float16", "foo", ""]),

@@ -31,9 +31,19 @@ import time
 import pytest
 import requests
 from bokeh.util.token import generate_jwt_token, generate_secret_key, generate_session_id, get_session_id
-
-from hardening_helpers import (APPS, HELLO, BokehWS, close_frame, launch, page_token, raw_handshake,
-                               settings_env, touch, wait_for_memory, wire)
+from hardening_helpers import (
+    APPS,
+    HELLO,
+    BokehWS,
+    close_frame,
+    launch,
+    page_token,
+    raw_handshake,
+    settings_env,
+    touch,
+    wait_for_memory,
+    wire,
+)
 
 KEY = generate_secret_key()
 OTHER_KEY = generate_secret_key()
@@ -268,7 +278,8 @@ def _traffic(server) -> tuple[list[str], list[str]]:
     """Normal and refused requests; (tokens seen or sent, session ids seen or sent)."""
     tokens: list[str] = []
     ids: list[str] = []
-    get = lambda path, **kw: fetch(server.url + path, **kw)
+    def get(path: str, **kw):
+        return fetch(server.url + path, **kw)
 
     # normal: pages, a websocket with PULL and PATCHes (one fails), autoload, ids and tokens in URLs
     for _ in range(3):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-
 from http_helpers import APPS, CUSTOM_ICO, SECRET_KEY, Server, launch
 
 HELLO = APPS / "hello.py"

@@ -11,6 +11,7 @@ TIMEOUT = 15
 
 
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 
 #: The signing key every signed server in this folder uses.

@@ -9,12 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from http_helpers import APPS, get, launch, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "auth"))
-from auth_helpers import (BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, EXAMPLES, LOGIN_SERVER,  # noqa: E402
-                          WHOAMI, launch_flask_app)
+from auth_helpers import BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, EXAMPLES, LOGIN_SERVER, WHOAMI, launch_flask_app  # noqa: E402
 
 SYNTAX_ERROR = "from bokeh.io import curdoc\n\nx = (1,\ncurdoc().add_root(None)\n"
 
@@ -89,8 +87,8 @@ def test_readyz_is_503_while_a_dev_app_fails_to_load(tmp_path):
 
 def test_not_ready_while_draining():
     """The core behind /readyz: ready once started, not ready once stop() begins draining."""
-    from bokeh_flask.app.server import ServerCore
-    from bokeh_flask.app.settings import build_settings
+    from bokeh_flask.app.config.settings import build_settings
+    from bokeh_flask.app.sessions.server import ServerCore
 
     core = ServerCore(build_settings(environ={}), apps=[str(APPS / "hello.py")])
     assert core.not_ready() == "starting: on_server_loaded hooks are running"
@@ -105,8 +103,8 @@ def test_not_ready_while_draining():
 def test_an_app_key_that_would_hide_a_probe_is_refused(key):
     from flask import Flask
 
-    from bokeh_flask.app.server import ServerCore
-    from bokeh_flask.app.settings import SettingsError, build_settings
+    from bokeh_flask.app.config.settings import SettingsError, build_settings
+    from bokeh_flask.app.sessions.server import ServerCore
     from bokeh_flask.blueprints.routes import register_routes
 
     core = ServerCore(build_settings(environ={}), apps={key: str(APPS / "hello.py")})

@@ -9,10 +9,11 @@ import shutil
 import subprocess
 import time
 
-from bokeh_flask.app import state_dir, worker_stats
-
-from http_helpers import APPS, get, page_token
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+from http_helpers import APPS, get, page_token
+
+from bokeh_flask.app.config import state_dir
+from bokeh_flask.app.runtime import worker_stats
 
 HELLO = APPS / "hello.py"
 

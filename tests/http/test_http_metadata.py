@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from http_helpers import assert_status, get, request
 
 

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from bokeh.util.token import (check_session_id_signature, check_token_signature,
-                              generate_jwt_token, generate_session_id, get_session_id)
-
-from http_helpers import APPS, SECRET_KEY, launch
-from http_helpers import assert_status, get, page_token
+from bokeh.util.token import (
+    check_session_id_signature,
+    check_token_signature,
+    generate_jwt_token,
+    generate_session_id,
+    get_session_id,
+)
+from http_helpers import APPS, SECRET_KEY, assert_status, get, launch, page_token
 
 OTHER_KEY = "not-the-server-key-0123456789abcdefghijklmno"
 

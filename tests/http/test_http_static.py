@@ -9,7 +9,6 @@ from pathlib import Path
 import bokeh
 import pytest
 from bokeh.settings import settings as bokeh_settings
-
 from http_helpers import APPS, CUSTOM_ICO, assert_status, get, raw_request, request
 
 BOKEHJS = Path(bokeh_settings.bokehjs_path())

@@ -10,10 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from bokeh_wire import BokehWS, page_token
 from http_helpers import APPS, get
+from prometheus_client.parser import text_string_to_metric_families
 
 HELLO = APPS / "hello.py"
 TOKEN = "scrape-token-0123456789"

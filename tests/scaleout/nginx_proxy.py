@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from servers import IN_CI, ROOT, Server, free_port, spawn
 
 NGINX = "/usr/sbin/nginx"

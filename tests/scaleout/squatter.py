@@ -16,7 +16,6 @@ import signal
 import socket
 
 import pytest
-
 from servers import IN_CI
 
 #: The uid and gid of the other user (Debian's ``nobody``/``nogroup``).

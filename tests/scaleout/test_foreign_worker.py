@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
 from servers import launch  # noqa: E402
 

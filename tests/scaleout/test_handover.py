@@ -10,8 +10,8 @@ return to their baseline after churn.
 from __future__ import annotations
 
 import os
-import resource
 import re
+import resource
 import signal
 import socket
 import time
@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import requests
 from bokeh.util.token import get_session_id, get_token_payload
-
 from bokeh_wire import BokehWS, button_click, model_by_name
 from servers import launch
 

@@ -166,4 +166,5 @@ def test_browser_pages_through_nginx(cluster, page):
 
 def test_readme_shows_the_tested_nginx_config():
     readme = (ROOT / "README.md").read_text()
-    assert SITE_CONFIG.read_text() in readme, "README's Deployment section must show examples/deploy/nginx.conf as it is"
+    assert SITE_CONFIG.read_text() in readme, \
+        "README's Deployment section must show examples/deploy/nginx.conf as it is"

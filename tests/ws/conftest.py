@@ -9,13 +9,10 @@ import json
 from typing import Iterator
 
 import pytest
-
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from bokeh.util.token import generate_secret_key
-
 from bokeh_wire import BokehWS, page_token
 
-
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 
 KINDS = ["gunicorn", "flask"]

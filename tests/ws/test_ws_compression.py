@@ -16,16 +16,15 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from bokeh.client import pull_session
+from bokeh_wire import TIMEOUT, button_click, model_by_name, model_changed, page_token, walk
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Message, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-from bokeh_wire import TIMEOUT, button_click, model_by_name, model_changed, page_token, walk
-
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 
 APP_FILES = [APPS / "hello.py", APPS / "ws_bigdata_app.py"]
@@ -230,7 +229,7 @@ def test_a_message_that_inflates_past_the_limit_is_refused_with_1009(deflate_ser
 def test_inflation_stops_at_the_message_limit():
     """A piece of a frame that inflates past the limit is refused before it is all
     inflated (a 64 KiB read would otherwise become up to 64 MiB at once)."""
-    from bokeh_flask.blueprints.ws_compression import TunedDeflate
+    from bokeh_flask.blueprints.websocket.ws_compression import TunedDeflate
 
     offer = PerMessageDeflate()
     negotiated = PerMessageDeflate()

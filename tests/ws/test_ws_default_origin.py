@@ -18,9 +18,8 @@ from typing import Iterator
 import pytest
 import requests
 import websocket
-
 from bokeh_wire import NODELAY, TIMEOUT, page_token
-from servers import APPS, BIN, EXAMPLES, ROOT, Server, free_port, launch, spawn
+from servers import APPS, BIN, EXAMPLES, Server, free_port, launch, spawn
 
 HELLO = APPS / "hello.py"
 FOREIGN = "http://localhost:5006"

@@ -4,10 +4,8 @@ connection slots: with ``--worker-connections 3`` a worker still serves many tab
 from __future__ import annotations
 
 import requests
-
-from bokeh_wire import BokehWS, page_token
-
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+from bokeh_wire import BokehWS, page_token
 
 TABS = 8
 

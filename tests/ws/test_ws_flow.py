@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 import bokeh
-
 from bokeh_wire import BokehWS, button_click, model_by_name, model_changed, model_changes, page_token
 
 

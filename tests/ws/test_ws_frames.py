@@ -16,10 +16,17 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from bokeh_wire import (
+    TIMEOUT,
+    decode_ndarray,
+    map_entries,
+    model_by_name,
+    model_changed,
+    model_changes,
+    page_token,
+)
 
-from bokeh_flask.app.bokeh_compat import DOCUMENT_BUFFERS
-from bokeh_wire import (TIMEOUT, BokehWS, decode_ndarray, map_entries, model_by_name, model_changed,
-                        model_changes, page_token)
+from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
 
 OPCODE_TEXT, OPCODE_BINARY, OPCODE_CLOSE = 0x1, 0x2, 0x8
 

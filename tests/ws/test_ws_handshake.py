@@ -13,7 +13,6 @@ import pytest
 import requests
 import websocket
 from bokeh.util.token import generate_jwt_token, generate_session_id
-
 from bokeh_wire import NODELAY, TIMEOUT, BokehWS, page_token
 
 
@@ -106,7 +105,7 @@ def test_foreign_origin_refused_with_403_and_logged(server):
     assert status == 403, body
     assert "Cross origin websockets not allowed" in body
     server.wait_for_log("evil.example.com:8080")
-    line = next(l for l in server.log_text().splitlines() if "evil.example.com:8080" in l)
+    line = next(text for text in server.log_text().splitlines() if "evil.example.com:8080" in text)
     assert "--allow-websocket-origin" in line, line
 
 

@@ -12,12 +12,11 @@ import time
 
 import pytest
 import requests
+import servers as _root  # noqa: E402 (tests/ is on sys.path)
 import websocket
-
 from bokeh.util.token import generate_secret_key
 from bokeh_wire import BokehWS, model_by_name, page_token
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 APPS, launch = _root.APPS, _root.launch
 
 KINDS = ["gunicorn", "flask"]

@@ -8,14 +8,21 @@ import struct
 
 import numpy as np
 from bokeh.client import pull_session
-from websocket import ABNF
-
-from bokeh_flask.app.bokeh_compat import DOCUMENT_BUFFERS
-
 from bokeh_wire import (
-    TIMEOUT, BokehWS, Msg, decode_ndarray, map_entries, model_by_name, model_changed, model_changes, ndarray_ref,
+    TIMEOUT,
+    BokehWS,
+    Msg,
+    decode_ndarray,
+    map_entries,
+    model_by_name,
+    model_changed,
+    model_changes,
+    ndarray_ref,
     page_token,
 )
+from websocket import ABNF
+
+from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
 
 LIMIT = 1_000_000  # LIMITED_SETTINGS["websocket_max_message_size"]
 UNDER = 112_500  # float64 values: 900,000 bytes

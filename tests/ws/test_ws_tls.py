@@ -16,11 +16,8 @@ from typing import Iterator
 import numpy as np
 import pytest
 import requests
-import urllib3
-
-from bokeh_wire import BokehWS, decode_ndarray, map_entries, model_by_name, model_changed, model_changes
-
 import servers as _root  # noqa: E402 (tests/ is on sys.path)
+from bokeh_wire import BokehWS, decode_ndarray, map_entries, model_by_name, model_changed, model_changes
 
 pytestmark = [pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command"),
               pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]

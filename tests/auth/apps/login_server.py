@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from flask import Flask
+
 from bokeh_flask import BokehServer
 from bokeh_flask.blueprints import FlaskLoginAuth
 

@@ -1,0 +1,416 @@
+"""ServerCore: everything one worker serves, without the web layer.
+
+Owns the settings, the token service, the origin allowlist, the auth provider, one
+ApplicationContext per app key, the live connections, and the periodic jobs: unused-session
+cleanup, keep-alive pings, logouts from other workers (:mod:`.logout_events`), the
+optional stats and memory logs, and with ``--admin`` the stats file (:mod:`.worker_stats`).
+Started lazily in each worker process (after gunicorn forks), so no greenlet or hub crosses
+a fork.
+"""
+from __future__ import annotations
+
+import atexit
+import gc
+import logging
+import os
+import secrets
+from typing import Any, Mapping
+
+from ..apps import curdoc, ids, versions
+from ..apps.load_errors import AppLoadError
+from ..apps.sources import build_applications
+from ..auth import logout_events, pending_logouts
+from ..auth.logins import namespace_for
+from ..auth.providers import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
+from ..auth.tornado_bridge import TornadoBridge
+from ..auth.user_sessions import UserSessions
+from ..config import state_dir
+from ..config.origins import OriginAllowlist
+from ..config.settings import Settings
+from ..runtime import asyncio_loop, handover, memory, metrics, worker_stats
+from ..runtime.periodic import PeriodicCallback
+from .cleanup import SessionCleanup
+from .connection import ServerConnection, Transport
+from .contexts import ApplicationContext
+from .errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
+from .requests import RequestInfo
+from .session import ServerSession
+from .tokens import (
+    EXPIRED,
+    TokenError,
+    TokenService,
+    TokenTooLarge,
+    decode_token,
+    resolve_session_request,
+    short_id,
+    token_expired,
+)
+
+log = logging.getLogger(__name__)
+
+
+
+class ServerCore:
+    """The I/O-free heart of a bokeh-flask server (Bokeh's ``BokehTornado`` role)."""
+
+    def __init__(self, settings: Settings, apps: Any = None,
+                 auth: AuthProvider | str | os.PathLike[str] | None = None,
+                 root_path: str | None = None) -> None:
+        versions.check_supported()
+        if settings.use_config:
+            # the file's other Bokeh settings (resources, minified ...) apply to Bokeh itself
+            from bokeh.settings import settings as bokeh_settings
+
+            bokeh_settings.load_config(settings.use_config)
+        curdoc.install()
+        ids.install()
+        self.settings = settings
+        #: Prometheus instruments; with metrics off every call does nothing
+        self.metrics = metrics.for_settings(settings.metrics)
+        self.tokens = TokenService.from_settings(settings)
+        self.origins = OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)
+        #: Who may use the apps (contract 9); NullAuth unless configured.
+        self.auth_provider = provider_from(auth, settings)
+        #: Logouts shared with the other workers (and hosts, with Redis); None without auth.
+        #: logouts: here at once, elsewhere through the logout events (auth on only)
+        enabled = self.auth_provider.enabled
+        #: logouts a shared store could not take yet, kept on the host (auth on only)
+        self.pending_logouts = pending_logouts.for_settings(settings) if enabled else None
+        self.users = UserSessions(self, self._open_logout_events() if enabled else None, self.pending_logouts)
+        #: Runs the provider's Tornado handlers and builds the handler get_user receives.
+        self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
+        load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
+        applications = build_applications(apps, root_path, load_errors)
+        stats_directory = worker_stats.stats_dir(state_dir.prepare(settings.state_dir)) if settings.admin else ""
+        if settings.admin:
+            from ..apps.admin_app import with_admin  # Bokeh models: only when asked for
+
+            applications = with_admin(applications, stats_directory)
+        self.applications: dict[str, ApplicationContext] = {
+            key: ApplicationContext(self, key, application) for key, application in applications.items()
+        }
+        #: this worker's numbers for the admin page, shared on the host (``--admin`` only)
+        self.stats_writer = worker_stats.StatsWriter(
+            lambda: worker_stats.app_counts(self.applications, self.connections),
+            stats_directory) if settings.admin else None
+        for key, error in (load_errors or {}).items():
+            # --dev: the server stays up and the app's page shows the error until a good save
+            self.applications[key].load_error = error
+            log.error("%s", error.block())
+        #: tells a ``--dev`` page that this worker replaced the one that served it
+        self.boot_id = secrets.token_hex(8) if settings.dev else ""
+        self.connections: set[ServerConnection] = set()
+        self._going_away: set[ServerConnection] = set()  # closed by a drain, not yet gone
+        #: this worker's key when websockets may be handed between the workers of a host
+        #: (set by :mod:`blueprints.handover` in a gunicorn worker); None: never
+        self.worker_key: str | None = None
+        #: Prefix-joined login URL anonymous visitors go to (set by the auth layer).
+        self.login_url: str | None = None
+        #: Prefix-joined logout URL exposed to apps (set by the auth layer).
+        self.logout_url: str | None = None
+        #: Where BokehJS and extension files are served (set when the routes are registered).
+        self.static_root = "/static/"
+        #: the worker is shutting down: /readyz says so, so a balancer stops sending it work
+        self.draining = False
+        #: every app's ``on_server_loaded`` has run in this process
+        self.loaded = False
+        self._started_pid: int | None = None
+        self._jobs: list[PeriodicCallback] = []
+        #: the unused-session cleanup job and what it hands back to the OS
+        self.cleanup = SessionCleanup(self)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def ensure_started(self) -> None:
+        """Start periodic jobs and run ``on_server_loaded`` once per process."""
+        if self._started_pid == os.getpid():
+            return
+        self._started_pid = os.getpid()
+        memory.tune_collector()
+        asyncio_loop.get_loop()
+        atexit.register(self.stop)
+        if self.stats_writer is not None:
+            self.stats_writer.start()
+        jobs = [(self.cleanup.run_pass, self.settings.check_unused_sessions),
+                (self.send_keep_alive_pings, self.settings.keep_alive),
+                (self._log_stats, self.settings.stats_log_frequency),
+                (self._log_memory, self.settings.mem_log_frequency)]
+        if self.metrics.enabled:
+            jobs += [(self.metrics.flush, int(metrics.FLUSH_INTERVAL * 1000)),
+                     (self.metrics.update_process, int(metrics.PROCESS_UPDATE_INTERVAL * 1000))]
+        self._jobs = [PeriodicCallback(job, interval_ms / 1000.0) for job, interval_ms in jobs if interval_ms > 0]
+        if self.users.events is not None:
+            # a first poll now marks where this process starts reading: before its first
+            # session, so no logout after that is missed
+            self.users.apply_events()
+            self._jobs.append(PeriodicCallback(self.users.apply_events, logout_events.POLL_INTERVAL))
+        for job in self._jobs:
+            job.start()
+        self.metrics.update_process()  # this worker shows in a scrape from the start
+        for context in self.applications.values():
+            context.run_load_hook()
+        self.loaded = True
+
+    def not_ready(self) -> str | None:
+        """Why this worker should get no traffic yet (``/readyz``'s 503), or None: ready."""
+        if self.draining:
+            return "draining: the worker is shutting down"
+        failed = [key for key, context in self.applications.items() if context.load_error is not None]
+        if failed:
+            return f"app {', '.join(failed)} failed to load (see the server log)"
+        if not self.loaded:
+            return "starting: on_server_loaded hooks are running"
+        return self.auth_provider.unavailable() or self.users.unavailable()
+
+    def begin_drain(self) -> None:
+        """This worker is exiting: ``/readyz`` answers 503 and no session is handed to it."""
+        self.draining = True
+        self.worker_key = None
+
+    def close_websockets(self, limit: int | None = None) -> int:
+        """Close websockets with 1001 (going away), so BokehJS reconnects at once, to a
+        worker that is still accepting: all of them, or at most ``limit`` (a drain spreads
+        its closes). Returns the count closed."""
+        connections = [c for c in self.connections if c not in self._going_away][:limit]
+        self._going_away.update(connections)
+        for connection in connections:
+            connection.transport.close(CLOSE_GOING_AWAY, "the server is restarting")
+        return len(connections)
+
+    def open_websockets(self) -> int:
+        """Websockets a drain has yet to close."""
+        return len(self.connections) - len(self._going_away)
+
+    def stop(self) -> None:
+        """Stop jobs and run ``on_server_unloaded`` (orderly worker exit)."""
+        self.draining = True
+        if self.stats_writer is not None:
+            self.stats_writer.stop()
+        if self._started_pid != os.getpid():
+            return
+        for job in self._jobs:
+            job.stop()
+        self._jobs = []
+        for context in self.applications.values():
+            context.run_unload_hook()
+            context.metrics.session_discarded("shutdown", len(context.sessions))
+        self.metrics.flush()
+        asyncio_loop.stop()
+        self._started_pid = None
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def application_context(self, key: str) -> ApplicationContext:
+        try:
+            return self.applications[key]
+        except KeyError:
+            raise HTTPError(404, "Not Found") from None
+
+    def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> ServerSession:
+        """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.
+
+        With auth on, the minted token names the request's user, so a websocket can later
+        be matched to the user who loaded the page.
+        """
+        if context.load_error is not None:
+            raise context.load_error
+        extra = self._process_request(context, request)
+        user = request_user(request)
+        if user is not None:
+            extra = {**extra, TOKEN_USER_KEY: user}
+        if self.worker_key is not None:
+            # the websocket of this page goes to this worker, whichever one accepts it
+            extra = {**extra, handover.OWNER_KEY: self.worker_key}
+        session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
+        if user is not None:
+            self.check_token_user(decode_token(token)[1], user)
+            self.refuse_ended(context, session_id, user)
+        session = context.create_session_if_needed(session_id, token, request)
+        if session.token != token:
+            # the page must carry a fresh token even when it joins a live session
+            return _TokenView(session, token)  # type: ignore[return-value]
+        return session
+
+    @staticmethod
+    def _process_request(context: ApplicationContext, request: RequestInfo) -> Mapping[str, Any]:
+        """Each handler's ``process_request`` in order, merged; an ``async def`` one is
+        awaited (Bokeh 3.10's server does; ``Application.process_request`` cannot)."""
+        extra: dict[str, Any] = {}
+        for handler in context.application.handlers:
+            try:
+                result = asyncio_loop.resolve(handler.process_request(request))
+            except Exception:
+                log.exception("process_request failed for app %s", context.url)
+                context.metrics.error("process_request")
+                raise HTTPError(500, "the application's process_request failed") from None
+            if not isinstance(result, Mapping):
+                log.error("process_request of app %s returned %r, not a dict", context.url, type(result))
+                raise HTTPError(500, "the application's process_request did not return a dict")
+            extra.update(result)
+        return extra
+
+    def websocket_session(self, context: ApplicationContext, token: str, user: str | None) -> tuple[str, bool]:
+        """Check a websocket's token: ``(session_id, expired)``, or :class:`HTTPError` 403.
+
+        Signature, decoding and the user come first. An expired token is refused (Bokeh's
+        rule) unless ``reattach_expired_tokens`` is on and its session is alive here: then
+        the tab re-attaches to the session it already had. The token stays as readable to
+        the page's scripts as before, and it cannot make a new session, join one that has
+        ended, or serve another user (the login cookie must match the session's owner);
+        what it adds is the lifetime of the live session. A worker that does not hold the
+        session refuses it as before (see the README's "Reconnecting tabs").
+        """
+        try:
+            session_id, payload = self.tokens.verify(token, check_expiry=False)
+        except TokenTooLarge as exc:  # no page of ours made it: worth a warning
+            log.warning("Refusing websocket: %s", exc)
+            self.metrics.websocket_refused("token")
+            raise HTTPError(400, f"Bad Request: {exc}") from None
+        except TokenError as exc:
+            log.info("Refusing websocket: %s", exc)
+            self.metrics.websocket_refused("token")
+            raise HTTPError(403, f"Invalid session token: {exc}") from None
+        try:
+            self.check_token_user(payload, user)
+            self.refuse_ended(context, session_id, user)
+        except HTTPError:
+            self.metrics.websocket_refused("user")
+            raise
+        if not token_expired(payload):
+            return session_id, False
+        if self.settings.reattach_expired_tokens and context.get_session(session_id, user) is not None:
+            log.debug("websocket with an expired token re-attaches to live session %s", short_id(session_id))
+            return session_id, True
+        if self.settings.reattach_expired_tokens and self.handover_target(context, session_id, token, user):
+            # its owner may hold it: handed over, the owner decides; else refused below
+            return session_id, True
+        log.info("Refusing websocket: %s", EXPIRED)
+        self.metrics.websocket_refused("expired")
+        raise HTTPError(403, f"Invalid session token: {EXPIRED}")
+
+    def handover_target(self, context: ApplicationContext, session_id: str, token: str,
+                        user: str | None) -> str | None:
+        """The worker of this host that owns the session a verified websocket names, when
+        that is not this one (see :mod:`.handover`)."""
+        if self.worker_key is None:
+            return None
+        here = context.get_session(session_id, user) is not None
+        return handover.owner_to_hand_to(self.worker_key, decode_token(token)[1], here)
+
+    def open_connection(self, context: ApplicationContext, session_id: str, token: str,
+                        request: RequestInfo, transport: Transport, *, create: bool = True) -> ServerConnection:
+        """Get (or, with ``create``, build) the token's session here, subscribe a connection,
+        send ACK first. A session that ended since the handshake closes the connection
+        when it may not be built again (an expired token)."""
+        session = context.get_session(session_id, request_user(request))
+        if session is None:
+            if not create:
+                raise WebSocketClose(CLOSE_SESSION_GONE, "the session has ended and the token has expired")
+            try:
+                if context.load_error is not None:
+                    raise context.load_error
+                session = context.create_session_if_needed(session_id, token, request)
+            except AppLoadError as exc:  # --dev: the page shows it; the log has it already
+                raise WebSocketClose(CLOSE_INTERNAL_ERROR, "the app failed to load") from exc
+        if session.expiration_requested:  # its user logged out since the handshake
+            raise WebSocketClose(CLOSE_SESSION_GONE, "the user logged out")
+        connection = ServerConnection(context, session, transport)
+        session.subscribe(connection)
+        self.connections.add(connection)
+        context.metrics.connection_opened()
+        connection.send_ack()
+        return connection
+
+    def close_connection(self, connection: ServerConnection) -> None:
+        connection.detach_session()
+        if connection in self.connections:
+            self.connections.remove(connection)
+            self._going_away.discard(connection)
+            connection.application_context.metrics.connection_closed()
+
+    # -- users --------------------------------------------------------------------------
+
+    def _open_logout_events(self) -> logout_events.LogoutEvents:
+        """The logout events channel; one that does not answer now (a worker booting during
+        an outage) is used all the same, with one warning (:meth:`UserSessions.apply_events`
+        warns while it stays down)."""
+        url = logout_events.events_url(self.settings)
+        try:
+            return logout_events.open_events(url, namespace_for(self.settings.cookie_secret), reachable=False)
+        except ValueError as exc:
+            flag = "--redis-url" if self.settings.redis_url else "--login-store"
+            raise AuthError(f"{flag}: {exc}") from None
+
+    @staticmethod
+    def check_token_user(payload: dict[str, Any], user: str | None) -> None:
+        """Refuse (403) a token minted for another user. ``user`` None means auth is off.
+        Another user's live session cannot be named at all: with authentication on, session
+        ids are looked up within the requesting user's own (:func:`contexts.session_key`)."""
+        if user is None:
+            return
+        token_user = payload.get(TOKEN_USER_KEY)
+        if token_user is not None and token_user != user:
+            raise HTTPError(403, "Forbidden: the session token belongs to another user")
+
+    @staticmethod
+    def refuse_ended(context: ApplicationContext, session_id: str, user: str | None) -> None:
+        """Refuse (403) to serve a session its user's logout ended: it lives on until the
+        cleanup job's next pass, but no token (re-attaching or not, the same user logged in
+        again or not) may bring a page or a websocket back to it."""
+        session = context.get_session(session_id, user)
+        if session is not None and session.expiration_requested:
+            raise HTTPError(403, "Forbidden: this session ended when its user logged out; reload the page")
+
+    def end_user_sessions(self, user: str) -> int:
+        """Logout: end ``user``'s sessions in every worker (see :class:`UserSessions`)."""
+        return self.users.end(user)
+
+    # -- periodic jobs ------------------------------------------------------------------
+
+    def send_keep_alive_pings(self) -> None:
+        """Ping every open websocket (the keep-alive job)."""
+        for connection in list(self.connections):
+            try:
+                connection.send_ping()
+            except Exception:
+                log.debug("ping failed", exc_info=True)
+
+    def stats(self) -> dict[str, int]:
+        """This worker's counts (the log lines built from them start with its pid)."""
+        return {
+            "sessions": sum(len(c.sessions) for c in self.applications.values()),
+            "connections": len(self.connections),
+            "tasks": asyncio_loop.pending_tasks(),
+        }
+
+    def _log_stats(self) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            stats = self.stats()
+            log.debug("[pid %d] %d connections, %d sessions, %d asyncio tasks", os.getpid(),
+                      stats["connections"], stats["sessions"], stats["tasks"])
+
+    def _log_memory(self) -> None:
+        """Bokeh's memory log line, plus the live greenlets (frozen ones too: a leak check)."""
+        from greenlet import greenlet
+
+        stats = self.stats()
+        with memory.thawed():
+            gc.collect()
+            greenlets = sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet))
+        log.info("[pid %d] memory: %.1f MiB RSS, %d sessions, %d connections, %d greenlets",
+                 os.getpid(), memory.rss_mib(), stats["sessions"], stats["connections"], greenlets)
+
+
+class _TokenView:
+    """A live session seen through a newly minted token (each page load gets its own)."""
+
+    def __init__(self, session: ServerSession, token: str) -> None:
+        self._session = session
+        self.token = token
+
+    @property
+    def document(self) -> Any:
+        return self._session.document
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)

@@ -1,0 +1,19 @@
+"""RootHandler: ``<prefix>/`` lists the apps, or redirects when there is exactly one."""
+from __future__ import annotations
+
+from flask import Response, redirect
+
+from ..app.apps import pages
+from .auth.users import AuthRequestHandler
+from .views import BokehView
+
+
+class RootHandler(AuthRequestHandler, BokehView):
+    def get(self) -> Response:
+        settings = self.core.settings
+        prefix = self.route_options["prefix"]
+        keys = list(self.core.applications)
+        if len(keys) == 1 and not settings.disable_index_redirect:
+            return redirect(prefix + keys[0])
+        html = pages.index_page(prefix, keys, settings.index)
+        return Response(html, content_type="text/html; charset=utf-8")
