@@ -72,11 +72,11 @@ class BokehServer:
         _ensure_gevent()
         overrides = {**self.settings, **settings}
         resolved = with_cookie_secret(app, build_settings(overrides=overrides, config=app.config))
-        # relative app paths resolve against the host app's folder, as its templates do
-        core = ServerCore(resolved, apps if apps is not None else self.apps,
-                          auth=auth if auth is not None else self.auth, root_path=app.root_path)
         mount = url_prefix if url_prefix is not None else self.url_prefix
         prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
+        # relative app paths resolve against the host app's folder, as its templates do
+        core = ServerCore(resolved, apps if apps is not None else self.apps,
+                          auth=auth if auth is not None else self.auth, root_path=app.root_path, prefix=prefix)
         install_auth(app, core, prefix)
         options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
         options.setdefault("subprotocols", ["bokeh"])
@@ -85,7 +85,6 @@ class BokehServer:
         # WSHandler reads each websocket itself: simple-websocket must not start a reader
         options.update(thread_class=NoReaderThread, event_class=NoEvent)
         register_routes(app, core, prefix, self.name)
-        core.static_root = f"{prefix}/static/"
         if resolved.use_xheaders and not isinstance(app.wsgi_app, ProxyFix):
             # as Tornado's xheaders: the client address and scheme the proxy saw
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]

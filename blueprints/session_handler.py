@@ -12,7 +12,7 @@ from typing import Any
 from flask import request
 
 from ..app.sessions.contexts import ApplicationContext
-from ..app.sessions.session import ServerSession
+from ..app.sessions.session import PageSession
 from .auth.users import AuthRequestHandler
 from .views import BokehView
 
@@ -24,7 +24,7 @@ class SessionHandler(AuthRequestHandler, BokehView):
     def application_context(self) -> ApplicationContext:
         return self.core.application_context(self.route_options["app_key"])
 
-    def get_session(self) -> ServerSession:
+    def get_session(self) -> PageSession:
         return self.core.session_for_request(self.application_context, self.request_info())
 
     def dispatch_request(self, **kwargs: Any) -> Any:

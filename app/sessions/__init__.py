@@ -3,7 +3,8 @@
 :class:`.server.ServerCore` owns the application contexts (:mod:`.contexts`), their
 sessions (:mod:`.session`), the connections (:mod:`.connection`) and their message handling
 (:mod:`.protocol_handler`, :mod:`.frames`, :mod:`.callbacks`), session ids and tokens
-(:mod:`.tokens`) and the unused-session cleanup (:mod:`.cleanup`). :mod:`.errors` and
+(:mod:`.tokens`), the unused-session cleanup (:mod:`.cleanup`) and what a logout ends
+(:mod:`.user_sessions`). :mod:`.errors` and
 :mod:`.requests` are the vocabulary every layer shares: errors that carry their HTTP
 status or close code, and the facts of a request.
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import gevent
 
 from ..runtime import memory
 
 if TYPE_CHECKING:
-    from .server import ServerCore
+    from .contexts import ApplicationContext
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,10 @@ IDLE_CPU_SHARE = 0.01
 class SessionCleanup:
     """One worker's cleanup job and its memory bookkeeping."""
 
-    def __init__(self, core: ServerCore) -> None:
-        self.core = core
+    def __init__(self, applications: Mapping[str, ApplicationContext], unused_lifetime_ms: int) -> None:
+        #: the worker's apps (the core's own mapping)
+        self.applications = applications
+        self.lifetime = unused_lifetime_ms / 1000.0
         self._discarded_since_reclaim = 0
         self._reclaim_when_idle = False
         self._last_pass_clock = (time.monotonic(), time.process_time())
@@ -62,10 +64,10 @@ class SessionCleanup:
         ``ServerSession.destroy`` breaks the documents' reference cycles, so reference
         counting frees each session as it is discarded.
         """
-        lifetime = self.core.settings.unused_session_lifetime / 1000.0
+        lifetime = self.lifetime
         discarded = 0
         slice_end = time.perf_counter() + DISCARD_SLICE
-        for context in list(self.core.applications.values()):
+        for context in list(self.applications.values()):
             for session in context.expired_sessions(lifetime):
                 context.discard_session(session)
                 discarded += 1
@@ -104,7 +106,7 @@ class SessionCleanup:
             return 0
         log.debug("discarded %d unused sessions", count)
         self._discarded_since_reclaim += count
-        discarded, left = self._discarded_since_reclaim, self.core.stats()["sessions"]
+        discarded, left = self._discarded_since_reclaim, sum(len(c.sessions) for c in self.applications.values())
         if (discarded >= max(COLLECT_AFTER_DISCARDS, left)
                 or (discarded >= TRIM_AFTER_DISCARDS and left <= RECLAIM_MAX_SESSIONS)):
             self._discarded_since_reclaim = 0

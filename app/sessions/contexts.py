@@ -13,6 +13,7 @@ import sys
 import time
 import weakref
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
 
 import gevent
@@ -32,7 +33,7 @@ from .session import ServerSession, SessionDestroyed
 from .tokens import decode_token, short_id
 
 if TYPE_CHECKING:
-    from .server import ServerCore
+    from ..runtime.metrics import AppMetrics
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +143,32 @@ def same_sys_lists() -> Iterator[None]:
             sys.argv = argv
 
 
+@dataclass(frozen=True)
+class ContextOptions:
+    """What an app's sessions need to know of the server that serves them."""
+
+    #: ``session_context.logout_url``: the prefixed logout page (None: no login)
+    logout_url: str | None = None
+    #: where BokehJS and extension files are served (Panel's assets point there)
+    static_root: str = "/static/"
+    #: ``--dev``: an app whose code fails shows where instead of what it built
+    dev: bool = False
+
+
+DEFAULT_OPTIONS = ContextOptions()
+
+
 class ApplicationContext:
     """One served app: its ``Application``, URL key and live sessions."""
 
-    def __init__(self, core: ServerCore, key: str, application: Application) -> None:
-        self.core = core
+    def __init__(self, key: str, application: Application, metrics: AppMetrics,
+                 options: ContextOptions = DEFAULT_OPTIONS, load_error: AppLoadError | None = None) -> None:
         self.url = key
         self.application = application
+        self.options = options
         self.server_context = ServerContext(self)
         #: this app's Prometheus instruments (recording nothing with metrics off)
-        self.metrics = core.metrics.app(key)
+        self.metrics = metrics
         #: Bokeh messages in from clients and out to them: plain counters (an increment
         #: each, metrics on or off) for the admin page's messages per second
         self.messages_in = 0
@@ -160,7 +177,7 @@ class ApplicationContext:
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult] = {}
         #: why the app's code could not be loaded (``--dev`` serves its error page instead)
-        self.load_error: AppLoadError | None = None
+        self.load_error = load_error
 
     def get_session(self, session_id: str, user: str | None = None) -> ServerSession | None:
         """The live session ``user`` (None: auth off) has under ``session_id``."""
@@ -204,7 +221,7 @@ class ApplicationContext:
         payload = decode_token(token)[1]
         doc = Document()
         context = SessionContext(self.server_context, session_id, doc,
-                                 RequestProxy(request, payload), token, self.core.logout_url,
+                                 RequestProxy(request, payload), token, self.options.logout_url,
                                  request_user(request))
         doc._session_context = weakref.ref(context)
         tasks = asyncio_loop.TaskOwner()
@@ -219,12 +236,12 @@ class ApplicationContext:
                 log.exception("error running the code of app %s", self.url)
                 self.metrics.error("app_code")
             self.metrics.document_built(time.perf_counter() - started)
-            if self.core.settings.dev:
+            if self.options.dev:
                 # --dev: the page shows where the app failed instead of what it built
                 failed = next((h for h in self.application.handlers if h.failed), None)
                 if failed is not None:
                     raise AppLoadError.from_handler(self.url, failed)
-        panel_support.serve_assets_locally(doc, self.core.static_root)
+        panel_support.serve_assets_locally(doc, self.options.static_root)
         session = ServerSession(session_id, doc, token, tasks)
         session.context = context
         context.attach(session)

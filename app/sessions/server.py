@@ -23,7 +23,7 @@ from ..auth import logout_events, pending_logouts
 from ..auth.logins import namespace_for
 from ..auth.providers import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from ..auth.tornado_bridge import TornadoBridge
-from ..auth.user_sessions import UserSessions
+from .user_sessions import UserSessions
 from ..config import state_dir
 from ..config.origins import OriginAllowlist
 from ..config.settings import Settings
@@ -31,10 +31,10 @@ from ..runtime import asyncio_loop, handover, memory, metrics, worker_stats
 from ..runtime.periodic import PeriodicCallback
 from .cleanup import SessionCleanup
 from .connection import ServerConnection, Transport
-from .contexts import ApplicationContext
+from .contexts import ApplicationContext, ContextOptions
 from .errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
 from .requests import RequestInfo
-from .session import ServerSession
+from .session import PageSession, ServerSession
 from .tokens import (
     EXPIRED,
     TokenError,
@@ -55,7 +55,9 @@ class ServerCore:
 
     def __init__(self, settings: Settings, apps: Any = None,
                  auth: AuthProvider | str | os.PathLike[str] | None = None,
-                 root_path: str | None = None) -> None:
+                 root_path: str | None = None, prefix: str = "") -> None:
+        """``prefix`` is where the routes are mounted (a host app's ``url_prefix`` joined with
+        the ``prefix`` setting): the login, logout and static URLs apps see derive from it."""
         versions.check_supported()
         if settings.use_config:
             # the file's other Bokeh settings (resources, minified ...) apply to Bokeh itself
@@ -69,14 +71,13 @@ class ServerCore:
         self.metrics = metrics.for_settings(settings.metrics)
         self.tokens = TokenService.from_settings(settings)
         self.origins = OriginAllowlist.parse(settings.allow_websocket_origin, settings.port)
-        #: Who may use the apps (contract 9); NullAuth unless configured.
+        #: Who may use the apps (Bokeh's auth-provider contract); NullAuth unless configured.
         self.auth_provider = provider_from(auth, settings)
-        #: Logouts shared with the other workers (and hosts, with Redis); None without auth.
-        #: logouts: here at once, elsewhere through the logout events (auth on only)
-        enabled = self.auth_provider.enabled
-        #: logouts a shared store could not take yet, kept on the host (auth on only)
-        self.pending_logouts = pending_logouts.for_settings(settings) if enabled else None
-        self.users = UserSessions(self, self._open_logout_events() if enabled else None, self.pending_logouts)
+        #: Prefix-joined login URL anonymous visitors go to, and the logout URL apps show.
+        self.login_url = self.auth_provider.public_login_url(prefix)
+        self.logout_url = self.auth_provider.public_logout_url(prefix)
+        #: Where BokehJS and extension files are served.
+        self.static_root = f"{prefix}/static/"
         #: Runs the provider's Tornado handlers and builds the handler get_user receives.
         self.tornado = TornadoBridge(settings.cookie_secret, settings.enable_xsrf_cookies)
         load_errors: dict[str, AppLoadError] | None = {} if settings.dev else None
@@ -86,30 +87,32 @@ class ServerCore:
             from ..apps.admin_app import with_admin  # Bokeh models: only when asked for
 
             applications = with_admin(applications, stats_directory)
+        options = ContextOptions(logout_url=self.logout_url, static_root=self.static_root, dev=settings.dev)
         self.applications: dict[str, ApplicationContext] = {
-            key: ApplicationContext(self, key, application) for key, application in applications.items()
+            key: ApplicationContext(key, application, self.metrics.app(key), options,
+                                    (load_errors or {}).get(key))
+            for key, application in applications.items()
         }
+        self.connections: set[ServerConnection] = set()
+        self._going_away: set[ServerConnection] = set()  # closed by a drain, not yet gone
+        enabled = self.auth_provider.enabled
+        #: logouts a shared store could not take yet, kept on the host (auth on only)
+        self.pending_logouts = pending_logouts.for_settings(settings) if enabled else None
+        #: logouts: here at once, elsewhere through the logout events (auth on only)
+        self.users = UserSessions(self.applications, self.connections,
+                                  self._open_logout_events() if enabled else None, self.pending_logouts)
         #: this worker's numbers for the admin page, shared on the host (``--admin`` only)
         self.stats_writer = worker_stats.StatsWriter(
             lambda: worker_stats.app_counts(self.applications, self.connections),
             stats_directory) if settings.admin else None
-        for key, error in (load_errors or {}).items():
+        for error in (load_errors or {}).values():
             # --dev: the server stays up and the app's page shows the error until a good save
-            self.applications[key].load_error = error
             log.error("%s", error.block())
         #: tells a ``--dev`` page that this worker replaced the one that served it
         self.boot_id = secrets.token_hex(8) if settings.dev else ""
-        self.connections: set[ServerConnection] = set()
-        self._going_away: set[ServerConnection] = set()  # closed by a drain, not yet gone
-        #: this worker's key when websockets may be handed between the workers of a host
-        #: (set by :mod:`blueprints.handover` in a gunicorn worker); None: never
+        #: this worker's key while websockets may be handed to it by the other workers of
+        #: its host (:meth:`accept_handovers`); None: never, or no longer
         self.worker_key: str | None = None
-        #: Prefix-joined login URL anonymous visitors go to (set by the auth layer).
-        self.login_url: str | None = None
-        #: Prefix-joined logout URL exposed to apps (set by the auth layer).
-        self.logout_url: str | None = None
-        #: Where BokehJS and extension files are served (set when the routes are registered).
-        self.static_root = "/static/"
         #: the worker is shutting down: /readyz says so, so a balancer stops sending it work
         self.draining = False
         #: every app's ``on_server_loaded`` has run in this process
@@ -117,7 +120,7 @@ class ServerCore:
         self._started_pid: int | None = None
         self._jobs: list[PeriodicCallback] = []
         #: the unused-session cleanup job and what it hands back to the OS
-        self.cleanup = SessionCleanup(self)
+        self.cleanup = SessionCleanup(self.applications, settings.unused_session_lifetime)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -161,6 +164,12 @@ class ServerCore:
         if not self.loaded:
             return "starting: on_server_loaded hooks are running"
         return self.auth_provider.unavailable() or self.users.unavailable()
+
+    def accept_handovers(self, key: str) -> None:
+        """This gunicorn worker now listens, as ``key``, for websockets its siblings hand
+        over: the tokens of its pages name it as their session's owner."""
+        if not self.draining:
+            self.worker_key = key
 
     def begin_drain(self) -> None:
         """This worker is exiting: ``/readyz`` answers 503 and no session is handed to it."""
@@ -206,11 +215,12 @@ class ServerCore:
         except KeyError:
             raise HTTPError(404, "Not Found") from None
 
-    def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> ServerSession:
+    def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> PageSession:
         """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.
 
-        With auth on, the minted token names the request's user, so a websocket can later
-        be matched to the user who loaded the page.
+        The page gets a token of its own even when it joins a live session. With auth on,
+        the minted token names the request's user, so a websocket can later be matched to
+        the user who loaded the page.
         """
         if context.load_error is not None:
             raise context.load_error
@@ -225,11 +235,7 @@ class ServerCore:
         if user is not None:
             self.check_token_user(decode_token(token)[1], user)
             self.refuse_ended(context, session_id, user)
-        session = context.create_session_if_needed(session_id, token, request)
-        if session.token != token:
-            # the page must carry a fresh token even when it joins a live session
-            return _TokenView(session, token)  # type: ignore[return-value]
-        return session
+        return PageSession(context.create_session_if_needed(session_id, token, request), token)
 
     @staticmethod
     def _process_request(context: ApplicationContext, request: RequestInfo) -> Mapping[str, Any]:
@@ -399,18 +405,3 @@ class ServerCore:
             greenlets = sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet))
         log.info("[pid %d] memory: %.1f MiB RSS, %d sessions, %d connections, %d greenlets",
                  os.getpid(), memory.rss_mib(), stats["sessions"], stats["connections"], greenlets)
-
-
-class _TokenView:
-    """A live session seen through a newly minted token (each page load gets its own)."""
-
-    def __init__(self, session: ServerSession, token: str) -> None:
-        self._session = session
-        self.token = token
-
-    @property
-    def document(self) -> Any:
-        return self._session.document
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)

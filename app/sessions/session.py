@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gevent
@@ -312,3 +313,20 @@ def _drop_app_modules(doc: Document) -> None:
         sys.modules.pop(module.__name__, None)
         module.__dict__.clear()
     manager._modules = []
+
+
+@dataclass(frozen=True)
+class PageSession:
+    """A session as one page request got it: the session, and the token minted for this
+    page (each page load gets its own, also when it joins a live session)."""
+
+    session: ServerSession
+    token: str
+
+    @property
+    def document(self) -> Document:
+        return self.session.document
+
+    @property
+    def id(self) -> str:
+        return self.session.id

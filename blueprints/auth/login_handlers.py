@@ -208,9 +208,7 @@ def with_cookie_secret(app: Flask, settings: Settings) -> Settings:
 
 
 def install_auth(app: Flask, core: ServerCore, prefix: str) -> None:
-    """Publish the login/logout URLs on the core and attach a Flask-Login provider."""
+    """Attach a Flask-Login provider to the Flask app (other providers need nothing here)."""
     provider = core.auth_provider
-    core.login_url = provider.public_login_url(prefix)
-    core.logout_url = provider.public_logout_url(prefix)
     if isinstance(provider, FlaskLoginAuth):
         provider.init_app(app, core, prefix)

@@ -95,7 +95,7 @@ def start(worker: Any) -> None:
         return
     _directory = directory
     for core in cores:
-        core.worker_key = key
+        core.accept_handovers(key)
     worker.bokeh_flask_handover = (key, listener, gevent.spawn(_accept, listener, worker))
 
 

@@ -54,7 +54,7 @@ def test_session_for_request_uses_process_request():
         {"PATH_INFO": "/x", "QUERY_STRING": "q=1"}))
     payload = decode_token(s.token)[1]
     assert payload["uri"] == "/x?q=1" and payload["user"] == "ann"
-    assert s.context.token_payload["user"] == "ann"
+    assert s.session.context.token_payload["user"] == "ann"
 
 
 @pytest.mark.parametrize("result", [None, ["not", "a", "dict"]])

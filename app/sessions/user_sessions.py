@@ -4,14 +4,15 @@ take now waits in :mod:`.pending_logouts` and goes out once it can."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
-from ..sessions.errors import CLOSE_SESSION_GONE
-from . import logout_events
-from .pending_logouts import PUBLISH_TTL, PendingLogouts
+from ..auth import logout_events
+from ..auth.pending_logouts import PUBLISH_TTL, PendingLogouts
+from .errors import CLOSE_SESSION_GONE
 
 if TYPE_CHECKING:
-    from ..sessions.server import ServerCore
+    from .connection import ServerConnection
+    from .contexts import ApplicationContext
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +20,11 @@ log = logging.getLogger(__name__)
 class UserSessions:
     """The sessions of users of one worker's core, as logouts end them."""
 
-    def __init__(self, core: ServerCore, events: logout_events.LogoutEvents | None,
-                 pending: PendingLogouts | None) -> None:
-        self.core = core
+    def __init__(self, applications: Mapping[str, ApplicationContext], connections: set[ServerConnection],
+                 events: logout_events.LogoutEvents | None, pending: PendingLogouts | None) -> None:
+        #: the worker's apps and its live connections (the core's own, kept up to date there)
+        self.applications = applications
+        self.connections = connections
         #: where logouts are published and polled; None with authentication off
         self.events = events
         #: logouts the shared store has not taken yet (auth on only)
@@ -46,12 +49,12 @@ class UserSessions:
 
     def end_here(self, user: str) -> int:
         ended = 0
-        for context in self.core.applications.values():
+        for context in self.applications.values():
             for session in list(context.sessions.values()):
                 if session.context is not None and session.context.user == user:
                     session.request_expiration()
                     ended += 1
-        for connection in list(self.core.connections):
+        for connection in list(self.connections):
             owner = connection.session.context
             if owner is not None and owner.user == user:
                 connection.transport.close(CLOSE_SESSION_GONE, "the user logged out")
@@ -87,9 +90,8 @@ class UserSessions:
             self._failing = False
         if not digests:
             return 0
-        core = self.core
-        owners = {session.context.user for context in core.applications.values()
+        owners = {session.context.user for context in self.applications.values()
                   for session in context.sessions.values() if session.context is not None}
-        owners.update(c.session.context.user for c in core.connections if c.session.context is not None)
+        owners.update(c.session.context.user for c in self.connections if c.session.context is not None)
         return sum(self.end_here(user) for user in owners
                    if user is not None and logout_events.user_digest(user, self.events.namespace) in digests)
