@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 #: The bundled examples, served when no apps are named.
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_APPS = ("sliders.py", "streaming.py", "dashboard")
 #: Where ``--admin`` serves the admin page (:mod:`.admin_app`).
 ADMIN_KEY = "/admin"

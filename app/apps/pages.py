@@ -23,9 +23,9 @@ from .load_errors import AppLoadError
 from .static_files import versioned
 
 if TYPE_CHECKING:
-    from ..sessions.session import ServerSession
+    from ..sessions.session import PageSession
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 @lru_cache(maxsize=64)
@@ -63,10 +63,10 @@ def bundle_for(resources: Resources | None) -> Bundle:
     return Bundle(bundle.js_files, bundle.js_raw, bundle.css_files, bundle.css_raw, bundle.hashes)
 
 
-def doc_page(session: ServerSession, resources: Resources) -> str:
+def doc_page(page: PageSession, resources: Resources) -> str:
     """The app page; honours ``doc.template``, ``doc.template_variables`` and the title."""
-    doc = session.document
-    item = RenderItem(token=session.token, roots=doc.roots, use_for_title=True)
+    doc = page.document
+    item = RenderItem(token=page.token, roots=doc.roots, use_for_title=True)
     return html_page_for_render_items(bundle_for(resources), {}, [item], doc.title,
                                       template=doc.template,
                                       template_variables=doc.template_variables or {})

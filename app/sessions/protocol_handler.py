@@ -87,7 +87,7 @@ def handle(connection: ServerConnection, message: Any) -> None:
 #: among them) and bokeh-flask's core.
 _NOT_APP_DIRS = tuple({os.path.abspath(path) + os.sep for path in (
     sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
-    os.path.dirname(bokeh.__file__), os.path.dirname(os.path.abspath(__file__)))})
+    os.path.dirname(bokeh.__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__))))})
 
 
 def _raised_in_app_code(exc: BaseException) -> bool:
