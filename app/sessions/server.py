@@ -23,7 +23,6 @@ from ..auth import logout_events, pending_logouts
 from ..auth.logins import namespace_for
 from ..auth.providers import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
 from ..auth.tornado_bridge import TornadoBridge
-from .user_sessions import UserSessions
 from ..config import state_dir
 from ..config.origins import OriginAllowlist
 from ..config.settings import Settings
@@ -33,18 +32,15 @@ from .cleanup import SessionCleanup
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext, ContextOptions
 from .errors import CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_SESSION_GONE, HTTPError, WebSocketClose
+from .handshake import check_token_user, refuse_ended
 from .requests import RequestInfo
-from .session import PageSession, ServerSession
+from .session import PageSession
 from .tokens import (
-    EXPIRED,
-    TokenError,
     TokenService,
-    TokenTooLarge,
     decode_token,
     resolve_session_request,
-    short_id,
-    token_expired,
 )
+from .user_sessions import UserSessions
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +229,8 @@ class ServerCore:
             extra = {**extra, handover.OWNER_KEY: self.worker_key}
         session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
         if user is not None:
-            self.check_token_user(decode_token(token)[1], user)
-            self.refuse_ended(context, session_id, user)
+            check_token_user(decode_token(token)[1], user)
+            refuse_ended(context, session_id, user)
         return PageSession(context.create_session_if_needed(session_id, token, request), token)
 
     @staticmethod
@@ -254,54 +250,6 @@ class ServerCore:
                 raise HTTPError(500, "the application's process_request did not return a dict")
             extra.update(result)
         return extra
-
-    def websocket_session(self, context: ApplicationContext, token: str, user: str | None) -> tuple[str, bool]:
-        """Check a websocket's token: ``(session_id, expired)``, or :class:`HTTPError` 403.
-
-        Signature, decoding and the user come first. An expired token is refused (Bokeh's
-        rule) unless ``reattach_expired_tokens`` is on and its session is alive here: then
-        the tab re-attaches to the session it already had. The token stays as readable to
-        the page's scripts as before, and it cannot make a new session, join one that has
-        ended, or serve another user (the login cookie must match the session's owner);
-        what it adds is the lifetime of the live session. A worker that does not hold the
-        session refuses it as before (see the README's "Reconnecting tabs").
-        """
-        try:
-            session_id, payload = self.tokens.verify(token, check_expiry=False)
-        except TokenTooLarge as exc:  # no page of ours made it: worth a warning
-            log.warning("Refusing websocket: %s", exc)
-            self.metrics.websocket_refused("token")
-            raise HTTPError(400, f"Bad Request: {exc}") from None
-        except TokenError as exc:
-            log.info("Refusing websocket: %s", exc)
-            self.metrics.websocket_refused("token")
-            raise HTTPError(403, f"Invalid session token: {exc}") from None
-        try:
-            self.check_token_user(payload, user)
-            self.refuse_ended(context, session_id, user)
-        except HTTPError:
-            self.metrics.websocket_refused("user")
-            raise
-        if not token_expired(payload):
-            return session_id, False
-        if self.settings.reattach_expired_tokens and context.get_session(session_id, user) is not None:
-            log.debug("websocket with an expired token re-attaches to live session %s", short_id(session_id))
-            return session_id, True
-        if self.settings.reattach_expired_tokens and self.handover_target(context, session_id, token, user):
-            # its owner may hold it: handed over, the owner decides; else refused below
-            return session_id, True
-        log.info("Refusing websocket: %s", EXPIRED)
-        self.metrics.websocket_refused("expired")
-        raise HTTPError(403, f"Invalid session token: {EXPIRED}")
-
-    def handover_target(self, context: ApplicationContext, session_id: str, token: str,
-                        user: str | None) -> str | None:
-        """The worker of this host that owns the session a verified websocket names, when
-        that is not this one (see :mod:`.handover`)."""
-        if self.worker_key is None:
-            return None
-        here = context.get_session(session_id, user) is not None
-        return handover.owner_to_hand_to(self.worker_key, decode_token(token)[1], here)
 
     def open_connection(self, context: ApplicationContext, session_id: str, token: str,
                         request: RequestInfo, transport: Transport, *, create: bool = True) -> ServerConnection:
@@ -346,26 +294,6 @@ class ServerCore:
         except ValueError as exc:
             flag = "--redis-url" if self.settings.redis_url else "--login-store"
             raise AuthError(f"{flag}: {exc}") from None
-
-    @staticmethod
-    def check_token_user(payload: dict[str, Any], user: str | None) -> None:
-        """Refuse (403) a token minted for another user. ``user`` None means auth is off.
-        Another user's live session cannot be named at all: with authentication on, session
-        ids are looked up within the requesting user's own (:func:`contexts.session_key`)."""
-        if user is None:
-            return
-        token_user = payload.get(TOKEN_USER_KEY)
-        if token_user is not None and token_user != user:
-            raise HTTPError(403, "Forbidden: the session token belongs to another user")
-
-    @staticmethod
-    def refuse_ended(context: ApplicationContext, session_id: str, user: str | None) -> None:
-        """Refuse (403) to serve a session its user's logout ended: it lives on until the
-        cleanup job's next pass, but no token (re-attaching or not, the same user logged in
-        again or not) may bring a page or a websocket back to it."""
-        session = context.get_session(session_id, user)
-        if session is not None and session.expiration_requested:
-            raise HTTPError(403, "Forbidden: this session ended when its user logged out; reload the page")
 
     def end_user_sessions(self, user: str) -> int:
         """Logout: end ``user``'s sessions in every worker (see :class:`UserSessions`)."""

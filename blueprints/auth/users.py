@@ -68,6 +68,18 @@ def current_identity(core: ServerCore) -> str | None:
     return core.auth_provider.identity(user) if user else None
 
 
+def require_user(core: ServerCore) -> str | None:
+    """The login's identity for a request that needs one (None: authentication is off);
+    :class:`HTTPError` 403 without a login (a websocket cannot follow a redirect)."""
+    provider = core.auth_provider
+    if not provider.enabled:
+        return None
+    user = current_user(core)
+    if not user:
+        raise HTTPError(403, "Forbidden: no authenticated user")
+    return provider.identity(user)
+
+
 class AuthRequestHandler:
     """Mixin for views that need a user; expects ``self.core``."""
 

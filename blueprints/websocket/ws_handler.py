@@ -45,10 +45,11 @@ from ...app.sessions.connection import ServerConnection
 from ...app.sessions.contexts import ApplicationContext
 from ...app.sessions.errors import CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, HTTPError, WebSocketClose
 from ...app.sessions.frames import Chunk, Frame, wire_chunks
+from ...app.sessions.handshake import Admission, Handshake, Refusal, admit, parse_subprotocols
 from ...app.sessions.requests import RequestInfo
 from ...app.sessions.server import ServerCore
 from ...app.sessions.tokens import EXPIRED
-from ..auth.users import AuthRequestHandler
+from ..auth.users import AuthRequestHandler, require_user
 from ..views import error_response
 from . import descriptor_passing as handover
 from .ws_compression import deflated_chunks, tuned_connection
@@ -71,17 +72,9 @@ CLOSE_WRITE_TIMEOUT = 5.0
 TCP_KEEPALIVE = (60, 10, 6)
 
 
-class _Refused(HTTPError):
-    """A handshake refused here, before the core's checks; ``why`` labels the refusal metric."""
-
-    def __init__(self, why: str, status: int, reason: str) -> None:
-        super().__init__(status, reason)
-        self.why = why
-
-
-def parse_subprotocols(header: str | None) -> list[str]:
-    """The offered values of ``Sec-WebSocket-Protocol`` (``bokeh, <token>`` from BokehJS)."""
-    return [p.strip() for p in (header or "").split(",") if p.strip()]
+#: Where the handshake's :class:`Admission` waits for :meth:`WSHandler.serve`, in the
+#: request's environ (the upgrade happens between the two, inside Flask-Sock).
+ADMISSION_KEY = "bokeh_flask.admission"
 
 
 class WSHandler(AuthRequestHandler):
@@ -118,22 +111,6 @@ class WSHandler(AuthRequestHandler):
     # -- before the upgrade -------------------------------------------------------------
 
     @staticmethod
-    def check_origin(core: ServerCore, origin: str | None) -> bool:
-        allowed = core.origins.allows(origin or "", request.headers.get("Host"), served_address(request.environ))
-        if not allowed:
-            log.warning(
-                "Refusing websocket connection from Origin %r; allow it with "
-                "--allow-websocket-origin=%s or BOKEH_ALLOW_WS_ORIGIN",
-                origin, _netloc(origin or ""),
-            )
-        return allowed
-
-    @staticmethod
-    def select_subprotocol(subprotocols: list[str]) -> str | None:
-        """Bokeh's rule: exactly ``bokeh`` then the token; ``bokeh`` is selected."""
-        return "bokeh" if subprotocols[:1] == ["bokeh"] and len(subprotocols) == 2 else None
-
-    @staticmethod
     def get_compression_options(core: ServerCore) -> tuple[int, int] | None:
         """permessage-deflate's zlib (level, memory level), or None: off by default, as
         in ``bokeh serve``, since compressing large binary buffers costs more CPU than it
@@ -142,53 +119,32 @@ class WSHandler(AuthRequestHandler):
 
     @classmethod
     def prepare_upgrade(cls, core: ServerCore) -> Response | None:
-        """Refuse a handshake with an HTTP answer before the upgrade; None lets it proceed."""
+        """Refuse a handshake with an HTTP answer before the upgrade (every check is
+        :func:`app.sessions.handshake.admit`); None lets it proceed, with the admission
+        kept for :meth:`serve`. A session another worker owns is handed to it here."""
         core.ensure_started()
+        headers = request.headers
+        handshake = Handshake(
+            app_key=(request.view_args or {})["app_key"], upgrade=headers.get("Upgrade", ""),
+            connection=headers.get("Connection", ""), version=headers.get("Sec-WebSocket-Version"),
+            origin=headers.get("Origin"), host=headers.get("Host"), served=served_address(request.environ),
+            subprotocols=parse_subprotocols(headers.get("Sec-WebSocket-Protocol")))
         try:
-            if request.headers.get("Upgrade", "").lower() != "websocket":
-                raise _Refused("protocol", 400, 'Can "Upgrade" only to "WebSocket".')
-            if "upgrade" not in request.headers.get("Connection", "").lower():
-                raise _Refused("protocol", 400, '"Connection" must be "Upgrade".')
-            if request.headers.get("Sec-WebSocket-Version") != "13":
-                core.metrics.websocket_refused("version")
-                response = error_response(HTTPError(426, "Upgrade Required"))
-                response.headers["Sec-WebSocket-Version"] = "13"
-                return response
-            if not cls.check_origin(core, request.headers.get("Origin")):
-                raise _Refused("origin", 403, "Cross origin websockets not allowed")
-            if core.draining:  # this worker is exiting: BokehJS tries again, elsewhere
-                raise _Refused("draining", 503, "Service Unavailable: the server is restarting")
-            handler = cls.__new__(cls)
-            handler.core = core
-            try:
-                early = handler.prepare()
-            except HTTPError as error:
-                raise _Refused("login", error.status, error.reason) from None
-            if early is not None:
-                raise _Refused("login", 403, "Forbidden: no authenticated user")
-            offered = parse_subprotocols(request.headers.get("Sec-WebSocket-Protocol"))
-            if cls.select_subprotocol(offered) is None:
-                raise _Refused("protocol", 400, "Subprotocol header is not 'bokeh, <token>'")
-            token = offered[1]
-            # the login cookie comes with the handshake: the session must be this user's
-            user = handler.user_identity
-            context = core.application_context((request.view_args or {})["app_key"])
-            session_id, expired = core.websocket_session(context, token, user)
-        except _Refused as error:
-            core.metrics.websocket_refused(error.why)
+            admission = admit(core, handshake, lambda: require_user(core))
+            if admission.owner is not None:
+                if handover.hand_over(admission.owner, request.environ, admission.session_id):
+                    return handover.HandedOver()
+                if admission.expired:  # only its owner could re-attach it, and the owner is gone
+                    log.info("Refusing websocket: %s", EXPIRED)
+                    raise Refusal("expired", 403, f"Invalid session token: {EXPIRED}")
+        except Refusal as refusal:
+            core.metrics.websocket_refused(refusal.why)
+            response = error_response(refusal)
+            response.headers.update(refusal.headers)
+            return response
+        except HTTPError as error:
             return error_response(error)
-        except HTTPError as error:  # the core's checks (token, expired, user) counted theirs
-            return error_response(error)
-        owner = core.handover_target(context, session_id, token, user)
-        if owner is not None:
-            if handover.hand_over(owner, request.environ, session_id):
-                return handover.HandedOver()
-            if expired:  # only its owner could re-attach it, and the owner is gone
-                log.info("Refusing websocket: %s", EXPIRED)
-                core.metrics.websocket_refused("expired")
-                return error_response(HTTPError(403, f"Invalid session token: {EXPIRED}"))
-        request.environ["bokeh_flask.session"] = (session_id, token, expired)
-        request.environ["bokeh_flask.user"] = user
+        request.environ[ADMISSION_KEY] = admission
         if cls.get_compression_options(core) is None:
             # hide the client's offer from simple-websocket, which would otherwise always
             # accept permessage-deflate
@@ -208,9 +164,10 @@ class WSHandler(AuthRequestHandler):
         the handler runs in a greenlet of its own on a duplicate of the socket
         (:func:`.ws_socket.detach`), and this request ends.
         """
-        session_id, token, expired = request.environ["bokeh_flask.session"]
+        admission = request.environ[ADMISSION_KEY]
+        assert isinstance(admission, Admission)
         info = AuthenticatedRequest.from_environ(request.environ)
-        info.user = request.environ["bokeh_flask.user"]
+        info.user = admission.user
         detached = detach(ws)
         protocol = ws.ws.connection
         compression = cls.get_compression_options(core)
@@ -218,9 +175,9 @@ class WSHandler(AuthRequestHandler):
         if tuned is not None:
             close_parser(protocol)
             protocol = tuned
-        handler = cls(core, core.application_context(app_key), detached or ws.sock, protocol,
-                      session_id, token, info, max_message_size=ws.max_message_size,
-                      receive_bytes=ws.receive_bytes, token_expired=expired, deflate=tuned is not None)
+        handler = cls(core, admission.context, detached or ws.sock, protocol,
+                      admission.session_id, admission.token, info, max_message_size=ws.max_message_size,
+                      receive_bytes=ws.receive_bytes, token_expired=admission.expired, deflate=tuned is not None)
         ws.environ = ws.ws = ws.sock = ws.thread = None
         ws.connected = False
         if detached is None:
@@ -404,7 +361,3 @@ class WSHandler(AuthRequestHandler):
         except OSError:
             pass
         self.sock.close()
-
-
-def _netloc(origin: str) -> str:
-    return origin.split("://", 1)[-1].rstrip("/") or origin
