@@ -1,5 +1,5 @@
 """``<prefix>/_dev/boot`` (``--dev`` only): the worker's boot id, which ``--dev`` pages poll
-to reload themselves after a save restarts the worker (see :mod:`app.dev_reload`)."""
+to reload themselves after a save restarts the worker (see :mod:`app.process.dev_reload`)."""
 from __future__ import annotations
 
 from flask import Response

@@ -5,7 +5,7 @@ builds the core for a Flask app from its config, the ``BOKEH_*`` environment and
 settings, and registers the blueprints. State lives in ``app.extensions["bokeh_flask"]``,
 so one extension object can serve several Flask apps.
 
-``auth=`` picks the authentication (see :mod:`blueprints.login`): a ``FlaskLoginAuth``, any
+``auth=`` picks the authentication (see :mod:`blueprints.auth.login_handlers`): a ``FlaskLoginAuth``, any
 other ``AuthProvider``, or the path of a ``bokeh serve``-style auth module; without it the
 ``auth_module`` setting (``BOKEH_AUTH_MODULE``) applies, else there is none.
 """

@@ -1,6 +1,6 @@
 """``<prefix>/metrics``: the Prometheus scrape (only with ``--metrics``).
 
-Renders what :mod:`app.metrics` recorded, every worker's when gunicorn's master set up the
+Renders what :mod:`app.runtime.metrics` recorded, every worker's when gunicorn's master set up the
 multiprocess directory, in the format the scraper asks for (``Accept``). Needs no login
 (``login_exempt``); with ``--metrics-token`` it needs ``Authorization: Bearer <token>``,
 compared in constant time, and answers 401 otherwise. The token is never logged.

@@ -1,6 +1,6 @@
 """The route table: which URL goes to which view, readable top to bottom.
 
-Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``, contract 1.2):
+Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``):
 
 ====================================  =====================  ==========================
 ``P/K`` and ``P/K/``                  DocHandler             GET

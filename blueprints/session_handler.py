@@ -1,7 +1,8 @@
-"""SessionHandler: find or create the session a page request names (contract 2.1).
+"""SessionHandler: find or create the session a page request names (Bokeh's
+``bokeh.server.views.session_handler``).
 
 Shared by DocHandler and AutoloadJsHandler: ``bokeh-session-id`` argument or header,
-``bokeh-token``, id generation and signing checks all happen in :mod:`app.tokens`;
+``bokeh-token``, id generation and signing checks all happen in :mod:`app.sessions.tokens`;
 this class only binds them to the app the URL names, and times the page for the metrics.
 """
 from __future__ import annotations

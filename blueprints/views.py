@@ -2,7 +2,7 @@
 
 Views are ``MethodView`` classes named and shaped like ``bokeh.server.views``; each one
 reads the request, calls :mod:`app`, and writes the answer. Errors raised as
-:class:`app.errors.HTTPError` become a plain-text answer with their status here, in one
+:class:`app.sessions.errors.HTTPError` become a plain-text answer with their status here, in one
 place.
 """
 from __future__ import annotations

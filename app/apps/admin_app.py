@@ -2,7 +2,7 @@
 
 Being one of the apps, it gets their routes, sessions and login with nothing of its own:
 with authentication on, an anonymous visitor goes to the login page as for any app. Each
-session reads every worker's stats file (:mod:`.worker_stats`) once a second and shows a
+session reads every worker's stats file (:mod:`..runtime.worker_stats`) once a second and shows a
 table of the workers (sessions per app, connections, messages per second from the
 counters' deltas, resident memory) and the last two minutes of the totals.
 

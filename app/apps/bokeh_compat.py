@@ -5,13 +5,13 @@ testing versions itself. Differences are detected by feature where Bokeh offers 
 each says which releases it concerns:
 
 - Bokeh 3.10 keeps ``curdoc()``'s stack in a ``ContextVar`` (3.6-3.9: a module-level list
-  that :mod:`app.curdoc` replaces with a context-local one).
+  that :mod:`app.apps.curdoc` replaces with a context-local one).
 - Bokeh 3.10's ``SessionContext`` has an abstract ``document`` property (our
   ``SessionContext`` implements it on every version).
 - Lifecycle hooks: Bokeh 3.6-3.9's ``LifecycleHandler.on_session_created`` returns an
   ``async def`` hook's coroutine unawaited, 3.10's calls the hook in a thread (and a
   coroutine it returns is never awaited either); :func:`session_hook` gives the module's
-  own function, which the server calls and awaits itself (see :mod:`app.asyncio_loop`).
+  own function, which the server calls and awaits itself (see :mod:`app.runtime.asyncio_loop`).
 - Bokeh 3.9 sends a pulled or pushed document's arrays as binary buffers after the JSON
   (``Message.add_buffers``); 3.6-3.8 inline them in it as base64: more bytes, the same
   document. The server writes whatever the message holds; clients read both.

@@ -5,7 +5,7 @@ right for Tornado's single-threaded callbacks but wrong when greenlets interleav
 callback that yields (any I/O under gevent) would see another session's document. Bokeh
 3.10 keeps them in a ``ContextVar``, and every greenlet runs in a context of its own, so
 there it is local already. On older Bokeh we put a list-like view of such a variable in
-place of the list (see :mod:`app.bokeh_compat`), so both behave the same: ``curdoc()`` in
+place of the list (see :mod:`app.apps.bokeh_compat`), so both behave the same: ``curdoc()`` in
 app code always names its own session, in a greenlet or in an asyncio task it started.
 """
 from __future__ import annotations

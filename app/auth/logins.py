@@ -5,14 +5,14 @@ copy replayed after logout would still work, in every worker, until it expires. 
 login gets a random id, kept in the cookie and in a store every worker reads; logging out
 deletes it, and a cookie naming no live login is refused (a page redirects to the login
 page, a websocket gets 403). A login also ends after ``login_idle_timeout`` seconds without
-a request. The same store counts login attempts for throttling (:mod:`app.throttle`): an
+a request. The same store counts login attempts for throttling (:mod:`app.auth.throttle`): an
 attempt is reserved, atomically with the check that allows it, before its password is
 checked, so concurrent guesses cannot all pass the check before any is counted.
 
 Two stores, chosen by ``login_store``:
 
 - ``sqlite:///path`` (the default: ``logins.sqlite3`` in the server's private directory,
-  :mod:`.state_dir`): the workers of one host, no extra service. SQLite's own locking makes
+  :mod:`..config.state_dir`): the workers of one host, no extra service. SQLite's own locking makes
   it safe across processes; each call is a short local read or write. A file the server
   did not make for itself (another user's, or one others may write) is refused.
 - ``redis://host:port/db``: every worker of every host (the ``redis`` package, extra

@@ -5,7 +5,7 @@ through the logout events. When that store is down, answering 500 would leave th
 logged in, and forgetting the logout would let a saved cookie work again once the store is
 back: a logout that a recovery undoes. So a logout that cannot reach the store still logs
 the user out here at once (the cookie is cleared), and is written to a file of the host's
-private directory (:mod:`.state_dir`), where every worker of the host finds it:
+private directory (:mod:`..config.state_dir`), where every worker of the host finds it:
 
 - each worker treats a login or cookie named there as ended, before asking the store
   (other hosts cannot ask the store either while it is down, so they refuse the login);

@@ -1,4 +1,4 @@
-"""Bokeh's auth-provider contract (contract 9): what a provider offers and which
+"""Bokeh's auth-provider contract (``bokeh.server.auth_provider``): what a provider offers and which
 combinations are valid, plus the two providers that need no web framework.
 
 A provider names up to seven things: ``get_user`` or ``get_user_async`` (who is asking),
@@ -8,7 +8,7 @@ when it is built, with Bokeh's rules and messages, so a bad configuration stops 
 at start-up instead of failing on the first request.
 
 ``get_user`` and friends receive a Tornado ``RequestHandler`` for the current request (see
-:mod:`app.tornado_compat`), exactly as under ``bokeh serve``, so existing auth modules run
+:mod:`app.auth.tornado_bridge`), exactly as under ``bokeh serve``, so existing auth modules run
 unchanged. The user they return becomes an *identity string* (:meth:`AuthProvider.identity`)
 that travels in session tokens: a session belongs to the user who created it.
 
@@ -140,7 +140,7 @@ class AuthProvider:
         """``session_context.logout_url``: Bokeh joins the logout URL under the prefix."""
         return join_prefix(prefix, self.logout_url) if self.logout_url else None
 
-    # -- validation (contract 9.2) ------------------------------------------------------
+    # -- validation (Bokeh's rules for a provider's properties) ---------------------------
 
     def _validate(self) -> None:
         if self.get_user and self.get_user_async:

@@ -14,7 +14,7 @@ signing, XSRF tokens and templates therefore behave exactly as under ``bokeh ser
 awaiting ``RequestHandler._execute``: body parsing, the XSRF check, ``prepare``, the method,
 ``finish``; exceptions go to Tornado's own error handling, so a failed XSRF check is
 Tornado's 403. Coroutine methods run on the worker's asyncio loop
-(:func:`app.asyncio_loop.resolve`). The futures Tornado expects back from the connection
+(:func:`app.runtime.asyncio_loop.resolve`). The futures Tornado expects back from the connection
 are created already resolved, on a loop object that is never run.
 
 No Flask here: the web layer passes the environ and body bytes in and turns the captured

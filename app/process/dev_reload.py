@@ -4,7 +4,7 @@ gunicorn's reloader restarts the worker when a watched file changes, so the app'
 every module it imports load fresh, as under ``bokeh serve --dev``. Watched: the files
 ``bokeh serve --dev`` watches (a script; a directory app's ``*.py``, ``*.html``, ``*.css``,
 ``*.yaml`` files) plus the files given to ``--dev``. An app that then fails to load gets an
-error page (see :mod:`.app_errors`) rather than a dead worker.
+error page (see :mod:`..apps.load_errors`) rather than a dead worker.
 
 Each worker has a boot id. A ``--dev`` page asks ``<prefix>/_dev/boot`` once a second for
 it and reloads itself when it changes: a good save brings every open tab of the app back

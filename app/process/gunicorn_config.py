@@ -65,10 +65,10 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 
 def on_starting(settings: Settings) -> Any:
     """gunicorn's ``on_starting`` hook: the open-files limit, the server's private directory
-    (:mod:`.state_dir`; one that is not private stops the start), a Redis that does not
-    answer (:func:`.logins.check_reachable`: stops the start), with ``--metrics`` a fresh
-    prometheus_client multiprocess directory the workers inherit (:mod:`.metrics`), and with
-    ``--admin`` the directory of the workers' stats files (:mod:`.worker_stats`)."""
+    (:mod:`..config.state_dir`; one that is not private stops the start), a Redis that does not
+    answer (:func:`..auth.logins.check_reachable`: stops the start), with ``--metrics`` a fresh
+    prometheus_client multiprocess directory the workers inherit (:mod:`..runtime.metrics`), and with
+    ``--admin`` the directory of the workers' stats files (:mod:`..runtime.worker_stats`)."""
     def hook(server: Any) -> None:
         raise_open_files_limit(server)
         try:
@@ -172,7 +172,7 @@ def raise_open_files_limit(server: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` hook: descriptor exhaustion in one line, and the
     listener through which the workers of this host hand websockets to their session's
-    owner (:mod:`blueprints.handover`), and with ``--admin`` the worker's stats file from
+    owner (:mod:`blueprints.websocket.descriptor_passing`), and with ``--admin`` the worker's stats file from
     its start (not its first request: a worker that has served nothing shows too)."""
     from bokeh_flask.blueprints.websocket import descriptor_passing as handover
 

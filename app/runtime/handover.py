@@ -4,7 +4,7 @@ With several gunicorn workers a page and its websocket often reach different wor
 connection is accepted by whichever worker wins it). The worker that built a session for
 a page writes its own key into the session token; a worker that receives the websocket
 for a session it does not hold hands the connection to that owner (passing the socket, see
-:mod:`blueprints.handover`), so the document is built once and the page meets the
+:mod:`blueprints.websocket.descriptor_passing`), so the document is built once and the page meets the
 document it was rendered from. When the owner is gone (restarted, killed, on another host)
 the receiving worker rebuilds the session from the token, as before.
 
@@ -14,7 +14,7 @@ worker of another server, another host, or an earlier master that had the same p
 in a key is secret: it says which process, as a ``Server`` header would.
 
 A connection carries the client's cookies and token, so it goes only to a proven sibling.
-Each worker listens on a Unix socket in the server's private directory (:mod:`.state_dir`,
+Each worker listens on a Unix socket in the server's private directory (:mod:`..config.state_dir`,
 mode 0700, so no other user can bind or reach the name, unlike Linux's abstract names),
 and the sender checks the listener's credentials (``SO_PEERCRED``) before sending anything
 (:func:`peer_problem`): this user, the very pid the key names, a child of the sender's own

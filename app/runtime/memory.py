@@ -43,7 +43,7 @@ def tune_collector() -> None:
     collection.
 
     The collect first keeps start-up garbage out of the frozen set (full collections over it
-    paused a loaded worker for 150-260 ms)."""
+    paused a loaded worker)."""
     global _tuned_pid
     if _tuned_pid == os.getpid():
         return
@@ -59,9 +59,9 @@ def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
     """gc callback: after a full collection, move its survivors to the permanent generation.
 
     A full collection has just emptied the young generations of garbage, so only live
-    objects are frozen. Under sliders page load (sessions kept), full collections rescanned
-    every live session: pauses of 0.7 s with ~1,000 live, and more the more there are. Now
-    each scans the ~60 sessions made since the one before: ~40 ms, for the same total CPU."""
+    objects are frozen. Under page load with sessions kept, full collections rescanned every
+    live session, a pause that grew with each one; now each scans only the sessions made
+    since the one before, for the same total CPU."""
     if phase == "stop" and info["generation"] == 2 and not _thawed and _tuned_pid == os.getpid():
         gc.freeze()
 
@@ -103,9 +103,9 @@ def rescan_due(after_discards: bool) -> bool:
     without one, :data:`RESCAN_INTERVAL` after the last rescan.
 
     A worker whose sessions come and go without leaving garbage does not grow, so its
-    reclaims skip the ~60 ms of rescanning the start-up heap; while sessions only pile up
-    (no discards), rescans wait for the interval instead of recurring at each 25%.
-    Counting blocks costs a walk over pymalloc's arenas (~1 us), not over the objects."""
+    reclaims skip rescanning the start-up heap; while sessions only pile up (no discards),
+    rescans wait for the interval instead of recurring at each 25%. Counting blocks costs a
+    walk over pymalloc's arenas, not over the objects."""
     when, blocks = _last_rescan
     if _tuned_pid != os.getpid() or sys.getallocatedblocks() < blocks * (1 + RESCAN_GROWTH):
         return False
@@ -115,9 +115,9 @@ def rescan_due(after_discards: bool) -> bool:
 def reclaim_arenas(rescan_frozen: bool = True) -> None:
     """Let CPython's small-object allocator unmap the 1 MiB arenas a burst of sessions grew.
 
-    An arena goes back to the OS only when every block in it is free. After 1,000 sessions
-    expired in a worker, each of the 50 arenas they had added still held a few hundred
-    blocks allocated meanwhile (19,000 in all), so none was returned: objects in reference
+    An arena goes back to the OS only when every block in it is free. After a burst of
+    sessions expired, each arena they had added still held blocks allocated meanwhile, so
+    none was returned: objects in reference
     cycles (closed websockets' wsproto frame parsers and their generators), tuples, lists
     and dicts parked in CPython's free lists, and attribute names held by CPython's method
     cache (a strong reference per entry, to temporary strings from ``getattr`` by C code).

@@ -5,14 +5,14 @@
 (prometheus_client is not even imported); with ``--metrics`` they are the ``Live``
 subclasses. The hot path (a message in, its reply out) only adds to plain per-app tallies,
 written to prometheus_client every :data:`FLUSH_INTERVAL` and before a scrape: in
-multiprocess mode each write is a locked mmap update (~1.3 us), and five of them per round
-trip cost 2% of its CPU, the issue's whole budget.
+multiprocess mode each write is a locked mmap update, and five of them per round trip were
+a measurable share of its CPU.
 
 Under gunicorn, prometheus_client runs in its multiprocess mode: the master makes a fresh
-``PROMETHEUS_MULTIPROC_DIR`` in the server's private directory at start (:func:`prepare_multiprocess_dir`, from the
-``on_starting`` hook), marks each exited worker dead there (:func:`worker_exited`, so its
-live gauges stop counting) and removes the directory when it stops
-(:func:`remove_multiprocess_dir`); any worker's scrape then covers them all. Without that
+``PROMETHEUS_MULTIPROC_DIR`` in the server's private directory at start
+(:func:`prepare_multiprocess_dir`, from the ``on_starting`` hook), marks each exited worker
+dead there (:func:`worker_exited`, so its live gauges stop counting) and removes the
+directory when it stops (:func:`remove_multiprocess_dir`); any worker's scrape then covers them all. Without that
 variable (``flask run``, a host's own gunicorn) each process reports only itself.
 
 This module stays import-light (no Flask, no Bokeh): the gunicorn master uses its hooks.

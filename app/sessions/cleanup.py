@@ -28,17 +28,17 @@ DISCARD_PAUSE = 0.001
 TRIM_AFTER_DISCARDS = 100
 #: Once that many were discarded, Python's own arenas are reclaimed too (a full collection,
 #: see :func:`memory.reclaim_arenas`) when the pass leaves at most this many live sessions: the
-#: collection's pause grows with live objects (~0.2 ms per live trivial session), and the
+#: collection's pause grows with live objects (every live session adds to it), and the
 #: arenas cannot come back while most of the burst's sessions are still alive anyway.
 RECLAIM_MAX_SESSIONS = 50
 #: ...and, however many are left, once the discards since the last one reach this many and
 #: the number of live sessions. Cycles an app leaves per session (a module-level model no
 #: root uses, a closure over itself) outlive the session until a full collection, or, once
-#: frozen (:mod:`.memory`), until a rescan, which such a reclaim runs when memory has grown
-#: by a quarter: without this, 2,000 sessions of a test app with one such source grew a
-#: worker 25 MiB for good. Counting against the live sessions keeps the collection's cost
-#: per discarded session bounded (~0.2 ms, as the pause grows with them), like Python's own
-#: rule of waiting for 25% new objects.
+#: frozen (:mod:`..runtime.memory`), until a rescan, which such a reclaim runs when memory has grown
+#: by a quarter: without this, a worker serving an app with one such source grew with every
+#: session, for good. Counting against the live sessions keeps the collection's cost per
+#: discarded session bounded (the pause grows with them), like Python's own rule of waiting
+#: for 25% new objects.
 COLLECT_AFTER_DISCARDS = 500
 #: A worker that used less than this share of a core between two cleanup passes is idle.
 IDLE_CPU_SHARE = 0.01
@@ -86,9 +86,9 @@ class SessionCleanup:
         After a pass that reclaimed arenas, the first pass that finds nothing to discard
         in a worker idle since the pass before reclaims once more. Meanwhile (the last
         connections closing, other requests) CPython's free lists and method cache refill
-        with blocks in the arenas the sessions used, and nothing would empty them again: on
-        the benchmark's 1,000 expired sessions, memory after expiry went from +10-17% of
-        the baseline to +4-8%. Waiting for an idle worker matters: under load, each request
+        with blocks in the arenas the sessions used, and nothing would empty them again (the
+        benchmark's memory after expiry, ``bench/run.py`` measure 10, showed it). Waiting for
+        an idle worker matters: under load, each request
         refills them at once. That idle reclaim rescans frozen objects too; the others, and
         passes with nothing to reclaim, do when :func:`memory.rescan_due` says so.
         """

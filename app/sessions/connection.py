@@ -2,7 +2,7 @@
 
 States are explicit (OPEN after ACK, CLOSED after detach); frames go out through a
 :class:`Transport` the web layer supplies. Incoming fragments are assembled with Bokeh's
-``Receiver``; complete messages are dispatched by :mod:`app.protocol_handler`.
+``Receiver``; complete messages are dispatched by :mod:`app.sessions.protocol_handler`.
 Malformed input raises :class:`WebSocketClose` with a code in 1000-4999 and a reason that
 never contains a traceback.
 """

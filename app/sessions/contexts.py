@@ -3,7 +3,7 @@
 Sessions are created once per id even when a page request and a websocket (or two
 websockets) ask for the same id at the same moment: later askers wait on the first
 creation's result. A websocket may reach a worker that never saw the page; the token
-then carries the request facts that rebuild the session here (contract 6.3).
+then carries the request facts that rebuild the session here.
 """
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ class ApplicationContext:
                                  request: RequestInfo | None) -> ServerSession:
         """Get the live session with this id or build it by running the app code.
 
-        A new session belongs to the request's authenticated user (see :mod:`app.auth`),
+        A new session belongs to the request's authenticated user (see :mod:`app.auth.providers`),
         and with authentication on the id names a session within that user's own: another
         user naming the same id meets a session of their own, never this one.
         """

@@ -1,4 +1,4 @@
-"""Turn a Bokeh protocol message into the websocket frames that carry it (contract 5.1).
+"""Turn a Bokeh protocol message into the websocket frames that carry it (``bokeh.protocol.message``'s wire format).
 
 Text frames for header, metadata and content; then, per buffer, a text frame with its
 ``{"id": ...}`` header and a binary frame with its bytes. :func:`wire_chunks` encodes

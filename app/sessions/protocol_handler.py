@@ -1,4 +1,4 @@
-"""Dispatch complete Bokeh messages from a client to the session (contract 5.2).
+"""Dispatch complete Bokeh messages from a client to the session (as ``bokeh.server.protocol_handler``).
 
 Client-allowed types map to handlers; a server-only type closes the connection as a
 protocol error. A handler that fails on the message's content (an unknown model id, a

@@ -2,8 +2,8 @@
 
 Owns the settings, the token service, the origin allowlist, the auth provider, one
 ApplicationContext per app key, the live connections, and the periodic jobs: unused-session
-cleanup, keep-alive pings, logouts from other workers (:mod:`.logout_events`), the
-optional stats and memory logs, and with ``--admin`` the stats file (:mod:`.worker_stats`).
+cleanup, keep-alive pings, logouts from other workers (:mod:`..auth.logout_events`), the
+optional stats and memory logs, and with ``--admin`` the stats file (:mod:`..runtime.worker_stats`).
 Started lazily in each worker process (after gunicorn forks), so no greenlet or hub crosses
 a fork.
 """

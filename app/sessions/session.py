@@ -5,7 +5,7 @@ lock is held becomes one PATCH-DOC, serialised once and written to every subscri
 connection except the one whose patch caused it (Bokeh serialises per connection, which
 sends new models' definitions to only the first connection; we do not).
 
-Nothing here knows about sockets: connections are :class:`app.connection.ServerConnection`
+Nothing here knows about sockets: connections are :class:`app.sessions.connection.ServerConnection`
 objects whose transport writes frames.
 """
 from __future__ import annotations
@@ -266,7 +266,7 @@ def _destroy_document(doc: Document, receiver: Any) -> None:
     session), which an idle worker never runs. Containers are cleared rather than deleted,
     so a greenlet still holding the document or a model (a ``nolock`` callback) reads empty
     values instead of raising ``AttributeError``. The callback side is in
-    :mod:`app.callbacks` (``_release``) and the session context's link is weak.
+    :mod:`app.sessions.callbacks` (``_release``) and the session context's link is weak.
     """
     doc.callbacks.remove_on_change(receiver)
     models = [*doc.models, *bokeh_compat.config_models(doc)]

@@ -258,7 +258,8 @@ def _select(values: Mapping[str, str], include: tuple[str, ...], exclude: tuple[
 def resolve_session_request(
     request: RequestInfo, tokens: TokenService, settings: Settings, extra: Mapping[str, Any] | None
 ) -> tuple[str, str]:
-    """Bokeh's SessionHandler decision order (contract 2.1): return ``(session_id, token)``.
+    """Bokeh's SessionHandler decision order (``bokeh.server.views.session_handler``):
+    return ``(session_id, token)``.
 
     ``extra`` is what the app's ``process_request`` added. Raises :class:`HTTPError` 403
     for conflicting or invalid ids and tokens; an empty id or an oversized token is a 400

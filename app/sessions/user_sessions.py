@@ -1,6 +1,6 @@
 """Logout across workers and hosts: end a user's sessions here at once, and everywhere else
-through :mod:`.logout_events`, which every worker polls. A logout event the channel cannot
-take now waits in :mod:`.pending_logouts` and goes out once it can."""
+through :mod:`..auth.logout_events`, which every worker polls. A logout event the channel cannot
+take now waits in :mod:`..auth.pending_logouts` and goes out once it can."""
 from __future__ import annotations
 
 import logging

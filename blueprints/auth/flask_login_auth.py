@@ -1,11 +1,11 @@
 """FlaskLoginAuth: Bokeh's auth-provider contract on Flask-Login, with logins that end.
 
-Two modes (the views are in :mod:`blueprints.login`):
+Two modes (the views are in :mod:`blueprints.auth.login_handlers`):
 
 * ``FlaskLoginAuth(check_credentials=...)``: standalone. bokeh-flask installs a Flask-Login
   ``LoginManager`` and serves ``<prefix>/login`` and ``<prefix>/logout``. The user id
   Flask-Login keeps in its cookies is ``<login id>:<name>``, and the loader accepts it only
-  while the login store (:mod:`app.logins`) holds that login: a cookie saved before a
+  while the login store (:mod:`app.auth.logins`) holds that login: a cookie saved before a
   logout, or idle past ``login_idle_timeout``, logs nobody in, in any worker. Its cookies
   are ``HttpOnly``, ``SameSite=Lax`` (``cookie_samesite``), ``Secure`` on HTTPS (behind a
   proxy with ``use_xheaders`` too), and scoped to the server's path.

@@ -1,9 +1,9 @@
 """Login and logout pages: the standalone Flask-Login provider's views, and an auth module's
 Tornado ``LoginHandler``/``LogoutHandler`` served as Flask views.
 
-The provider itself is :mod:`blueprints.flask_login_auth`. What the pages do against an
+The provider itself is :mod:`blueprints.auth.flask_login_auth`. What the pages do against an
 attacker: the login form carries a CSRF token and failed logins are throttled so that a
-guesser refuses its own address, not the user it guesses at (:mod:`app.throttle`: 429 with
+guesser refuses its own address, not the user it guesses at (:mod:`app.auth.throttle`: 429 with
 ``Retry-After``, counted in the login store, so every worker counts together); ``next`` is
 followed only to a path on this site without control characters; logging out takes a POST
 with the CSRF token (a GET shows a one-button confirmation, so no other site can log a user

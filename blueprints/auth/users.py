@@ -1,8 +1,8 @@
 """AuthRequestHandler: Bokeh's authentication mixin for Flask views.
 
-``get_current_user`` asks the server's auth provider (:mod:`app.auth`; with none configured
+``get_current_user`` asks the server's auth provider (:mod:`app.auth.providers`; with none configured
 every request is ``"default_user"``, as Bokeh's NullAuth). The provider's functions get a
-Tornado ``RequestHandler`` for the current request (:mod:`app.tornado_compat`), as under
+Tornado ``RequestHandler`` for the current request (:mod:`app.auth.tornado_bridge`), as under
 ``bokeh serve``. ``prepare`` runs before each protected view (doc, autoload, metadata,
 index, and the websocket handshake) and redirects anonymous page requests to the login URL
 with ``next``, or refuses anything else with 403. Static files, the favicon and autoload's

@@ -1,11 +1,11 @@
 """Hand a websocket connection to the worker that owns its session (the transport side of
-:mod:`app.handover`, which decides when).
+:mod:`app.runtime.handover`, which decides when).
 
 Each gunicorn worker listens on a Unix socket named after its worker key, in the server's
 private directory, from its start until its process exits (a draining worker answers
 ``-``). A worker that accepts a websocket handshake for a session another worker owns,
 once every check that can refuse it has passed, connects to the owner's socket, proves
-that the listener is that sibling (:func:`app.handover.peer_problem`: a squatter gets
+that the listener is that sibling (:func:`app.runtime.handover.peer_problem`: a squatter gets
 nothing, and the connection is served here), then sends it the connection's descriptor
 (``SCM_RIGHTS``) with the request head it has read. The owner runs that request through
 its own gunicorn handler, as if it had accepted the connection itself: the checks run again

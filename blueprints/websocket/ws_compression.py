@@ -9,7 +9,7 @@ hands the handler a wsproto connection whose extension is a :class:`TunedDeflate
 negotiated parameters, the configured zlib settings, and inflation bounded by the largest
 message accepted (as Tornado bounds it), since a 64 KiB read of a crafted frame would
 otherwise inflate to 64 MiB at once. Messages then go out through wsproto
-(:func:`deflated_chunks`) rather than :func:`app.frames.wire_chunks`.
+(:func:`deflated_chunks`) rather than :func:`app.sessions.frames.wire_chunks`.
 """
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ wsproto; simple-websocket's reader thread is replaced by a stand-in (:mod:`.ws_s
 Under gunicorn that greenlet is a new one on a duplicate of the socket and the request
 itself ends (:func:`.ws_socket.detach`), so an idle websocket costs little more than its
 socket and state. A websocket of a session another worker of the host owns is handed to
-that worker before the upgrade (:mod:`.handover`).
+that worker before the upgrade (:mod:`.descriptor_passing`).
 
-Writes: a message's frames are encoded by :func:`app.frames.wire_chunks` (large buffers
+Writes: a message's frames are encoded by :func:`app.sessions.frames.wire_chunks` (large buffers
 are not copied) and written with one ``sendmsg`` under a gevent lock, so messages never
 interleave with each other or with pings and close frames, and no multi-frame reply waits
 on Nagle's algorithm (TCP_NODELAY is also set). What the reading greenlet writes while it

@@ -1,7 +1,7 @@
 """The socket under a websocket: what replaces simple-websocket's reader, leaving
 gunicorn's request behind, and writing many buffers in one system call.
 
-Split from :mod:`.ws` (the handler and its protocol) so each stays one job.
+Split from :mod:`.ws_handler` (the handler and its protocol) so each stays one job.
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def detach(ws: Any) -> socket.socket | None:
     """A duplicate of a gunicorn websocket's socket, for a handler greenlet of its own.
 
     The request's greenlet would otherwise hold, for the websocket's whole life, gunicorn's
-    parser and environ, Flask's request context and the saved stack of the WSGI call:
-    about 15 KiB of an idle websocket's 35. Once the view returns, gunicorn closes its
+    parser and environ, Flask's request context and the saved stack of the WSGI call: a
+    large share of an idle websocket's memory. Once the view returns, gunicorn closes its
     descriptor and frees its pool slot (``worker_connections`` then counts requests in
     flight, not open websockets); the duplicate keeps the connection open. None where
     that cannot work: ``flask run`` writes a response after the view, a TLS socket's state
