@@ -20,7 +20,7 @@ from .declare import Option, SettingsError, parse_bool
 from .options import LOG_LEVELS, OPTIONS, SESSION_ID_MODES, Settings, normalize_prefix
 
 __all__ = ["LOG_LEVELS", "OPTIONS", "SESSION_ID_MODES", "Settings", "SettingsError", "build_settings",
-           "master_environ", "normalize_prefix", "parse_bool", "read_config_file", "validate"]
+           "master_environ", "merged_values", "normalize_prefix", "parse_bool", "read_config_file", "validate"]
 
 #: Flask config keys: each setting's ``BOKEH_<NAME>``, and its environment variables' names.
 _CONFIG_KEYS: dict[str, Option] = {
@@ -43,7 +43,19 @@ def build_settings(
     (``BOKEH_KEEP_ALIVE``, or Bokeh's ``BOKEH_ALLOW_WS_ORIGIN`` ...); ``session_ids``
     (unsigned / signed / external-signed) sets the signing fields. A None value is unset.
     """
-    environ = os.environ if environ is None else environ
+    values = merged_values(overrides, config, os.environ if environ is None else environ)
+    for declaration in OPTIONS.values():
+        if declaration.reads_into and values.get(declaration.name):
+            values[declaration.reads_into] = _read_secret(values[declaration.name], declaration.label)
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def merged_values(overrides: Mapping[str, Any] | None, config: Mapping[str, Any] | None,
+                  environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings each source gives, read by their types, the stronger source's value
+    where two give one; no secret file read yet and nothing checked."""
     values: dict[str, Any] = {}
 
     def take(declaration: Option, value: Any, source: str, bokeh_name: bool = False) -> None:
@@ -73,12 +85,7 @@ def build_settings(
             declaration = _CONFIG_FILE_KEYS[key]
             if declaration.name not in values:  # the file ranks below the environment, config and flags
                 take(declaration, value, f"{key} in --use-config {values['use_config']}", bokeh_name=True)
-    for declaration in OPTIONS.values():
-        if declaration.reads_into and values.get(declaration.name):
-            values[declaration.reads_into] = _read_secret(values[declaration.name], declaration.label)
-    settings = Settings(**values)
-    validate(settings)
-    return settings
+    return values
 
 
 def read_config_file(path: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def _argument(declaration: Option) -> dict[str, Any]:
     if kind is bool and "nargs" not in declaration.cli:
         arguments["action"] = argparse.BooleanOptionalAction if declaration.default else "store_true"
     elif declaration.path:
-        arguments["type"] = os.path.abspath
+        arguments["type"] = _absolute
     elif int in (kind, *typing.get_args(kind)):
         arguments["type"] = int
     if typing.get_origin(kind) is tuple and "action" not in declaration.cli:
@@ -90,8 +90,13 @@ def _argument(declaration: Option) -> dict[str, Any]:
     return {**arguments, **declaration.cli}
 
 
+def _absolute(path: str) -> str | None:
+    """A path flag's value made absolute: the workers need not share the CLI's directory."""
+    return os.path.abspath(path) if path else None
+
+
 def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
-    overrides = {}
+    overrides: dict[str, Any] = {}
     for name, declaration in OPTIONS.items():
         value = getattr(ns, name) if declaration.flag else None
         if value is not None:
