@@ -1,8 +1,9 @@
 """``bokeh-flask``: ``serve`` (a drop-in for ``bokeh serve``) and ``secret``.
 
-``bokeh-flask serve`` takes ``bokeh serve``'s flag names and meanings, validates every
-setting and app path in the master process (a bad value is one clear line and exit code 2,
-not a worker traceback), then runs gunicorn with the gevent worker. Settings reach the
+``bokeh-flask serve`` takes ``bokeh serve``'s flag names and meanings (a setting's flag is
+made from its declaration in :mod:`..config.options`), validates every setting and app
+path in the master process (a bad value is one clear line and exit code 2, not a worker
+traceback), then runs gunicorn with the gevent worker. Settings reach the
 workers as ``BOKEH_FLASK_SETTINGS`` (JSON) and the apps as ``BOKEH_APPS``, which is what
 ``create_app`` reads; gunicorn's options come from :mod:`.gunicorn_config`, shared with
 ``gunicorn.conf.py``.
@@ -96,6 +97,7 @@ def _absolute(path: str) -> str | None:
 
 
 def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
+    """The settings, and the flags' values (``BOKEH_FLASK_SETTINGS`` of the workers)."""
     overrides: dict[str, Any] = {}
     for name, declaration in OPTIONS.items():
         value = getattr(ns, name) if declaration.flag else None
