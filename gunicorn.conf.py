@@ -8,14 +8,9 @@ for ``worker_connections``; anything here can still be overridden on the command
 one metrics directory (see ``bokeh_flask.app.runtime.metrics``), ``BOKEH_FLASK_ADMIN=1`` one
 directory of stats files for the admin page (``bokeh_flask.app.runtime.worker_stats``).
 """
-import os
-
-from bokeh_flask.app.config.settings import build_settings
+from bokeh_flask.app.config.settings import build_settings, master_environ
 from bokeh_flask.app.process.gunicorn_config import gunicorn_options
 
-# only what gunicorn needs here; the worker validates everything else with a clear message
-_ENV = ("BOKEH_DEFAULT_SERVER_PORT", "BOKEH_PY_LOG_LEVEL", "BOKEH_FLASK_METRICS", "BOKEH_FLASK_ADMIN",
-        "BOKEH_FLASK_STATE_DIR", "BOKEH_FLASK_REDIS_URL", "BOKEH_LOGIN_STORE")
-_settings = build_settings(overrides={"workers": os.environ.get("BOKEH_FLASK_WORKERS", 1)},
-                           environ={k: os.environ[k] for k in _ENV if k in os.environ})
-globals().update(gunicorn_options(_settings))
+# only the settings gunicorn's options use (declared master=True); the worker validates
+# everything else with a clear message
+globals().update(gunicorn_options(build_settings(environ=master_environ())))

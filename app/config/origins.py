@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .settings import SettingsError
+from .declare import SettingsError
 
 _LABEL = re.compile(r"\*|[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?")
 _DEFAULT_PORTS = {"http": "80", "ws": "80", "https": "443", "wss": "443"}

@@ -1,8 +1,9 @@
 """``bokeh-flask``: ``serve`` (a drop-in for ``bokeh serve``) and ``secret``.
 
-``bokeh-flask serve`` takes ``bokeh serve``'s flag names and meanings, validates every
-setting and app path in the master process (a bad value is one clear line and exit code 2,
-not a worker traceback), then runs gunicorn with the gevent worker. Settings reach the
+``bokeh-flask serve`` takes ``bokeh serve``'s flag names and meanings (a setting's flag is
+made from its declaration in :mod:`..config.options`), validates every setting and app
+path in the master process (a bad value is one clear line and exit code 2, not a worker
+traceback), then runs gunicorn with the gevent worker. Settings reach the
 workers as ``BOKEH_FLASK_SETTINGS`` (JSON) and the apps as ``BOKEH_APPS``, which is what
 ``create_app`` reads; gunicorn's options come from :mod:`.gunicorn_config`, shared with
 ``gunicorn.conf.py``.
@@ -18,13 +19,15 @@ import json
 import logging
 import os
 import sys
+import typing
 from typing import Any, Sequence
 
 from ..apps.app_keys import ADMIN_KEY, EXAMPLE_APPS, key_for_path, refuse_admin_key
 from ..apps.load_errors import describe
 from ..apps.versions import check_supported
 from ..config import state_dir
-from ..config.settings import SESSION_ID_MODES, Settings, SettingsError, build_settings
+from ..config.declare import Option
+from ..config.settings import OPTIONS, Settings, SettingsError, build_settings
 from .dev_reload import watched_files
 from .gunicorn_config import gunicorn_options
 
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 #: Where ``--dev`` listens without ``--address``: its error pages show tracebacks, and an app
 #: in development is no service for other machines.
 DEV_ADDRESS = "127.0.0.1"
+#: Our log lines at the terminal, unless ``--log-format`` says otherwise.
+LOG_FORMAT = "bokeh-flask: %(message)s"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,140 +49,72 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve Bokeh apps (flags as `bokeh serve`)")
     serve.add_argument("files", nargs="*", metavar="APP_PATH",
                        help="scripts, notebooks or directories (default: the bundled examples)")
-    serve.add_argument("--address", default=None, help="interface to listen on (default: all)")
-    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 5006)")
-    serve.add_argument("--unix-socket", default=None, help="listen on a Unix socket instead")
-    serve.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
-                       help="allow websockets from this origin (repeatable)")
-    serve.add_argument("--prefix", default=None, help="URL prefix for every route")
-    serve.add_argument("--index", default=None, help="Jinja2 (or Tornado) template for the index page")
-    serve.add_argument("--disable-index", action="store_true", default=None)
-    serve.add_argument("--disable-index-redirect", action="store_true", default=None)
-    serve.add_argument("--keep-alive", type=int, default=None, metavar="MS", help="ping interval (0: off)")
-    serve.add_argument("--check-unused-sessions", type=int, default=None, metavar="MS")
-    serve.add_argument("--unused-session-lifetime", type=int, default=None, metavar="MS")
-    serve.add_argument("--session-token-expiration", type=int, default=None, metavar="SECONDS")
-    serve.add_argument("--reattach-expired-tokens", action=argparse.BooleanOptionalAction, default=None,
-                       help="let a tab whose token expired reconnect to its live session (default: on)")
-    serve.add_argument("--websocket-max-message-size", type=int, default=None, metavar="BYTES")
-    serve.add_argument("--websocket-compression-level", type=int, default=None, metavar="LEVEL",
-                       help="accept permessage-deflate with this zlib level, 0-9 (default: off)")
-    serve.add_argument("--websocket-compression-mem-level", type=int, default=None, metavar="LEVEL",
-                       help="accept permessage-deflate with this zlib memory level, 1-9 (default: off)")
-    serve.add_argument("--session-ids", choices=SESSION_ID_MODES, default=None)
-    serve.add_argument("--include-headers", nargs="+", default=None)
-    serve.add_argument("--exclude-headers", nargs="+", default=None)
-    serve.add_argument("--include-cookies", nargs="+", default=None)
-    serve.add_argument("--exclude-cookies", nargs="+", default=None)
-    serve.add_argument("--login-cookies", nargs="+", default=None, metavar="NAME",
-                       help="cookies that carry the login: never put into session tokens")
-    serve.add_argument("--ico-path", default=None, help="favicon file, or 'none'")
-    serve.add_argument("--log-level", default=None, choices=("trace", "debug", "info", "warning", "error", "critical"))
-    serve.add_argument("--log-file", default=None, help="write the log here instead of stderr")
+    for declaration in OPTIONS.values():
+        if declaration.flag:
+            serve.add_argument(*declaration.flags, **_argument(declaration))
+    # flags of the command itself, not of a setting
+    serve.add_argument("--unix-socket", default=None, metavar="PATH",
+                       help="listen on this Unix socket instead of --address and --port (default: none)")
+    serve.add_argument("--num-procs", type=int, default=None, metavar="N",
+                       help="as --workers; 0 means one per core (default: --workers)")
+    serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards (default: off)")
+    serve.add_argument("--show", action="store_true",
+                       help="open the (first) app in a browser once serving (default: off)")
+    serve.add_argument("--log-file", default=None, metavar="PATH",
+                       help="write the log here instead of stderr (default: stderr)")
     serve.add_argument("--log-format", default=None, metavar="FORMAT",
-                       help="Python logging format of the server's log lines (gunicorn's own keep theirs)")
-    serve.add_argument("--use-config", default=None, metavar="CONFIG",
-                       help="a YAML file of Bokeh settings (secret_key, sign_sessions, resources, ...)")
-    serve.add_argument("--stats-log-frequency", type=int, default=None, metavar="MS",
-                       help="log session and connection counts (debug level)")
-    serve.add_argument("--mem-log-frequency", type=int, default=None, metavar="MS",
-                       help="log memory use (0: off)")
-    serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
-    serve.add_argument("--num-procs", type=int, default=None, help="as --workers; 0 means one per core")
-    serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards")
-    serve.add_argument("--show", action="store_true", help="open the (first) app in a browser once serving")
-    serve.add_argument("--dev", nargs="*", default=None,
-                       help="reload workers when files change; listens on 127.0.0.1 unless --address is given")
-    serve.add_argument("--use-xheaders", action="store_true", help="trust X-Forwarded-* from proxies")
-    serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"))
-    serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"))
-    serve.add_argument("--auth-module", default=None, metavar="PATH",
-                       help="a bokeh serve auth module (get_user, login_url, LoginHandler, ...)")
-    serve.add_argument("--enable-xsrf-cookies", action="store_true", default=None,
-                       help="require Tornado XSRF tokens on the auth module's POST handlers")
-    serve.add_argument("--cookie-secret", default=None, metavar="SECRET",
-                       help="secret for signed cookies (Tornado secure cookies, Flask's session)")
-    serve.add_argument("--cookie-secret-file", default=None, metavar="PATH",
-                       help="read --cookie-secret from this file (it then shows in no command line)")
-    serve.add_argument("--cookie-samesite", default=None, choices=("Lax", "Strict", "None"),
-                       help="SameSite of the login cookies (default Lax; None needs HTTPS)")
-    serve.add_argument("--login-store", default=None, metavar="URL",
-                       help="live logins, shared by workers: sqlite:///path (default) or redis://host:port/db")
-    serve.add_argument("--redis-url", default=None, metavar="URL",
-                       help="Redis shared by every host (redis://host:port/db): carries logouts "
-                            "between hosts and is the login store unless --login-store is given")
-    serve.add_argument("--state-dir", default=None, metavar="DIR",
-                       help="private directory (mode 0700) for the server's files and sockets "
-                            "(default: $XDG_RUNTIME_DIR/bokeh-flask, else <temp dir>/bokeh-flask-<uid>)")
-    serve.add_argument("--login-idle-timeout", type=int, default=None, metavar="SECONDS",
-                       help="end a login after this long without a request (default 8 h; 0: never)")
-    serve.add_argument("--login-attempts", type=int, default=None, metavar="N",
-                       help="failed logins of one user from one address per window (default 5)")
-    serve.add_argument("--login-address-attempts", type=int, default=None, metavar="N",
-                       help="failed logins from one address, any users, per window (default 20)")
-    serve.add_argument("--login-attempt-window", type=int, default=None, metavar="SECONDS",
-                       help="how long a failed login counts (default 300)")
-    serve.add_argument("--metrics", action="store_true", default=None,
-                       help="Prometheus metrics of every worker at <prefix>/metrics")
-    serve.add_argument("--metrics-token", default=None, metavar="TOKEN",
-                       help="/metrics answers only 'Authorization: Bearer TOKEN'")
-    serve.add_argument("--metrics-token-file", default=None, metavar="PATH",
-                       help="read --metrics-token from this file (it then shows in no command line)")
-    serve.add_argument("--admin", action="store_true", default=None,
-                       help="a live admin page at <prefix>/admin: sessions, messages/s and memory per worker")
-    serve.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="sys.argv for the apps")
+                       help="Python logging format of the server's log lines; gunicorn's own keep "
+                            f"theirs (default: {LOG_FORMAT.replace('%', '%%')!r})")
+    serve.add_argument("--ssl-certfile", default=os.environ.get("BOKEH_SSL_CERTFILE"), metavar="CERTFILE",
+                       help="serve HTTPS with this certificate (default: $BOKEH_SSL_CERTFILE, else HTTP)")
+    serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"), metavar="KEYFILE",
+                       help="the certificate's private key (default: $BOKEH_SSL_KEYFILE)")
+    serve.add_argument("--args", nargs=argparse.REMAINDER, default=[],
+                       help="sys.argv for the apps: everything after it (default: none)")
     return parser
 
 
+def _argument(declaration: Option) -> dict[str, Any]:
+    """``add_argument``'s keywords for a setting's flag: its declared argparse details, the
+    rest from its type. Absent, a flag is None: the setting's other sources apply."""
+    kind = declaration.kind
+    arguments: dict[str, Any] = {"dest": declaration.name, "default": None,
+                                 "help": declaration.help_text.replace("%", "%%")}
+    if kind is bool and "nargs" not in declaration.cli:
+        arguments["action"] = argparse.BooleanOptionalAction if declaration.default else "store_true"
+    elif declaration.path:
+        arguments["type"] = _absolute
+    elif int in (kind, *typing.get_args(kind)):
+        arguments["type"] = int
+    if typing.get_origin(kind) is tuple and "action" not in declaration.cli:
+        arguments["nargs"] = "+"
+    return {**arguments, **declaration.cli}
+
+
+def _absolute(path: str) -> str | None:
+    """A path flag's value made absolute: the workers need not share the CLI's directory."""
+    return os.path.abspath(path) if path else None
+
+
 def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
-    workers = ns.workers
+    """The settings, and the flags' values (``BOKEH_FLASK_SETTINGS`` of the workers)."""
+    overrides: dict[str, Any] = {}
+    for name, declaration in OPTIONS.items():
+        value = getattr(ns, name) if declaration.flag else None
+        if value is not None:
+            overrides[name] = value if declaration.from_cli is None else declaration.from_cli(value)
     if ns.num_procs is not None:
-        workers = ns.num_procs or os.cpu_count() or 1
+        overrides["workers"] = ns.num_procs or os.cpu_count() or 1
     if ns.dev is not None:
         if not ns.files:
             # as bokeh serve: `--dev app.py` takes app.py as a file to watch, not as the app
             raise SettingsError("--dev option requires an app script or directory be provided "
                                 "(give the app's path before --dev: serve app.py --dev [FILES])")
-        if workers not in (None, 1):
+        if overrides.get("workers", 1) != 1:
             print("bokeh-flask: Running in --dev mode. --num-procs is limited to 1.", file=sys.stderr)
-        workers = 1
-    address = ns.address
-    if ns.dev is not None and address is None and not ns.unix_socket:
-        address = DEV_ADDRESS
-    overrides = {
-        "address": address, "port": ns.port, "prefix": ns.prefix,
-        "allow_websocket_origin": ns.allow_websocket_origin or None,
-        "index": ns.index, "disable_index": ns.disable_index,
-        "disable_index_redirect": ns.disable_index_redirect, "keep_alive": ns.keep_alive,
-        "check_unused_sessions": ns.check_unused_sessions,
-        "unused_session_lifetime": ns.unused_session_lifetime,
-        "session_token_expiration": ns.session_token_expiration,
-        "reattach_expired_tokens": ns.reattach_expired_tokens,
-        "websocket_max_message_size": ns.websocket_max_message_size,
-        "websocket_compression_level": ns.websocket_compression_level,
-        "websocket_compression_mem_level": ns.websocket_compression_mem_level,
-        "session_ids": ns.session_ids, "include_headers": ns.include_headers,
-        "exclude_headers": ns.exclude_headers, "include_cookies": ns.include_cookies,
-        "exclude_cookies": ns.exclude_cookies, "login_cookies": ns.login_cookies,
-        "ico_path": ns.ico_path,
-        "log_level": ns.log_level, "workers": workers,
-        "stats_log_frequency": ns.stats_log_frequency, "mem_log_frequency": ns.mem_log_frequency,
-        "auth_module": os.path.abspath(ns.auth_module) if ns.auth_module else None,
-        "enable_xsrf_cookies": ns.enable_xsrf_cookies, "cookie_secret": ns.cookie_secret,
-        "cookie_secret_file": os.path.abspath(ns.cookie_secret_file) if ns.cookie_secret_file else None,
-        "cookie_samesite": ns.cookie_samesite, "login_store": ns.login_store,
-        "redis_url": ns.redis_url,
-        "state_dir": os.path.abspath(ns.state_dir) if ns.state_dir else None,
-        "login_idle_timeout": ns.login_idle_timeout,
-        "login_attempts": ns.login_attempts, "login_address_attempts": ns.login_address_attempts,
-        "login_attempt_window": ns.login_attempt_window,
-        "use_xheaders": ns.use_xheaders or None,
-        "dev": True if ns.dev is not None else None,
-        "use_config": os.path.abspath(ns.use_config) if ns.use_config else None,
-        "metrics": ns.metrics, "metrics_token": ns.metrics_token, "admin": ns.admin,
-        "metrics_token_file": os.path.abspath(ns.metrics_token_file) if ns.metrics_token_file else None,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+        overrides["workers"] = 1
+        if ns.address is None and not ns.unix_socket:
+            overrides["address"] = DEV_ADDRESS
     settings = build_settings(overrides=overrides)
     if settings.auth_module:
         # load it here, in the master, so a bad module is one line and exit 2 instead of
@@ -221,7 +158,7 @@ def serve(ns: argparse.Namespace) -> int:
         # module fresh and serves an error page for an app that fails (settings.dev)
         options["reload"] = True
         options["reload_extra_files"] = watched_files(paths, ns.dev)
-    if ns.use_xheaders:
+    if settings.use_xheaders:
         options["forwarded_allow_ips"] = "*"
     if ns.ssl_certfile:
         options["certfile"] = ns.ssl_certfile
@@ -325,10 +262,6 @@ class _GunicornApp:
                     sys.exit(3)  # gunicorn's "worker failed to boot": the master stops
 
         Application().run()
-
-
-#: Our log lines at the terminal, unless ``--log-format`` says otherwise.
-LOG_FORMAT = "bokeh-flask: %(message)s"
 
 
 def _configure_logging(log_format: str | None) -> None:

@@ -61,3 +61,14 @@ def test_a_bad_config_file_names_the_file():
     result = run_cli("serve", str(HELLO), "--use-config", "/nonexistent/bokeh.yaml", timeout=30)
     assert result.returncode == 2
     assert "--use-config: cannot read /nonexistent/bokeh.yaml" in result.stderr
+
+
+def test_help_gives_every_flags_default():
+    """Issue 23: ``bokeh-flask serve --help`` says what each flag does when it is not given."""
+    output = subprocess.run([str(BIN / "bokeh-flask"), "serve", "--help"], capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    blocks = re.split(r"\n(?=  \S)", output.split("\noptions:\n", 1)[1])
+    assert len(blocks) >= 50, blocks
+    missing = [block.split()[0] for block in blocks
+               if "(default: " not in " ".join(block.split()) and not block.lstrip().startswith("-h")]
+    assert missing == []

@@ -415,3 +415,34 @@ def test_metrics_token_file_needs_metrics(tmp_path):
 def test_a_directory_is_no_metrics_token_file(tmp_path):
     with pytest.raises(SettingsError, match="--metrics-token-file: cannot read"):
         build({"metrics": True, "metrics_token_file": str(tmp_path)})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"cookie_samesite": "lax"}, "--cookie-samesite must be one of Lax, Strict, None, got 'lax'"),
+    ({"stats_log_frequency": -1}, "--stats-log-frequency must be 0 (off) or more, got -1"),
+    ({"login_idle_timeout": -1}, "--login-idle-timeout must be 0 (off) or more, got -1"),
+    ({"log_level": "loud"}, "--log-level must be one of trace, debug, info, warning, error, critical, got 'loud'"),
+])
+def test_each_problem_is_one_line_naming_the_flag(overrides, message):
+    with pytest.raises(SettingsError) as err:
+        build(overrides)
+    assert str(err.value) == message
+
+
+def test_a_setting_without_a_flag_is_named_by_its_environment_variable():
+    with pytest.raises(SettingsError, match=r"^session signing is on but no secret key is set: set BOKEH_SECRET_KEY"):
+        build(environ={"BOKEH_SIGN_SESSIONS": "1"})
+    with pytest.raises(SettingsError) as err:
+        build(config={"BOKEH_SIGN_SESSIONS": "perhaps"})
+    assert str(err.value).startswith("sign-sessions (from Flask config BOKEH_SIGN_SESSIONS): expected yes/no")
+
+
+@pytest.mark.parametrize("value", [[8], 8.0, "8.5"])
+def test_int_settings_refuse_what_is_no_integer_from_flask_config(value):
+    with pytest.raises(SettingsError, match=r"keep-alive \(from Flask config BOKEH_KEEP_ALIVE\): expected an integer"):
+        build(config={"BOKEH_KEEP_ALIVE": value})
+
+
+def test_optional_int_settings_read_strings_and_ints():
+    assert build(config={"BOKEH_WEBSOCKET_COMPRESSION_LEVEL": " 4 "}).websocket_compression_level == 4
+    assert build(environ={}, config={"BOKEH_WEBSOCKET_COMPRESSION_LEVEL": None}).websocket_compression_level is None
