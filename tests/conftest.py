@@ -1,13 +1,12 @@
-"""Shared fixtures: real servers (see ``servers.py``) and Debian chromium via Playwright.
-
-Suites import the server helpers with ``import servers`` (``tests/`` is on ``sys.path``).
-"""
+"""Shared fixtures: real servers (see :mod:`tests.support.servers`) and Debian chromium via
+Playwright."""
 from __future__ import annotations
 
 from typing import Iterator
 
 import pytest
-from servers import APPS, CHROMIUM, IN_CI, REDIS_SERVER, Server, chromium_available, launch, start_redis
+
+from tests.support.servers import APPS, CHROMIUM, IN_CI, REDIS_SERVER, Server, chromium_available, launch, start_redis
 
 
 @pytest.fixture(scope="module", autouse=True)

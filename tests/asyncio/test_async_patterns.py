@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from bokeh_wire import BokehWS, model_by_name, model_changes, page_token
 
-launch = _root.launch
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, model_by_name, model_changes, page_token
 
 APPS = Path(__file__).resolve().parent / "apps"
 KINDS = ["gunicorn", "flask"]

@@ -11,10 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from bokeh_wire import BokehWS, model_by_name, model_changes, page_token
 
-launch = _root.launch
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, model_by_name, model_changes, page_token
 
 APP = Path(__file__).resolve().parent / "apps" / "async_many.py"
 SESSIONS = 20

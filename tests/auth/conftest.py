@@ -12,16 +12,9 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from auth_helpers import (
-    BOKEH_EXAMPLE_AUTH,
-    COOKIE_SECRET,
-    EXAMPLES,
-    LOGIN_SERVER,
-    WHOAMI,
-    Server,
-    launch,
-    launch_flask_app,
-)
+
+from tests.support.auth import BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, LOGIN_SERVER, WHOAMI, launch_flask_app
+from tests.support.servers import EXAMPLES, Server, launch
 
 
 @pytest.fixture(scope="package", params=["gunicorn", "flask"])

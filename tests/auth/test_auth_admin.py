@@ -3,7 +3,9 @@ them: anonymous visitors go to the login, a signed-in user gets the page."""
 from __future__ import annotations
 
 import requests
-from auth_helpers import COOKIE_SECRET, SIGNED_AUTH, TIMEOUT, WHOAMI, launch
+
+from tests.support.auth import COOKIE_SECRET, SIGNED_AUTH, TIMEOUT, WHOAMI
+from tests.support.servers import launch
 
 
 def test_admin_page_needs_the_login_of_the_apps():

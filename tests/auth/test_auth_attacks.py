@@ -18,8 +18,9 @@ import subprocess
 
 import pytest
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from auth_helpers import (
+from bokeh.util.token import get_session_id, get_token_payload
+
+from tests.support.auth import (
     LOGIN_SERVER,
     TIMEOUT,
     USERS,
@@ -31,9 +32,8 @@ from auth_helpers import (
     logout,
     page_token,
 )
-from bokeh.util.token import get_session_id, get_token_payload
-
-APPS_DIR, launch = _root.APPS, _root.launch
+from tests.support.servers import APPS as APPS_DIR
+from tests.support.servers import launch
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_remember_me_cookie_replayed_after_logout_is_refused(two_workers):
 def test_host_app_refuses_a_login_cookie_replayed_after_logout():
     """examples/auth/host_app.py with two workers: after the host's logout, the saved
     cookie opens neither the host's own page nor the mounted Bokeh app."""
-    from auth_helpers import EXAMPLES
+    from tests.support.servers import EXAMPLES
 
     server = launch_flask_app(EXAMPLES / "auth" / "host_app.py", "gunicorn", workers=2,
                               env={"SECRET_KEY": "host-secret-" + "y" * 20})

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from auth_helpers import browser_login, browser_logout, model_text, wait_for_text
+
+from tests.support.auth import browser_login, browser_logout, model_text, wait_for_text
 
 pytestmark = pytest.mark.browser
 

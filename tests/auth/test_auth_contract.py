@@ -4,7 +4,6 @@ are start-up decisions, no request is involved."""
 from __future__ import annotations
 
 import pytest
-from auth_helpers import BOKEH_EXAMPLE_AUTH, WHOAMI
 from flask import Flask
 from flask_login import LoginManager
 from tornado.web import RequestHandler
@@ -20,6 +19,7 @@ from bokeh_flask.app.auth.providers import (
 from bokeh_flask.app.config.settings import build_settings
 from bokeh_flask.app.sessions.server import ServerCore
 from bokeh_flask.blueprints.auth.login_handlers import FlaskLoginAuth, with_cookie_secret
+from tests.support.auth import BOKEH_EXAMPLE_AUTH, WHOAMI
 
 
 class Handler(RequestHandler):

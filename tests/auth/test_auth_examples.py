@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import requests
-from auth_helpers import EXAMPLES, TIMEOUT, launch_flask_app, login, logout, page_token
 from bokeh.util.token import get_token_payload
+
+from tests.support.auth import TIMEOUT, launch_flask_app, login, logout, page_token
+from tests.support.servers import EXAMPLES
 
 
 def test_standalone_example_logs_in_with_its_credential_check():

@@ -15,18 +15,9 @@ import subprocess
 
 import pytest
 import requests
-from auth_helpers import (
-    BIN,
-    COOKIE_SECRET,
-    SIGNED_AUTH,
-    TIMEOUT,
-    WHOAMI,
-    BokehSocket,
-    cookie_header,
-    free_port,
-    launch,
-    page_token,
-)
+
+from tests.support.auth import COOKIE_SECRET, SIGNED_AUTH, TIMEOUT, WHOAMI, BokehSocket, cookie_header, page_token
+from tests.support.servers import BIN, free_port, launch
 
 XSRF_RE = re.compile(r'name="_xsrf" value="([^"]+)"')
 

@@ -7,8 +7,9 @@ never upgrades. Logging out closes the user's websockets (4000) and expires the 
 from __future__ import annotations
 
 import requests
-from auth_helpers import TIMEOUT, BokehSocket, cookie_header, handshake_status, login, logout, page_token
 from bokeh.util.token import generate_jwt_token, generate_session_id, get_session_id
+
+from tests.support.auth import TIMEOUT, BokehSocket, cookie_header, handshake_status, login, logout, page_token
 
 
 def test_anonymous_websocket_refused_before_upgrade(login_server):

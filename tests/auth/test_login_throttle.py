@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from auth_helpers import LOGIN_SERVER, USERS, client_at, launch_flask_app, login_form_token, try_login
-from servers import start_redis
+
+from tests.support.auth import LOGIN_SERVER, USERS, client_at, launch_flask_app, login_form_token, try_login
+from tests.support.servers import start_redis
 
 GUESSES = 100
 LIMIT = 5  # login_attempts' default

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 import websocket
-from auth_helpers import (
-    BIN,
+
+from tests.support.auth import (
     COOKIE_SECRET,
     LOGIN_SERVER,
     SIGNED_AUTH,
@@ -32,13 +30,13 @@ from auth_helpers import (
     WHOAMI,
     BokehSocket,
     cookie_header,
-    free_port,
-    launch,
     launch_flask_app,
     login,
     logout,
     page_token,
 )
+from tests.support.nginx import start_nginx
+from tests.support.servers import BIN, free_port, launch
 
 #: What the tests allow (the goal is 1 s; a loaded 2-core CI machine gets slack).
 BOUND = 2.0
@@ -181,9 +179,6 @@ def test_logout_on_one_host_closes_the_users_websockets_on_the_other(two_hosts):
 @pytest.fixture
 def nginx_in_front(two_hosts, tmp_path):
     """The README's nginx config, round robin over the two hosts."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scaleout"))
-    from nginx_proxy import start_nginx
-
     proxy = start_nginx([f"127.0.0.1:{site.server.port}" for site in two_hosts], tmp_path)
     yield proxy
     proxy.stop()

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
-from auth_helpers import LOGIN_SERVER, TIMEOUT, launch_flask_app, login, logout
-from tcp_proxy import TcpProxy
+
+from tests.support.auth import LOGIN_SERVER, TIMEOUT, launch_flask_app, login, logout
+from tests.support.tcp_proxy import TcpProxy
 
 WHOAMI = "/whoami"
 

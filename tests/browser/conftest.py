@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from browser_helpers import EXAMPLES, KINDS, Server, launch, launch_host_app
+
+from tests.support.browser import KINDS, launch_host_app
+from tests.support.servers import EXAMPLES, Server, launch
 
 EXAMPLE_APPS = [EXAMPLES / "sliders.py", EXAMPLES / "streaming.py", EXAMPLES / "dashboard"]
 HERE = Path(__file__).resolve().parent

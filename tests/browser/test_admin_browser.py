@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from bokeh_wire import BokehWS, page_token
-from browser_helpers import TIMEOUT_MS, assert_no_console_errors, launch, wait_for_bokeh, wait_for_model
-
 from bokeh_flask.app.runtime import worker_stats
+from tests.support.browser import TIMEOUT_MS, assert_no_console_errors, wait_for_bokeh, wait_for_model
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, page_token
 
 HELLO = Path(__file__).resolve().parents[1] / "apps" / "hello.py"
 

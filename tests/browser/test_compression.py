@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from browser_helpers import EXAMPLES, Server, assert_no_console_errors, launch, wait_for_bokeh, wait_for_model
-from test_sliders import Y, slider_handle, y_values
+
+from tests.support.browser import Y, assert_no_console_errors, slider_handle, wait_for_bokeh, wait_for_model, y_values
+from tests.support.servers import EXAMPLES, Server, launch
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 callbacks, and the ``?dataset=`` request argument."""
 from __future__ import annotations
 
-from browser_helpers import assert_no_console_errors, model_value, wait_for_bokeh, wait_for_model
+from tests.support.browser import assert_no_console_errors, model_value, wait_for_bokeh, wait_for_model
 
 
 def test_template_and_static_css_apply(examples_server, page):

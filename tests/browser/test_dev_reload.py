@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import requests
-from browser_helpers import TIMEOUT_MS, launch, wait_for_log_after, wait_for_model
+
+from tests.support.browser import TIMEOUT_MS, wait_for_log_after, wait_for_model
+from tests.support.servers import launch
 
 APP = """from bokeh.io import curdoc
 from bokeh.models import Button, Div

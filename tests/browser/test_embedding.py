@@ -8,16 +8,9 @@ page's origin for the websocket (and refuses it otherwise).
 from __future__ import annotations
 
 import pytest
-from browser_helpers import (
-    EXAMPLES,
-    assert_no_console_errors,
-    free_port,
-    launch,
-    launch_host_app,
-    model_value,
-    wait_for_bokeh,
-    wait_for_model,
-)
+
+from tests.support.browser import assert_no_console_errors, launch_host_app, model_value, wait_for_bokeh, wait_for_model
+from tests.support.servers import EXAMPLES, free_port, launch
 
 SLIDERS = EXAMPLES / "sliders.py"
 HOST_APP = EXAMPLES / "host_app" / "app.py"

@@ -8,8 +8,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import assert_no_console_errors
-from servers import IN_CI
+
+from tests.support.browser import assert_no_console_errors
+from tests.support.servers import IN_CI
 
 APPS = Path(__file__).resolve().parent / "apps"
 APP = APPS / "panel_app.py"
@@ -22,7 +23,7 @@ if importlib.util.find_spec("panel") is None:
 
 @pytest.fixture(scope="module")
 def panel_server():
-    from browser_helpers import launch
+    from tests.support.servers import launch
 
     server = launch("cli", apps=[APP, APPS / "panel_async.py"], args=["--prefix", "/pre"],
                     wait_path="/pre/panel_app")

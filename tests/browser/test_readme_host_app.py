@@ -13,16 +13,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-from browser_helpers import (
-    BIN,
-    ROOT,
-    Server,
-    assert_no_console_errors,
-    free_port,
-    spawn,
-    wait_for_bokeh,
-    wait_for_model,
-)
+
+from tests.support.browser import assert_no_console_errors, wait_for_bokeh, wait_for_model
+from tests.support.servers import BIN, ROOT, Server, free_port, spawn
 
 SECTION = "### Inside an existing Flask app"
 #: "`myproject/app.py`:" or "`myproject/app.py`, the host Flask app:" before a file's block

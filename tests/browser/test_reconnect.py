@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_helpers import KINDS, launch, model_value, wait_for_model
-from tcp_proxy import TcpProxy
 
 from bokeh_flask.app.apps.bokeh_compat import BOKEHJS_RECONNECTS
+from tests.support.browser import KINDS, model_value, wait_for_model
+from tests.support.servers import launch
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(not BOKEHJS_RECONNECTS, reason="BokehJS reconnects from Bokeh 3.8 on")
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from bokeh_wire import BokehWS, model_by_name, page_token, parse_close
-from browser_helpers import launch, model_value, wait_for_model
 
 from bokeh_flask.app.apps.bokeh_compat import BOKEHJS_RECONNECTS
+from tests.support.browser import model_value, wait_for_model
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, model_by_name, page_token, parse_close
 
 APPS = Path(__file__).resolve().parent / "apps"
 COUNTER = APPS / "reconnect_counter.py"

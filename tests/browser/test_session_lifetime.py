@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_helpers import KINDS, assert_no_console_errors, launch, model_value, wait_for_log_after, wait_for_model
+
+from tests.support.browser import KINDS, assert_no_console_errors, model_value, wait_for_log_after, wait_for_model
+from tests.support.servers import launch
 
 LIFECYCLE_APP = Path(__file__).resolve().parent / "apps" / "lifecycle"
 SETTINGS = {"unused_session_lifetime": 500, "check_unused_sessions": 200}

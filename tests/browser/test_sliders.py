@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import pytest
-from browser_helpers import assert_no_console_errors, model_value, wait_for_bokeh, wait_for_model
+
+from tests.support.browser import (
+    Y,
+    assert_no_console_errors,
+    model_value,
+    slider_handle,
+    wait_for_bokeh,
+    wait_for_model,
+    y_values,
+)
 
 SCREENSHOT = "/tmp/bokeh-flask-sliders.png"
-Y = "renderers[0].data_source.data.y"
-
-
-def y_values(page) -> list[float]:
-    return page.evaluate(
-        "Array.from(Bokeh.documents[0].get_model_by_name('plot').renderers[0].data_source.data.y)")
-
-
-def slider_handle(page, title: str):
-    return page.locator("div.bk-Slider", has=page.locator(".bk-slider-title", has_text=title)) \
-               .locator(".noUi-handle")
 
 
 def test_sliders_render_and_slider_round_trips_through_python(examples_server, page):

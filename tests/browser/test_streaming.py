@@ -3,8 +3,9 @@ and the pause button (a Python on_click) stops it."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import assert_no_console_errors, model_value, wait_for_bokeh, wait_for_model
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.support.browser import assert_no_console_errors, model_value, wait_for_bokeh, wait_for_model
 
 #: examples/streaming.py streams one point every 200 ms.
 PERIOD_MS = 200

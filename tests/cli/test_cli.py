@@ -5,39 +5,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 import websocket  # websocket-client
 from bokeh.util.token import generate_jwt_token, generate_session_id
 
-launch, APPS, ROOT = _root.launch, _root.APPS, _root.ROOT
-BOKEH_FLASK = str(Path(sys.executable).parent / "bokeh-flask")
-HELLO = APPS / "hello.py"
-
-
-def clean_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``bokeh-flask ARGS``; if it unexpectedly starts serving, kill its whole group."""
-    process = subprocess.Popen([BOKEH_FLASK, *args], cwd=ROOT, env=env or clean_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate()
-        pytest.fail(f"bokeh-flask {' '.join(args)} did not exit within {timeout}s:\n{err}")
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+from tests.support.cli import HELLO, assert_one_line_error, clean_env, run_cli
+from tests.support.servers import ROOT, launch
 
 
 def ws_url(server, path: str) -> str:
@@ -101,29 +77,20 @@ BAD = {
 }
 
 
-def _assert_one_line_error(result, needle: str):
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("bokeh-flask: error:"), lines[0]
-    assert needle in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_settings_exit_2_with_one_clear_line(case, junk_files):
     args, needle = BAD[case]
     args = [a.replace("{junk}", str(junk_files)) for a in args]
-    _assert_one_line_error(run_cli("serve", str(HELLO), *args, timeout=30), needle)
+    assert_one_line_error(run_cli("serve", str(HELLO), *args, timeout=30), needle)
 
 
 def test_nonexistent_app_path(junk_files):
     missing = junk_files / "nope" / "app.py"
-    _assert_one_line_error(run_cli("serve", str(missing), timeout=30), str(missing))
+    assert_one_line_error(run_cli("serve", str(missing), timeout=30), str(missing))
 
 
 def test_txt_app_path(junk_files):
-    _assert_one_line_error(run_cli("serve", str(junk_files / "notes.txt"), timeout=30), "notes.txt")
+    assert_one_line_error(run_cli("serve", str(junk_files / "notes.txt"), timeout=30), "notes.txt")
 
 
 def test_signing_with_secret_in_environment_validates():
@@ -131,12 +98,12 @@ def test_signing_with_secret_in_environment_validates():
     # that it exits instead of serving
     result = run_cli("serve", str(HELLO), "--session-ids", "signed", "--port", "-1",
                      env=clean_env(BOKEH_SECRET_KEY="k" * 44), timeout=30)
-    _assert_one_line_error(result, "--port")
+    assert_one_line_error(result, "--port")
 
 
 def test_bad_boolean_environment_is_one_line():
     result = run_cli("serve", str(HELLO), env=clean_env(BOKEH_SIGN_SESSIONS="maybe"), timeout=30)
-    _assert_one_line_error(result, "BOKEH_SIGN_SESSIONS")
+    assert_one_line_error(result, "BOKEH_SIGN_SESSIONS")
 
 
 def test_argparse_errors_exit_2_without_traceback():

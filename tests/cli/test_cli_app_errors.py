@@ -8,10 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from test_cli import clean_env, run_cli
 
-ROOT, BIN, free_port = _root.ROOT, _root.BIN, _root.free_port
+from tests.support.cli import clean_env, run_cli
+from tests.support.servers import BIN, ROOT, free_port, launch
 
 GOOD = "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='ok'))\n"
 SYNTAX_ERROR = "from bokeh.io import curdoc\n\nx = (1,\ncurdoc().add_root(None)\n"
@@ -89,7 +88,6 @@ def test_a_good_app_still_starts(tmp_path):
     """The check runs in a forked child: the CLI goes on to serve when the apps load."""
     app = tmp_path / "fine.py"
     app.write_text(GOOD)
-    launch = _root.launch
     server = launch("cli", apps=[app], wait_path="/fine")
     try:
         import requests

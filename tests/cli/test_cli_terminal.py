@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import stat
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from test_cli import HELLO, run_cli
-
-launch, APPS, EXAMPLES = _root.launch, _root.APPS, _root.EXAMPLES
+from tests.support.cli import HELLO, run_cli
+from tests.support.servers import APPS, launch
 
 
 def test_one_running_at_line_per_app_with_prefix_and_real_port():
@@ -70,7 +68,8 @@ def _wait_for_file(path, timeout: float = 10.0) -> bool:
 
 def test_debug_log_level_shows_the_session_layer_not_gunicorns_config():
     import requests
-    from bokeh_wire import BokehWS, page_token
+
+    from tests.support.wire import BokehWS, page_token
 
     server = launch("cli", apps=[HELLO], args=["--log-level", "debug"], wait_path="/hello")
     try:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 
-BIN, free_port, launch, spawn = _root.BIN, _root.free_port, _root.launch, _root.spawn
+from tests.support.servers import BIN, Server, free_port, launch, spawn
 
 GOOD = "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='fine'))\n"
 SECRET = "postgres://scott:tiger-0123@db.internal/prod"
@@ -47,7 +46,7 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def serve_dev(tmp_path: Path, *args: str) -> _root.Server:
+def serve_dev(tmp_path: Path, *args: str) -> Server:
     """``bokeh-flask serve app.py --port N --dev ARGS`` as a user types it (no --address
     unless ARGS has one), answering on 127.0.0.1."""
     app = tmp_path / "devapp.py"

@@ -11,10 +11,9 @@ import re
 import subprocess
 
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from test_cli import HELLO, run_cli
 
-BIN, launch = _root.BIN, _root.launch
+from tests.support.cli import HELLO, run_cli
+from tests.support.servers import BIN, launch
 
 _FLAG = re.compile(r"^\s{2}(--[a-z0-9][a-z0-9-]*)", re.M)
 

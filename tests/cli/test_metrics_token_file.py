@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from test_cli import HELLO, _assert_one_line_error, clean_env, run_cli
 
-launch = _root.launch
+from tests.support.cli import HELLO, assert_one_line_error, clean_env, run_cli
+from tests.support.servers import launch
 
 
 def token_file(tmp_path: Path, content: bytes | str) -> Path:
@@ -78,7 +77,7 @@ def test_gunicorn_reads_the_token_file_from_the_environment(tmp_path):
 def test_bad_token_files_stop_the_start_in_one_line(tmp_path, content, needle):
     path = tmp_path / "metrics.token" if content is None else token_file(tmp_path, content)
     result = run_cli("serve", str(HELLO), "--metrics", "--metrics-token-file", str(path), timeout=30)
-    _assert_one_line_error(result, "--metrics-token-file")
+    assert_one_line_error(result, "--metrics-token-file")
     assert needle in result.stderr
     if content:
         assert content.strip().decode(errors="replace") not in result.stderr  # never echoed
@@ -86,10 +85,10 @@ def test_bad_token_files_stop_the_start_in_one_line(tmp_path, content, needle):
 
 def test_bad_token_file_from_the_environment_is_one_line(tmp_path):
     env = clean_env(BOKEH_FLASK_METRICS="1", BOKEH_FLASK_METRICS_TOKEN_FILE=str(tmp_path / "nope"))
-    _assert_one_line_error(run_cli("serve", str(HELLO), env=env, timeout=30), "--metrics-token-file: cannot read")
+    assert_one_line_error(run_cli("serve", str(HELLO), env=env, timeout=30), "--metrics-token-file: cannot read")
 
 
 def test_token_file_without_metrics_is_refused(tmp_path):
     path = token_file(tmp_path, "scrape-0123456789")
-    _assert_one_line_error(run_cli("serve", str(HELLO), "--metrics-token-file", str(path), timeout=30),
+    assert_one_line_error(run_cli("serve", str(HELLO), "--metrics-token-file", str(path), timeout=30),
                            "--metrics-token-file needs --metrics")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from servers import APPS, BIN, IN_CI, ROOT, free_port, launch
 
 from bokeh_flask.app.auth import logins
 from bokeh_flask.app.config import state_dir
 from bokeh_flask.app.runtime import handover
+from tests.support.servers import APPS, BIN, IN_CI, ROOT, free_port, launch
 
 HELLO = APPS / "hello.py"
 LOGIN_SERVER = ROOT / "tests" / "auth" / "apps" / "login_server.py"
@@ -108,7 +108,7 @@ def test_the_default_store_lives_in_the_private_directory_with_private_modes(tmp
     directory = tmp_path / "state"
     port = free_port()
     env = clean_env(BOKEH_FLASK_STATE_DIR=str(directory), PYTHONUNBUFFERED="1")
-    from servers import spawn
+    from tests.support.servers import spawn
 
     server = spawn("auth-gunicorn", [str(BIN / "gunicorn"), "-k", "gevent", "-w", "2", "-b", f"127.0.0.1:{port}",
                                      "--chdir", str(LOGIN_SERVER.parent), "login_server:app"],

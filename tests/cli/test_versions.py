@@ -11,8 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from test_cli import HELLO, ROOT, clean_env, run_cli
 
 from bokeh_flask.app.apps.versions import (
     SUPPORTED_BOKEH,
@@ -21,8 +19,8 @@ from bokeh_flask.app.apps.versions import (
     check_supported,
     version_tuple,
 )
-
-BIN = _root.BIN
+from tests.support.cli import HELLO, clean_env, run_cli
+from tests.support.servers import BIN, ROOT
 
 
 def fake_bokeh(tmp_path: Path, version: str) -> dict:

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
+
+from tests.support import servers
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 LINE = "bokeh-flask needs gunicorn's gevent worker: run with -k gevent (or -c gunicorn.conf.py)"
@@ -29,7 +30,7 @@ def run_gunicorn(args: list[str], cwd: Path, timeout: float = 45) -> tuple[int, 
     env["GUNICORN_CMD_ARGS"] = "--no-control-socket"  # one fixed path per user otherwise
     started = time.monotonic()
     try:
-        result = subprocess.run([GUNICORN, "-b", f"127.0.0.1:{_root.free_port()}", *args], cwd=cwd,
+        result = subprocess.run([GUNICORN, "-b", f"127.0.0.1:{servers.free_port()}", *args], cwd=cwd,
                                 env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"gunicorn {' '.join(args)} still running after {timeout}s:\n{exc.stderr}")
@@ -40,7 +41,7 @@ def run_gunicorn(args: list[str], cwd: Path, timeout: float = 45) -> tuple[int, 
 def host_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = tmp_path_factory.mktemp("host")
     (project / "app.py").write_text(HOST_APP)
-    (project / "hello.py").write_text((_root.APPS / "hello.py").read_text())
+    (project / "hello.py").write_text((servers.APPS / "hello.py").read_text())
     return project
 
 
@@ -53,7 +54,7 @@ def test_host_app_refuses_workers_without_websockets(host_project: Path, worker:
     assert LINE in output
     # no traceback through our code or the host's app.py (with -w 2 gunicorn itself may
     # print one of its own while it halts: its wsgiapp.py is not ours)
-    roots = tuple(str(_root.ROOT / part) for part in ("app", "blueprints", "bokeh_flask"))
+    roots = tuple(str(servers.ROOT / part) for part in ("app", "blueprints", "bokeh_flask"))
     ours = [line for line in output.splitlines() if 'File "' in line
             and (line.split('"')[1].startswith(roots) or line.split('"')[1].endswith("/app.py"))]
     assert not ours, "a traceback through our code:\n" + output
@@ -66,7 +67,7 @@ def test_host_app_refuses_workers_without_websockets(host_project: Path, worker:
 
 
 def test_standalone_wsgi_refuses_sync_worker() -> None:
-    status, output, _ = run_gunicorn(["-k", "sync", "wsgi:app"], _root.ROOT)
+    status, output, _ = run_gunicorn(["-k", "sync", "wsgi:app"], servers.ROOT)
     assert status == 3, output
     assert f"bokeh-flask: error: {LINE}" in output
     assert "Traceback" not in output, output

@@ -9,11 +9,11 @@ import time
 import gevent
 import pytest
 from bokeh.document import Document
-from core_helpers import make_core, new_session, wait_until
 from gevent.monkey import get_original
 
 from bokeh_flask.app.runtime import asyncio_loop
 from bokeh_flask.app.runtime.asyncio_loop import TaskOwner, owned_by, resolve
+from tests.support.core import make_core, new_session, wait_until
 
 RealThread = get_original("threading", "Thread")
 

@@ -10,13 +10,13 @@ from bokeh.document.events import ColumnDataChangedEvent
 from bokeh.models import ColumnDataSource, Div
 from bokeh.protocol import Protocol
 from bokeh.protocol.message import Message
-from core_helpers import FakeTransport, make_core, new_session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bokeh_flask.app.sessions.connection import ConnectionState, ServerConnection
 from bokeh_flask.app.sessions.errors import WebSocketClose
 from bokeh_flask.app.sessions.frames import message_frames
+from tests.support.core import FakeTransport, make_core, new_session
 
 protocol = Protocol()
 

@@ -9,10 +9,10 @@ from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.application.handlers.handler import Handler
 from bokeh.models import Div
-from core_helpers import FakeTransport, make_core, new_session, wait_until
 
 from bokeh_flask.app.sessions.contexts import ServerContext, SessionContext
 from bokeh_flask.app.sessions.requests import RequestInfo
+from tests.support.core import FakeTransport, make_core, new_session, wait_until
 
 
 class RecordingHandler(Handler):

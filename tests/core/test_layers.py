@@ -3,11 +3,9 @@ module-level import cycle, and no module-level import a layer's rule forbids (th
 checks as ``python -m tests.support.import_graph``)."""
 from __future__ import annotations
 
-import importlib
 import sys
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
-import_graph = importlib.import_module("tests.support.import_graph")
+from tests.support import import_graph
 
 
 def test_no_module_level_import_cycle():

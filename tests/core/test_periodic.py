@@ -6,9 +6,9 @@ import logging
 import gevent
 import gevent.event
 import pytest
-from core_helpers import wait_until
 
 from bokeh_flask.app.runtime.periodic import PeriodicCallback
+from tests.support.core import wait_until
 
 
 def test_runs_every_interval_until_stopped():

@@ -10,11 +10,11 @@ from bokeh.application import Application
 from bokeh.application.handlers.handler import Handler
 from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div
-from core_helpers import FakeTransport, make_core, new_session, wait_until
 
 from bokeh_flask.app.sessions.errors import HTTPError
 from bokeh_flask.app.sessions.requests import RequestInfo
 from bokeh_flask.app.sessions.tokens import decode_token
+from tests.support.core import FakeTransport, make_core, new_session, wait_until
 
 
 def test_apps_from_mapping_function_and_application():

@@ -8,10 +8,10 @@ import pytest
 from bokeh.document import Document
 from bokeh.io import curdoc
 from bokeh.models import ColumnDataSource, Div
-from core_helpers import FakeTransport, make_core, new_session, wait_until
 
 from bokeh_flask.app.sessions.requests import RequestInfo
 from bokeh_flask.app.sessions.session import ServerSession, SessionDestroyed
+from tests.support.core import FakeTransport, make_core, new_session, wait_until
 
 
 def test_callbacks_added_by_app_code_are_scheduled():

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.models import Div
-from core_helpers import FakeTransport, make_core, new_session
 
 from bokeh_flask.app.sessions import session as session_module
 from bokeh_flask.app.sessions.requests import RequestInfo
+from tests.support.core import FakeTransport, make_core, new_session
 
 SLIDERS = Path(__file__).resolve().parents[2] / "examples" / "sliders.py"
 

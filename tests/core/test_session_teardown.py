@@ -18,10 +18,10 @@ import pytest
 from bokeh.document import without_document_lock
 from bokeh.models import Div
 from bokeh.plotting import figure
-from core_helpers import FakeTransport, make_core, new_session
 
 from bokeh_flask.app.runtime import memory
 from bokeh_flask.app.sessions.requests import RequestInfo
+from tests.support.core import FakeTransport, make_core, new_session
 
 #: A script app with the usual cycle makers: a property callback and a periodic callback
 #: that close over module globals, a destroy hook that closes over the document, a figure

@@ -7,13 +7,13 @@ import time
 import uuid
 
 import pytest
-from servers import start_redis
 
 from bokeh_flask.app.auth import logins
 from bokeh_flask.app.auth import throttle as throttle_module
 from bokeh_flask.app.auth.logins import Ticket, open_store
 from bokeh_flask.app.auth.throttle import LoginThrottle, Refusal
 from bokeh_flask.app.config.settings import Settings
+from tests.support.servers import start_redis
 
 ATTACKER, SECOND_ATTACKER, VICTIM = "203.0.113.7", "203.0.113.8", "198.51.100.1"
 

@@ -10,13 +10,13 @@ import time
 
 import pytest
 from bokeh.protocol import Protocol
-from core_helpers import FakeTransport, make_core, new_session
 
 from bokeh_flask.app.apps import admin_app
 from bokeh_flask.app.config.settings import SettingsError, build_settings
 from bokeh_flask.app.runtime import worker_stats
 from bokeh_flask.app.sessions import protocol_handler
 from bokeh_flask.app.sessions.requests import RequestInfo
+from tests.support.core import FakeTransport, make_core, new_session
 
 
 def modify_doc(doc) -> None:

@@ -17,18 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from hardening_helpers import (
-    HELLO,
-    BokehWS,
-    launch,
-    memory_lines,
-    memory_stats,
-    page_token,
-    settings_env,
-    slow_size,
-    touch,
-    wait_for_memory,
-)
+
+from tests.support.hardening import HELLO, memory_lines, memory_stats, settings_env, slow_size, touch, wait_for_memory
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, page_token
 
 WARM_UP = 200
 CI_SESSIONS = 2000

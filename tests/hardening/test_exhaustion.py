@@ -12,7 +12,10 @@ from __future__ import annotations
 import socket
 
 import requests
-from hardening_helpers import HELLO, BokehWS, launch, page_token
+
+from tests.support.hardening import HELLO
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, page_token
 
 OPEN_FILES = 100
 #: More than the limit: some connections wait in the listen backlog.

@@ -30,7 +30,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hardening_helpers import (
+
+from tests.support import wire
+from tests.support.hardening import (
     HELLO,
     FrameReader,
     bokeh_message,
@@ -38,10 +40,8 @@ from hardening_helpers import (
     frame,
     fresh_session_works,
     handshake_request,
-    launch,
     memory_lines,
     memory_stats,
-    page_token,
     read_http_head,
     reset,
     settings_env,
@@ -49,8 +49,9 @@ from hardening_helpers import (
     touch,
     tracebacks,
     wait_for_memory,
-    wire,
 )
+from tests.support.servers import launch
+from tests.support.wire import page_token
 
 MODES = ["rst-handshake", "rst-after-upgrade", "rst-during-reply", "half-frame", "half-message",
          "after-patch", "fin-no-close", "silent"]

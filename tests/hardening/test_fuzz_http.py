@@ -39,23 +39,24 @@ from bokeh.util.token import (
     get_session_id,
     get_token_payload,
 )
-from hardening_helpers import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support import wire
+from tests.support.hardening import (
     HELLO,
     FrameReader,
     close_frame,
     connect,
     fresh_session_works,
     handshake_request,
-    launch,
     read_http_head,
     settings_env,
     slow_size,
     touch,
     tracebacks,
-    wire,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from tests.support.servers import launch
 
 CI_EXAMPLES = 500  # per test and mode: 3 tests x 2 modes x 500 = 3000 inputs
 HTTP_STATUSES = {200, 302, 400, 403, 404, 405}

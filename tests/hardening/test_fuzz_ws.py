@@ -29,24 +29,22 @@ from typing import Any
 
 import pytest
 import websocket
-from hardening_helpers import (
-    APPS,
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from websocket import ABNF
+
+from tests.support import wire
+from tests.support.hardening import (
     HELLO,
-    BokehWS,
-    Closed,
     fresh_session_works,
-    launch,
-    page_token,
     settings_env,
     slow_size,
     touch,
     tracebacks,
     wait_for_memory,
-    wire,
 )
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
-from websocket import ABNF
+from tests.support.servers import APPS, launch
+from tests.support.wire import BokehWS, Closed, page_token
 
 APP = "hard_fuzz"
 CI_FRAME_EXAMPLES = 1500

@@ -31,19 +31,11 @@ import time
 import pytest
 import requests
 from bokeh.util.token import generate_jwt_token, generate_secret_key, generate_session_id, get_session_id
-from hardening_helpers import (
-    APPS,
-    HELLO,
-    BokehWS,
-    close_frame,
-    launch,
-    page_token,
-    raw_handshake,
-    settings_env,
-    touch,
-    wait_for_memory,
-    wire,
-)
+
+from tests.support import wire
+from tests.support.hardening import HELLO, close_frame, raw_handshake, settings_env, touch, wait_for_memory
+from tests.support.servers import APPS, launch
+from tests.support.wire import BokehWS, page_token
 
 KEY = generate_secret_key()
 OTHER_KEY = generate_secret_key()

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from hardening_helpers import HELLO, BokehWS, fresh_session_works, launch, page_token, raw_handshake, tracebacks
 
 from bokeh_flask.app.sessions.tokens import MAX_TOKEN_LENGTH, MAX_TOKEN_PAYLOAD
+from tests.support.hardening import HELLO, fresh_session_works, raw_handshake, tracebacks
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, page_token
 
 #: How far the worker's peak RSS may rise while the bombs arrive.
 RSS_ALLOWANCE_MIB = 32

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from http_helpers import APPS, CUSTOM_ICO, SECRET_KEY, Server, launch
+
+from tests.support.http import CUSTOM_ICO, SECRET_KEY
+from tests.support.servers import APPS, Server, launch
 
 HELLO = APPS / "hello.py"
 RAISES = APPS / "http_raises.py"

@@ -20,11 +20,11 @@ import time
 
 import requests
 import yaml
-from bokeh_wire import BokehWS, page_token, parse_close
-from http_helpers import TIMEOUT, launch
-from servers import APPS, ROOT
 
 from bokeh_flask.app.process.gunicorn_config import gunicorn_options
+from tests.support.http import TIMEOUT
+from tests.support.servers import APPS, ROOT, launch
+from tests.support.wire import BokehWS, page_token, parse_close
 
 README = (ROOT / "README.md").read_text()
 HELLO = APPS / "hello.py"

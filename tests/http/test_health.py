@@ -4,15 +4,13 @@ failed to load (``--dev``) or a draining worker as not ready."""
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from http_helpers import APPS, get, launch, request
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "auth"))
-from auth_helpers import BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, EXAMPLES, LOGIN_SERVER, WHOAMI, launch_flask_app  # noqa: E402
+from tests.support.auth import BOKEH_EXAMPLE_AUTH, COOKIE_SECRET, LOGIN_SERVER, WHOAMI, launch_flask_app
+from tests.support.http import get, request
+from tests.support.servers import APPS, EXAMPLES, launch
 
 SYNTAX_ERROR = "from bokeh.io import curdoc\n\nx = (1,\ncurdoc().add_root(None)\n"
 

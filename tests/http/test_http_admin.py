@@ -9,11 +9,11 @@ import shutil
 import subprocess
 import time
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from http_helpers import APPS, get, page_token
-
 from bokeh_flask.app.config import state_dir
 from bokeh_flask.app.runtime import worker_stats
+from tests.support import servers
+from tests.support.http import get, page_token
+from tests.support.servers import APPS
 
 HELLO = APPS / "hello.py"
 
@@ -50,8 +50,8 @@ def test_an_app_at_admin_is_refused(tmp_path):
     app = tmp_path / "admin.py"
     app.write_text("from bokeh.io import curdoc\ncurdoc().title = 'mine'\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
-    result = subprocess.run([str(_root.BIN / "bokeh-flask"), "serve", str(app), "--admin",
-                             "--port", str(_root.free_port())],
+    result = subprocess.run([str(servers.BIN / "bokeh-flask"), "serve", str(app), "--admin",
+                             "--port", str(servers.free_port())],
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "--admin: an app is already served at /admin" in result.stderr

@@ -5,7 +5,8 @@ import re
 
 import pytest
 from bokeh.util.token import get_session_id, get_token_payload
-from http_helpers import assert_status, get, page_token, request
+
+from tests.support.http import assert_status, get, page_token, request
 
 FOREIGN = "http://embedder.test:8000"
 

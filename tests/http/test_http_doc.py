@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 from bokeh.util.token import get_session_id, get_token_payload
-from http_helpers import assert_status, count_in_log, get, page_token, request, script_srcs, wait_for_count
+
+from tests.support.http import assert_status, count_in_log, get, page_token, request, script_srcs, wait_for_count
 
 _VERSIONED = re.compile(r"^/static/js/([A-Za-z0-9_.\-]+\.js)\?v=([0-9a-f]{128})$")
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from http_helpers import assert_plain_error, request
+
+from tests.support.http import assert_plain_error, request
 
 ERRORS = [
     ("GET", "/HELLO", {}, 404),

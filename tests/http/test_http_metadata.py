@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from http_helpers import assert_status, get, request
+
+from tests.support.http import assert_status, get, request
 
 
 @pytest.mark.parametrize("key", ["/hello", "/http_dirapp", "/http_raises"])

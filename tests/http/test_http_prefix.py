@@ -6,7 +6,8 @@ import re
 
 import pytest
 from bokeh.util.token import get_session_id
-from http_helpers import assert_status, get, page_token, script_srcs
+
+from tests.support.http import assert_status, get, page_token, script_srcs
 
 
 @pytest.fixture(scope="module")

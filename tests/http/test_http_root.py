@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from http_helpers import assert_status, get
+from tests.support.http import assert_status, get
 
 
 def _links(html: str) -> list[str]:

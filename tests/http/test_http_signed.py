@@ -9,7 +9,9 @@ from bokeh.util.token import (
     generate_session_id,
     get_session_id,
 )
-from http_helpers import APPS, SECRET_KEY, assert_status, get, launch, page_token
+
+from tests.support.http import SECRET_KEY, assert_status, get, page_token
+from tests.support.servers import APPS, launch
 
 OTHER_KEY = "not-the-server-key-0123456789abcdefghijklmno"
 

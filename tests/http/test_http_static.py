@@ -9,7 +9,9 @@ from pathlib import Path
 import bokeh
 import pytest
 from bokeh.settings import settings as bokeh_settings
-from http_helpers import APPS, CUSTOM_ICO, assert_status, get, raw_request, request
+
+from tests.support.http import CUSTOM_ICO, assert_status, get, raw_request, request
+from tests.support.servers import APPS
 
 BOKEHJS = Path(bokeh_settings.bokehjs_path())
 BOKEH_MIN = BOKEHJS / "js" / "bokeh.min.js"

@@ -3,15 +3,12 @@ address and scheme (as Tornado's ``xheaders``), and without it the proxy's own."
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ws"))
-from bokeh_wire import BokehWS, model_by_name  # noqa: E402
-from servers import APPS, launch  # noqa: E402
+from tests.support.servers import APPS, launch
+from tests.support.wire import BokehWS, model_by_name
 
 FORWARDED = {"X-Forwarded-For": "198.51.100.9, 203.0.113.7", "X-Forwarded-Proto": "https"}
 

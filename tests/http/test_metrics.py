@@ -10,9 +10,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from bokeh_wire import BokehWS, page_token
-from http_helpers import APPS, get
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.http import get
+from tests.support.servers import APPS
+from tests.support.wire import BokehWS, page_token
 
 HELLO = APPS / "hello.py"
 TOKEN = "scrape-token-0123456789"
@@ -102,7 +104,7 @@ def test_the_token_is_required_when_set(start_server):
 def test_a_token_without_metrics_is_refused_at_start(tmp_path):
     import subprocess
 
-    from servers import BIN
+    from tests.support.servers import BIN
 
     done = subprocess.run([str(BIN / "bokeh-flask"), "serve", str(HELLO), "--metrics-token", TOKEN],
                           capture_output=True, text=True, timeout=60)
@@ -115,7 +117,7 @@ def test_a_token_without_metrics_is_refused_at_start(tmp_path):
 def test_a_metrics_directory_that_cannot_be_written_stops_the_start_in_one_line(tmp_path, command):
     import subprocess
 
-    from servers import BIN, ROOT, free_port
+    from tests.support.servers import BIN, ROOT, free_port
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")  # a directory below a regular file: refused even to root

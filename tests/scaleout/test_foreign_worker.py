@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
-from servers import launch  # noqa: E402
+
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, model_by_name, model_changed
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "scaleout_pid"
 SECRET = "k" * 44

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 from bokeh.util.token import get_session_id, get_token_payload
-from bokeh_wire import BokehWS, button_click, model_by_name
-from servers import launch
+
+from tests.support.servers import launch
+from tests.support.wire import BokehWS, button_click, model_by_name
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "handover_nonce.py"
 WORKERS = 3

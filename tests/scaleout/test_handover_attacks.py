@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 import requests
 from bokeh.util.token import get_token_payload
-from bokeh_wire import BokehWS, model_by_name
-from servers import launch
-from squatter import Squatter, require_root
 
 from bokeh_flask.app.config import state_dir
 from bokeh_flask.app.runtime import handover
+from tests.support.servers import launch
+from tests.support.squatter import Squatter, require_root
+from tests.support.wire import BokehWS, model_by_name
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "handover_nonce.py"
 WORKERS = 2

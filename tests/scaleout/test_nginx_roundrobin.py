@@ -1,6 +1,6 @@
 """Two bokeh-flask servers behind nginx in plain round robin, no sticky sessions.
 
-nginx runs the README's config (``examples/deploy/nginx.conf``, see ``nginx_proxy.py``)
+nginx runs the README's config (``examples/deploy/nginx.conf``, see :mod:`tests.support.nginx`)
 with one worker, so requests alternate between the two gunicorn servers. A page and its
 websocket therefore often land on different servers: the session must then be rebuilt from
 the token alone, be the document the page shows, and answer changes both ways. The
@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import re
 import secrets
-import sys
 from itertools import cycle
 from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "browser"))
-from bokeh_wire import BokehWS, model_by_name, model_changed  # noqa: E402
-from browser_helpers import assert_no_console_errors, wait_for_model  # noqa: E402
-from nginx_proxy import SITE_CONFIG, error_log, require_nginx, start_nginx  # noqa: E402
-from servers import ROOT, launch  # noqa: E402
+from tests.support.browser import assert_no_console_errors, wait_for_model
+from tests.support.nginx import SITE_CONFIG, error_log, require_nginx, start_nginx
+from tests.support.servers import ROOT, launch
+from tests.support.wire import BokehWS, model_by_name, model_changed
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "scaleout_pid"
 SECRET = "n" * 44

@@ -9,11 +9,10 @@ import json
 from typing import Iterator
 
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from bokeh.util.token import generate_secret_key
-from bokeh_wire import BokehWS, page_token
 
-APPS, Server, launch = _root.APPS, _root.Server, _root.launch
+from tests.support.servers import APPS, Server, launch
+from tests.support.wire import BokehWS, page_token
 
 KINDS = ["gunicorn", "flask"]
 ALL_APPS = [APPS / "hello.py", *sorted(APPS.glob("*_app.py"))]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from bokeh_wire import BokehWS, page_token
+
+from tests.support.wire import BokehWS, page_token
 
 
 def _h(msgtype: str | None, **extra) -> str:

@@ -16,16 +16,15 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from bokeh.client import pull_session
-from bokeh_wire import TIMEOUT, button_click, model_by_name, model_changed, page_token, walk
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Message, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-APPS, Server, launch = _root.APPS, _root.Server, _root.launch
+from tests.support.servers import APPS, Server, launch
+from tests.support.wire import TIMEOUT, button_click, model_by_name, model_changed, page_token, walk
 
 APP_FILES = [APPS / "hello.py", APPS / "ws_bigdata_app.py"]
 BIG = np.arange(1e6)  # ws_bigdata_app's column: 8,000,000 bytes

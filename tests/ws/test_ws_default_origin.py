@@ -18,8 +18,9 @@ from typing import Iterator
 import pytest
 import requests
 import websocket
-from bokeh_wire import NODELAY, TIMEOUT, page_token
-from servers import APPS, BIN, EXAMPLES, Server, free_port, launch, spawn
+
+from tests.support.servers import APPS, BIN, EXAMPLES, Server, free_port, launch, spawn
+from tests.support.wire import NODELAY, TIMEOUT, page_token
 
 HELLO = APPS / "hello.py"
 FOREIGN = "http://localhost:5006"

@@ -4,14 +4,15 @@ connection slots: with ``--worker-connections 3`` a worker still serves many tab
 from __future__ import annotations
 
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from bokeh_wire import BokehWS, page_token
+
+from tests.support import servers
+from tests.support.wire import BokehWS, page_token
 
 TABS = 8
 
 
 def test_open_websockets_do_not_hold_gunicorn_connection_slots():
-    server = _root.launch("gunicorn", apps=[_root.APPS / "hello.py"], args=["--worker-connections", "3"])
+    server = servers.launch("gunicorn", apps=[servers.APPS / "hello.py"], args=["--worker-connections", "3"])
     opened: list[BokehWS] = []
     try:
         for _ in range(TABS):

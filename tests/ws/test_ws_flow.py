@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 
 import bokeh
-from bokeh_wire import BokehWS, button_click, model_by_name, model_changed, model_changes, page_token
+
+from tests.support.wire import BokehWS, button_click, model_by_name, model_changed, model_changes, page_token
 
 
 def _ids(ws: BokehWS) -> dict[str, str]:

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from bokeh_wire import (
+
+from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
+from tests.support.wire import (
     TIMEOUT,
     decode_ndarray,
     map_entries,
@@ -25,8 +27,6 @@ from bokeh_wire import (
     model_changes,
     page_token,
 )
-
-from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
 
 OPCODE_TEXT, OPCODE_BINARY, OPCODE_CLOSE = 0x1, 0x2, 0x8
 

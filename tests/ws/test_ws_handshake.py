@@ -13,7 +13,8 @@ import pytest
 import requests
 import websocket
 from bokeh.util.token import generate_jwt_token, generate_session_id
-from bokeh_wire import NODELAY, TIMEOUT, BokehWS, page_token
+
+from tests.support.wire import NODELAY, TIMEOUT, BokehWS, page_token
 
 
 def handshake(url: str, subprotocols: list[str] | None, **options) -> tuple[int, dict, str]:

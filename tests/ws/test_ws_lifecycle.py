@@ -6,8 +6,9 @@ import time
 
 from bokeh.client import pull_session
 from bokeh.util.token import generate_jwt_token, get_session_id
-from bokeh_wire import BokehWS
 from websocket import ABNF
+
+from tests.support.wire import BokehWS
 
 
 def test_keep_alive_pings_count_up_from_zero(tuned_server, connect):

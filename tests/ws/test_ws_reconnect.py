@@ -12,12 +12,11 @@ import time
 
 import pytest
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 import websocket
 from bokeh.util.token import generate_secret_key
-from bokeh_wire import BokehWS, model_by_name, page_token
 
-APPS, launch = _root.APPS, _root.launch
+from tests.support.servers import APPS, launch
+from tests.support.wire import BokehWS, model_by_name, page_token
 
 KINDS = ["gunicorn", "flask"]
 #: Tokens that expire in 3 s (2-3 s after the page: expiry counts from the whole second),

@@ -8,7 +8,10 @@ import struct
 
 import numpy as np
 from bokeh.client import pull_session
-from bokeh_wire import (
+from websocket import ABNF
+
+from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
+from tests.support.wire import (
     TIMEOUT,
     BokehWS,
     Msg,
@@ -20,9 +23,6 @@ from bokeh_wire import (
     ndarray_ref,
     page_token,
 )
-from websocket import ABNF
-
-from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
 
 LIMIT = 1_000_000  # LIMITED_SETTINGS["websocket_max_message_size"]
 UNDER = 112_500  # float64 values: 900,000 bytes

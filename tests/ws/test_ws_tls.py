@@ -16,8 +16,9 @@ from typing import Iterator
 import numpy as np
 import pytest
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-from bokeh_wire import BokehWS, decode_ndarray, map_entries, model_by_name, model_changed, model_changes
+
+from tests.support import servers
+from tests.support.wire import BokehWS, decode_ndarray, map_entries, model_by_name, model_changed, model_changes
 
 pytestmark = [pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command"),
               pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
@@ -34,15 +35,15 @@ def tls_server() -> Iterator[str]:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
-    port = _root.free_port()
+    port = servers.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
     env.update(PYTHONUNBUFFERED="1", BOKEH_DEFAULT_SERVER_PORT=str(port),
-               BOKEH_APPS=os.pathsep.join(str(_root.APPS / a) for a in ("hello.py", "ws_bigdata_app.py")))
+               BOKEH_APPS=os.pathsep.join(str(servers.APPS / a) for a in ("hello.py", "ws_bigdata_app.py")))
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
-        [str(_root.BIN / "gunicorn"), "-c", str(_root.ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}",
+        [str(servers.BIN / "gunicorn"), "-c", str(servers.ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}",
          "--certfile", str(cert), "--keyfile", str(key), "wsgi:app"],
-        cwd=_root.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=servers.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"https://127.0.0.1:{port}"
     try:
         for _ in range(600):

@@ -1,8 +1,8 @@
-"""Helpers shared by the hardening tests (issue 3): servers, the memory log, raw sockets.
+"""Helpers of the hardening tests (issue 3): sizes, the memory log, the server log, raw
+sockets and frames.
 
-Plain functions and classes, no fixtures. The server helpers come from
-``tests/servers.py`` (``tests/conftest.py`` in older layouts); the raw Bokeh-protocol
-client ``tests/bokeh_wire.py`` is loaded by file path.
+Plain functions and classes, no fixtures. Servers come from :mod:`tests.support.servers`
+and the raw Bokeh-protocol client from :mod:`tests.support.wire`.
 
 Sizes: each test has a CI size (run by default) and a larger size behind
 ``@pytest.mark.slow`` (deselected by default). ``HARDENING_SCALE`` (a float, default 1)
@@ -11,44 +11,21 @@ multiplies the slow sizes, e.g. ``HARDENING_SCALE=3 pytest -m slow tests/hardeni
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import re
 import socket
 import struct
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import requests
 
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
+from tests.support.servers import APPS
+from tests.support.wire import BokehWS, page_token
 
-
-def _load(name: str, path: Path):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-# tests/servers.py holds the server helpers (tests/ is on sys.path under pytest)
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-import servers as _root  # noqa: E402
-
-wire = _load("_hardening_bokeh_wire", TESTS / "bokeh_wire.py")
-
-APPS, Server, launch = _root.APPS, _root.Server, _root.launch
 HELLO = APPS / "hello.py"
-BokehWS, Closed, page_token = wire.BokehWS, wire.Closed, wire.page_token
 
 TIMEOUT = 10.0
 

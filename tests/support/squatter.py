@@ -16,7 +16,8 @@ import signal
 import socket
 
 import pytest
-from servers import IN_CI
+
+from tests.support.servers import IN_CI
 
 #: The uid and gid of the other user (Debian's ``nobody``/``nogroup``).
 OTHER_UID = 65534

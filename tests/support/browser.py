@@ -1,15 +1,12 @@
-"""Helpers for the browser tests: the root conftest's launcher, a launcher for the
-``examples/host_app`` Flask app, and small Playwright helpers that read Bokeh model state
-in the page through ``Bokeh.documents[0]``."""
+"""Helpers for the browser tests: a launcher for the ``examples/host_app`` Flask app, waiting
+for server log lines, and small Playwright helpers that read Bokeh model state in the page
+through ``Bokeh.documents[0]``."""
 from __future__ import annotations
 
 import os
 import time
 
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-
-ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
-Server, launch, spawn, free_port = _root.Server, _root.launch, _root.spawn, _root.free_port
+from tests.support.servers import BIN, EXAMPLES, ROOT, Server, free_port, spawn
 
 KINDS = ["gunicorn", "flask"]
 #: Generous upper bound for anything that needs a server round trip.
@@ -89,3 +86,20 @@ def wait_for_model(page, name: str, predicate_js: str, expr: str = "text",
         " const v = read(); if (v === undefined) return false;"
         " return Function('v', 'return (' + pred + ')')(v); }",
         arg=[name, expr, predicate_js], timeout=timeout)
+
+
+# -- examples/sliders.py ----------------------------------------------------------------
+
+#: The plot's y values, as :func:`wait_for_model`'s ``expr`` on the ``plot`` model.
+Y = "renderers[0].data_source.data.y"
+
+
+def y_values(page) -> list[float]:
+    return page.evaluate(
+        "Array.from(Bokeh.documents[0].get_model_by_name('plot').renderers[0].data_source.data.y)")
+
+
+def slider_handle(page, title: str):
+    """The drag handle of the slider titled ``title`` (focus it, then press arrow keys)."""
+    return page.locator("div.bk-Slider", has=page.locator(".bk-slider-title", has_text=title)) \
+               .locator(".noUi-handle")

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
-from servers import IN_CI, ROOT, Server, free_port, spawn
+
+from tests.support.servers import IN_CI, ROOT, Server, free_port, spawn
 
 NGINX = "/usr/sbin/nginx"
 SITE_CONFIG = ROOT / "examples" / "deploy" / "nginx.conf"

@@ -9,14 +9,11 @@ import tempfile
 from pathlib import Path
 
 import requests
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
 from requests.adapters import HTTPAdapter
 
-ROOT, EXAMPLES, BIN = _root.ROOT, _root.EXAMPLES, _root.BIN
-Server, launch, spawn, free_port = _root.Server, _root.launch, _root.spawn, _root.free_port
+from tests.support.servers import BIN, ROOT, Server, free_port, spawn
 
-HERE = Path(__file__).resolve().parent
-APPS = HERE / "apps"
+APPS = ROOT / "tests" / "auth" / "apps"
 WHOAMI = APPS / "whoami.py"
 LOGIN_SERVER = APPS / "login_server.py"
 BOKEH_EXAMPLE_AUTH = APPS / "server_auth" / "auth.py"

@@ -24,8 +24,8 @@ from typing import Callable
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-APPS = Path(__file__).resolve().parent / "apps"
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ROOT / "tests" / "apps"
 EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

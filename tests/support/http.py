@@ -9,11 +9,6 @@ import requests
 
 TIMEOUT = 15
 
-
-import servers as _root  # noqa: E402 (tests/ is on sys.path)
-
-APPS, Server, launch = _root.APPS, _root.Server, _root.launch
-
 #: The signing key every signed server in this folder uses.
 SECRET_KEY = "http-tests-secret-key-0123456789abcdefghijkl"
 #: Distinct bytes so a test can tell the custom favicon from Bokeh's.
