@@ -18,6 +18,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -112,9 +113,10 @@ def wheel(wheel_build) -> Path:
 
 
 @pytest.fixture(scope="session")
-def venv(wheel, tmp_path_factory) -> Path:
+def venv(wheel, tmp_path_factory) -> Iterator[Path]:
     """A fresh virtualenv with the wheel installed (not editable), its dependencies pinned to
-    the versions of the virtualenv running the tests."""
+    the versions of the virtualenv running the tests; removed afterwards (pytest keeps its
+    last three sessions' folders, about 180 MB each with a virtualenv)."""
     tmp = tmp_path_factory.mktemp("venv")
     created = run([sys.executable, "-m", "venv", tmp / "venv"], cwd=tmp, timeout=120)
     if created.returncode != 0:
@@ -129,7 +131,8 @@ def venv(wheel, tmp_path_factory) -> Path:
         if reason:
             unavailable(f"cannot install the wheel's dependencies without the package index: {reason}")
         pytest.fail(f"pip install of the wheel failed:\n{install.stdout[-4000:]}\n{install.stderr[-4000:]}")
-    return tmp / "venv"
+    yield tmp / "venv"
+    shutil.rmtree(tmp / "venv")
 
 
 @pytest.fixture
