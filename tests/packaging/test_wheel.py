@@ -22,8 +22,9 @@ from typing import Iterator
 
 import pytest
 import requests
-from bokeh_wire import BokehWS, page_token
-from servers import IN_CI, ROOT, free_port, spawn
+
+from tests.support.servers import IN_CI, ROOT, free_port, spawn
+from tests.support.wire import BokehWS, page_token
 
 # building and installing take a while on a cold pip cache
 pytestmark = pytest.mark.timeout(900)
