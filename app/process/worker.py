@@ -43,11 +43,11 @@ class _TrackedStreamServer(StreamServer):
     """gunicorn's gevent worker keeps its servers in local variables of ``run``; this
     records them, so a drain can stop their accepting at once."""
 
-    started: list[StreamServer] = []
+    servers: list[StreamServer] = []
 
     def start(self) -> None:
         super().start()
-        _TrackedStreamServer.started.append(self)
+        _TrackedStreamServer.servers.append(self)
 
 
 class BokehGeventWorker(ggevent.GeventWorker):
@@ -89,7 +89,7 @@ class BokehGeventWorker(ggevent.GeventWorker):
 
                 transport.stop(self)
             successor = self._wait_for_successor() if wait_for_successor else False
-            for server in _TrackedStreamServer.started:
+            for server in _TrackedStreamServer.servers:
                 server.stop_accepting()
             self._close_websockets(cores, spread=successor)
         except Exception:  # the worker exits either way
