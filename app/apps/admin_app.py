@@ -20,7 +20,9 @@ from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.document import Document
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, DataTable, Div, NumberFormatter, TableColumn
+from bokeh.models import ColumnDataSource
+from bokeh.models.widgets.markups import Div  # not bokeh.models: its __all__ is built at run time
+from bokeh.models.widgets.tables import DataTable, NumberFormatter, TableColumn
 from bokeh.plotting import figure
 
 from ..runtime import worker_stats
@@ -49,7 +51,8 @@ class Rates:
         self._last: dict[int, tuple[float, int, float]] = {}  # pid: (time, count, rate)
 
     def of(self, record: dict[str, Any], count: int) -> float:
-        pid, now = record["pid"], record["time"]
+        pid: int = record["pid"]
+        now: float = record["time"]
         last_time, last_count, rate = self._last.get(pid, (now, count, 0.0))
         if now > last_time:  # else the file was not rewritten since: the rate stands
             rate = max(0.0, (count - last_count) / (now - last_time))

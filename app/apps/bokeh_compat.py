@@ -75,4 +75,5 @@ def session_hook(handler: Handler, name: str) -> Callable[[Any], Any] | None:
         return None if getattr(hook, "__name__", "") == "_do_nothing" else hook
     if getattr(type(inner), name) is getattr(Handler, name):
         return None  # Bokeh's no-op: skip it rather than run a coroutine for nothing
-    return getattr(inner, name)
+    method: Callable[[Any], Any] = getattr(inner, name)
+    return method

@@ -104,7 +104,7 @@ def _source_position(exc: BaseException) -> tuple[str, int] | None:
 def _innermost_frame(text: str, app_path: str | None) -> tuple[str | None, int | None]:
     """The last frame of ``text`` inside the app (its file or directory; without a path, the
     last outside Python's and the installed packages' directories), else the last frame."""
-    frames = [(name, int(line)) for name, line in _FRAME.findall(text)]
+    frames: list[tuple[str, int]] = [(name, int(line)) for name, line in _FRAME.findall(text)]
     if app_path is not None:
         root = os.path.abspath(app_path)
         inside = [f for f in frames if _within(f[0], root)]
@@ -112,8 +112,10 @@ def _innermost_frame(text: str, app_path: str | None) -> tuple[str | None, int |
         libraries = {os.path.abspath(p) for p in sysconfig.get_paths().values()}
         inside = [f for f in frames if not any(_within(f[0], lib) for lib in libraries)
                   and not f[0].startswith("<")]
-    chosen = (inside or frames or [(None, None)])[-1]
-    return chosen[0], chosen[1]
+    chosen = inside or frames
+    if not chosen:
+        return None, None
+    return chosen[-1]
 
 
 def _within(path: str, root: str) -> bool:

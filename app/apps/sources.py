@@ -17,7 +17,7 @@ from ..config.settings import SettingsError
 from .app_keys import EXAMPLE_APPS, EXAMPLES_DIR, key_for_path, normalize_key
 from .load_errors import AppLoadError, check_syntax
 
-AppSource = Union[str, os.PathLike, Application, Callable[..., Any]]
+AppSource = Union[str, "os.PathLike[str]", Application, Callable[..., Any]]
 
 def default_app_paths() -> list[str]:
     """``BOKEH_APPS`` (os.pathsep-separated paths) if set, else the bundled examples."""

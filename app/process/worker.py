@@ -57,7 +57,8 @@ class BokehGeventWorker(ggevent.GeventWorker):
 
     def run(self) -> None:
         self._drained = Event()
-        ggevent.StreamServer = _TrackedStreamServer  # what GeventWorker.run builds from
+        # what GeventWorker.run builds from; the stubs do not re-export gunicorn's import of it
+        ggevent.StreamServer = _TrackedStreamServer  # type: ignore[attr-defined]
         super().run()
         if not self._draining:  # max_requests reached, or the master is gone: drain all the same
             self.drain(True)

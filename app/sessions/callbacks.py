@@ -33,7 +33,7 @@ class _Scheduled:
 
     def __init__(self, callback: SessionCallback) -> None:
         self.callback = callback
-        self.greenlet: gevent.Greenlet | None = None
+        self.greenlet: gevent.Greenlet[..., None] | None = None
         self.cancelled = False
         self.running = False
 
