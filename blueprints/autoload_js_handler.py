@@ -11,6 +11,7 @@ authentication or session work, with or without an ``Origin`` (Bokeh answers 500
 from __future__ import annotations
 
 from flask import Response, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..app.apps import pages
 from ..app.config.origins import served_address
@@ -39,7 +40,7 @@ def _cors(core: ServerCore, response: Response) -> Response:
 
 
 class AutoloadJsHandler(SessionHandler):
-    def prepare(self) -> Response | None:
+    def prepare(self) -> BaseResponse | None:
         if request.method == "OPTIONS":
             return None
         return super().prepare()

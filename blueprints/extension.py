@@ -26,7 +26,8 @@ from ..app.auth.providers import AuthProvider
 from ..app.config.settings import build_settings, normalize_prefix
 from ..app.process.worker_class import refuse_unsuitable_worker
 from ..app.sessions.server import ServerCore
-from .auth.login_handlers import FlaskLoginAuth, install_auth, with_cookie_secret
+from .auth.flask_login_auth import FlaskLoginAuth
+from .auth.login_handlers import install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
 from .websocket.ws_socket import NoEvent, NoReaderThread
@@ -95,7 +96,8 @@ class BokehServer:
     @staticmethod
     def core(app: Flask, name: str = "bokeh") -> ServerCore:
         """The ServerCore registered on ``app`` under ``name``."""
-        return app.extensions["bokeh_flask"][name]
+        core: ServerCore = app.extensions["bokeh_flask"][name]
+        return core
 
 
 class _RedactTokens(logging.Filter):

@@ -97,7 +97,24 @@ def open_private_sqlite(path: str) -> sqlite3.Connection:
     return connect_sqlite(path)
 
 
-class LoginStore(Protocol):
+class AttemptStore(Protocol):
+    """Failed login attempts, counted for :mod:`app.auth.throttle` (a :class:`LoginStore` is one)."""
+
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
+        it returns None, one attempt is counted under every key and its ticket returned,
+        else what it returned (nothing is counted). :class:`StoreUnavailable` when the store
+        cannot answer."""
+
+    def release_attempt(self, ticket: Ticket) -> None:
+        """Uncount a reserved attempt (its password was right)."""
+
+    def clear_failures(self, key: str) -> None:
+        """Forget ``key``'s attempts (a successful login)."""
+
+
+class LoginStore(AttemptStore, Protocol):
     """Live logins, shared by every worker that may see their cookies."""
 
     def start(self, user: str) -> str:
@@ -115,19 +132,6 @@ class LoginStore(Protocol):
 
     def revoked(self, value: str) -> bool:
         """Whether :meth:`revoke` named this value."""
-
-    def reserve_attempt(self, keys: Sequence[str], window: float,
-                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
-        """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
-        it returns None, one attempt is counted under every key and its ticket returned,
-        else what it returned (nothing is counted). :class:`StoreUnavailable` when the store
-        cannot answer."""
-
-    def release_attempt(self, ticket: Ticket) -> None:
-        """Uncount a reserved attempt (its password was right)."""
-
-    def clear_failures(self, key: str) -> None:
-        """Forget ``key``'s attempts (a successful login)."""
 
     def ping(self) -> None:
         """Raise when the store cannot be reached."""

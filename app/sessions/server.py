@@ -240,7 +240,9 @@ class ServerCore:
         extra: dict[str, Any] = {}
         for handler in context.application.handlers:
             try:
-                result = asyncio_loop.resolve(handler.process_request(request))
+                # Bokeh types the argument as Tornado's request (cookies are Morsels there); ours
+                # gives the cookies as plain strings
+                result = asyncio_loop.resolve(handler.process_request(request))  # type: ignore[arg-type]
             except Exception:
                 log.exception("process_request failed for app %s", context.url)
                 context.metrics.error("process_request")

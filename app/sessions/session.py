@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gevent
 from bokeh.core.property.wrappers import PropertyValueContainer
+from bokeh.core.types import ID
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
 from bokeh.document.locking import UnlockedDocumentProxy
@@ -147,7 +148,7 @@ class ServerSession:
 
     def pull(self, connection: ServerConnection, reqid: str) -> None:
         with self.locked() as doc:
-            reply = _protocol.create("PULL-DOC-REPLY", reqid, doc)
+            reply = _protocol.create("PULL-DOC-REPLY", ID(reqid), doc)
             drop_unused_defaults(doc)
         connection.send_message(reply)
 
@@ -174,8 +175,9 @@ class ServerSession:
         frames = message_frames(_protocol.create("PATCH-DOC", [event]))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("PATCH-DOC out to %d connections of session %s", len(self._connections), self.id[:8])
+        setter: object = event.setter  # Bokeh types it as its own sessions; ours sets its connection
         for connection in list(self._connections):
-            if connection is not event.setter:
+            if connection is not setter:
                 connection.write_frames(frames, "PATCH-DOC")
 
     def _session_callback_added(self, event: SessionCallbackAdded) -> None:
@@ -304,10 +306,11 @@ def _drop_app_modules(doc: Document) -> None:
     ``DocumentModuleManager.destroy`` does, minus its ``gc.get_referrers`` leak check:
     that scans the whole heap, tens of milliseconds per session with many sessions live."""
     manager = getattr(doc, "modules", None)
+    if manager is None:
+        return
     modules = getattr(manager, "_modules", None)
     if modules is None:
-        if manager is not None:
-            manager.destroy()
+        manager.destroy()
         return
     for module in modules:
         sys.modules.pop(module.__name__, None)
