@@ -97,7 +97,8 @@ def build_document(doc: Document, stats_directory: str) -> None:
 
     def update() -> None:
         rows = worker_rows(worker_stats.read_workers(stats_directory), rates)
-        workers.data = rows
+        # a copy mypy types as Bokeh's columns (Bokeh 3.6 declares them narrowly, and dict is invariant)
+        workers.data = dict(rows)
         history.stream({"time": [time.time() * 1000], "messages_per_s": [sum(rows["messages_per_s"])],
                         "sessions": [sum(rows["sessions"])]}, rollover=HISTORY_POINTS)
 
