@@ -21,7 +21,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..app.apps.sources import AppSource
+from ..app.apps.sources import AppSources
 from ..app.auth.providers import AuthProvider
 from ..app.config.settings import build_settings, normalize_prefix
 from ..app.process.worker_class import refuse_unsuitable_worker
@@ -56,7 +56,7 @@ def _ensure_gevent() -> None:
 class BokehServer:
     """The Flask extension: serves Bokeh apps from a Flask app."""
 
-    def __init__(self, app: Flask | None = None, apps: Any = None, url_prefix: str = "",
+    def __init__(self, app: Flask | None = None, apps: AppSources = None, url_prefix: str = "",
                  name: str = "bokeh", auth: AuthSpec = None, **settings: Any) -> None:
         self.apps = apps
         self.url_prefix = url_prefix
@@ -66,7 +66,7 @@ class BokehServer:
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask, apps: AppSource | Any = None, url_prefix: str | None = None,
+    def init_app(self, app: Flask, apps: AppSources = None, url_prefix: str | None = None,
                  auth: AuthSpec = None, **settings: Any) -> ServerCore:
         """Build the core from config and register the blueprints; return the core."""
         refuse_unsuitable_worker()

@@ -37,6 +37,9 @@ from .callbacks import CallbackGroup
 from .frames import message_frames
 
 if TYPE_CHECKING:
+    from bokeh.protocol.messages.patch_doc import patch_doc
+    from bokeh.protocol.messages.push_doc import push_doc
+
     from .connection import ServerConnection
 
 log = logging.getLogger(__name__)
@@ -152,14 +155,15 @@ class ServerSession:
             drop_unused_defaults(doc)
         connection.send_message(reply)
 
-    def push(self, connection: ServerConnection, message: Any) -> None:
+    def push(self, connection: ServerConnection, message: push_doc) -> None:
         with self.locked() as doc:
             message.push_to_document(doc)
         connection.send_message(connection.ok(message))
 
-    def patch(self, connection: ServerConnection, message: Any) -> None:
+    def patch(self, connection: ServerConnection, message: patch_doc) -> None:
         with self.locked() as doc:
-            message.apply_to_document(doc, setter=connection)
+            # Bokeh only compares the setter with listeners by identity; its type names its own sessions
+            message.apply_to_document(doc, setter=connection)  # type: ignore[arg-type]
         connection.send_message(connection.ok(message))
 
     # -- Document dispatch hooks ----------------------------------------------------------
