@@ -12,9 +12,12 @@ import os
 import re
 import sysconfig
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config.settings import SettingsError
+
+if TYPE_CHECKING:
+    from bokeh.application.handlers.handler import Handler
 
 #: ``File "/path/app.py", line 3`` in a formatted traceback.
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
@@ -61,7 +64,7 @@ class AppLoadError(SettingsError):
                    filename, lineno, text)
 
     @classmethod
-    def from_handler(cls, app: str, handler: Any) -> AppLoadError:
+    def from_handler(cls, app: str, handler: Handler) -> AppLoadError:
         """From a Bokeh handler whose code raised while it built a document (``handler.failed``);
         ``app`` names it (its URL)."""
         detail = handler.error_detail or ""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping, overload
+from typing import Any, Callable, Mapping, overload
 from urllib.parse import quote
 
 import tornado.web
@@ -88,7 +88,7 @@ class CapturingConnection(HTTPConnection):
         self.response = HandlerResponse()
         self._chunks: list[bytes] = []
 
-    def set_close_callback(self, callback: Any) -> None:
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """A buffered WSGI response has no early client close to report."""
 
     def write_headers(self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders,

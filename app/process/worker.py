@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
@@ -27,6 +27,9 @@ from gevent.server import StreamServer
 from gunicorn.workers import base, ggevent
 
 from ..runtime import handover
+
+if TYPE_CHECKING:
+    from ..sessions.server import ServerCore
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ class BokehGeventWorker(ggevent.GeventWorker):
                 return "ready" in states.values()
             gevent.sleep(SIBLING_POLL)
 
-    def _close_websockets(self, cores: list[Any], spread: bool) -> None:
+    def _close_websockets(self, cores: list[ServerCore], spread: bool) -> None:
         """Close every websocket with 1001. When a sibling serves (a reload, one worker's
         restart), spread the closes: tabs that reconnect a few at a time find their session
         rebuilt and pulled at once, where all at the same instant they queue behind each

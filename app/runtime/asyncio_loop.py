@@ -32,7 +32,7 @@ import logging
 import os
 import weakref
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator, Iterator
 
 import gevent
 from gevent.event import AsyncResult
@@ -153,7 +153,8 @@ class HubEventLoop(asyncio.SelectorEventLoop):
             raise RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one")
 
 
-def _owned_task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+def _owned_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+                **kwargs: Any) -> asyncio.Task[Any]:
     """The loop's task factory: a plain Task, counted as its session's when it has one."""
     task = asyncio.Task(coro, loop=loop, **kwargs)
     context = kwargs.get("context")
