@@ -88,6 +88,7 @@ class BokehServer:
         register_routes(app, core, prefix, self.name)
         if resolved.use_xheaders and not isinstance(app.wsgi_app, ProxyFix):
             # as Tornado's xheaders: the client address and scheme the proxy saw
+            # Flask's documented way to add WSGI middleware; its types declare wsgi_app a method
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
         app.extensions.setdefault("bokeh_flask", {})[self.name] = core
         _configure_logging(resolved.log_level)

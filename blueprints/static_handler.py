@@ -41,8 +41,8 @@ def file_response(root: Path, subpath: str) -> Response:
 class StaticHandler(BokehView):
     """Files under one root: ``options['root']`` (a Path) or an extension's dist folder."""
 
-    def head(self, filename: str) -> Response:  # type: ignore[override]
-        return self.get(filename)
+    def head(self, **kwargs: str) -> Response:
+        return self.get(**kwargs)  # the route's <filename>
 
     def get(self, filename: str) -> Response:
         root = self.route_options.get("root")

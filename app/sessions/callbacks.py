@@ -148,4 +148,4 @@ def _release(callback: SessionCallback) -> None:
     reference cycle that would keep the whole session alive until a full garbage
     collection, long after the callback ran.
     """
-    callback._callback = None  # type: ignore[assignment]
+    callback._callback = None  # type: ignore[assignment]  # Bokeh types it as always set
