@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
@@ -27,6 +27,9 @@ from gevent.server import StreamServer
 from gunicorn.workers import base, ggevent
 
 from ..runtime import handover
+
+if TYPE_CHECKING:
+    from ..sessions.server import ServerCore
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,11 @@ class _TrackedStreamServer(StreamServer):
     """gunicorn's gevent worker keeps its servers in local variables of ``run``; this
     records them, so a drain can stop their accepting at once."""
 
-    started: list[StreamServer] = []
+    servers: list[StreamServer] = []
 
     def start(self) -> None:
         super().start()
-        _TrackedStreamServer.started.append(self)
+        _TrackedStreamServer.servers.append(self)
 
 
 class BokehGeventWorker(ggevent.GeventWorker):
@@ -57,7 +60,8 @@ class BokehGeventWorker(ggevent.GeventWorker):
 
     def run(self) -> None:
         self._drained = Event()
-        ggevent.StreamServer = _TrackedStreamServer  # what GeventWorker.run builds from
+        # what GeventWorker.run builds from; the stubs do not re-export gunicorn's import of it
+        ggevent.StreamServer = _TrackedStreamServer  # type: ignore[attr-defined]
         super().run()
         if not self._draining:  # max_requests reached, or the master is gone: drain all the same
             self.drain(True)
@@ -89,7 +93,7 @@ class BokehGeventWorker(ggevent.GeventWorker):
 
                 transport.stop(self)
             successor = self._wait_for_successor() if wait_for_successor else False
-            for server in _TrackedStreamServer.started:
+            for server in _TrackedStreamServer.servers:
                 server.stop_accepting()
             self._close_websockets(cores, spread=successor)
         except Exception:  # the worker exits either way
@@ -114,7 +118,7 @@ class BokehGeventWorker(ggevent.GeventWorker):
                 return "ready" in states.values()
             gevent.sleep(SIBLING_POLL)
 
-    def _close_websockets(self, cores: list[Any], spread: bool) -> None:
+    def _close_websockets(self, cores: list[ServerCore], spread: bool) -> None:
         """Close every websocket with 1001. When a sibling serves (a reload, one worker's
         restart), spread the closes: tabs that reconnect a few at a time find their session
         rebuilt and pulled at once, where all at the same instant they queue behind each
