@@ -3,16 +3,12 @@ from the test virtualenv, whose test extra installs mypy and the stub packages."
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-#: as tests/servers.py: under CI=true a missing tool fails the test instead of skipping it
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.support.servers import IN_CI, ROOT
 
 
 @pytest.mark.timeout(900)
