@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -26,7 +27,12 @@ from gevent.event import Event
 from gevent.server import StreamServer
 from gunicorn.workers import base, ggevent
 
+from ..apps.load_errors import describe
+from ..config.declare import SettingsError
 from ..runtime import handover
+
+#: gunicorn's exit status for a worker that could not boot: its master stops, with a reason.
+WORKER_BOOT_ERROR = 3
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,16 @@ class BokehGeventWorker(ggevent.GeventWorker):
     """``worker_class`` of ``bokeh-flask serve`` and ``gunicorn.conf.py``."""
 
     _draining = False
+
+    def load_wsgi(self) -> None:
+        """Import the app; a configuration our code refuses (a Flask-Login app without a
+        secret key, a bad setting in Flask config) is one line and gunicorn's "failed to
+        boot" exit, not a worker traceback."""
+        try:
+            super().load_wsgi()
+        except SettingsError as exc:  # an app's load error: its block (file, line, caret)
+            print(f"bokeh-flask: error: {describe(exc)}", file=sys.stderr, end="", flush=True)
+            sys.exit(WORKER_BOOT_ERROR)
 
     def run(self) -> None:
         self._drained = Event()
