@@ -256,17 +256,17 @@ def provider_from(auth: AuthProvider | str | os.PathLike[str] | None, settings: 
 
 
 def check_cookie_secret(module: AuthModule, cookie_secret: str | None) -> None:
-    """An auth module whose code signs or reads signed cookies (Tornado's secure cookies,
-    as Bokeh's example does) cannot work without a cookie secret: refused at start, where
-    it would otherwise serve and answer its login POST with 500."""
+    """An auth module whose code signs or reads Tornado's signed cookies (``*_signed_cookie``,
+    formerly ``*_secure_cookie``) cannot work without a cookie secret: refused at start,
+    where it would otherwise serve and answer its login POST with 500."""
     if cookie_secret:
         return
     with open(module.path, encoding="utf-8", errors="replace") as file:
         source = file.read()
-    if "secure_cookie" in source:
-        raise AuthError(f"auth module {module.path} uses signed cookies (get_secure_cookie / "
-                        "set_secure_cookie) but no cookie secret is set: give --cookie-secret-file PATH "
-                        "(or BOKEH_COOKIE_SECRET, or the Flask app's SECRET_KEY)")
+    if "signed_cookie" in source or "secure_cookie" in source:
+        raise AuthError(f"auth module {module.path} uses Tornado's signed cookies but no cookie secret "
+                        "is set: give --cookie-secret-file PATH (or BOKEH_COOKIE_SECRET, or the Flask "
+                        "app's SECRET_KEY)")
 
 
 @dataclasses.dataclass

@@ -28,6 +28,7 @@ from ..apps.versions import check_supported
 from ..config import state_dir
 from ..config.declare import Option
 from ..config.settings import OPTIONS, Settings, SettingsError, build_settings
+from . import preflight
 from .dev_reload import watched_files
 from .gunicorn_config import gunicorn_options
 
@@ -157,6 +158,8 @@ def serve(ns: argparse.Namespace) -> int:
     state_dir.prepare(settings.state_dir)  # one that is not private: one line, before anything starts
     _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
+    if bind is None:  # before gunicorn's first line (its on_starting hook checks again)
+        preflight.check_binds([(settings.address or "0.0.0.0", settings.port)])
     options = gunicorn_options(settings, bind)
     if ns.log_file:
         options["errorlog"] = ns.log_file
