@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from ..apps.app_keys import ADMIN_KEY, EXAMPLE_APPS, key_for_path, refuse_admin_key
 from ..apps.load_errors import describe
 from ..apps.versions import check_supported
+from ..auth.logins import check_reachable
 from ..config import state_dir
 from ..config.declare import Option
 from ..config.settings import OPTIONS, Settings, SettingsError, build_settings
@@ -156,6 +157,7 @@ def serve(ns: argparse.Namespace) -> int:
     if settings.admin:
         refuse_admin_key(_keys(paths))
     state_dir.prepare(settings.state_dir)  # one that is not private: one line, before anything starts
+    check_reachable(settings)  # a Redis flag without the package or the server: one line too
     _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
     if bind is None:  # before gunicorn's first line (its on_starting hook checks again)

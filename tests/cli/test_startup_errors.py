@@ -80,3 +80,19 @@ def test_version_names_bokeh_flask_bokeh_and_python():
     result = run_cli("--version", timeout=30)
     assert result.returncode == 0
     assert result.stdout.startswith("bokeh-flask ") and "(Bokeh 3." in result.stdout and "Python 3." in result.stdout
+
+
+def test_a_redis_flag_without_the_redis_package_names_the_extra(tmp_path):
+    hidden = tmp_path / "redis"  # as on a machine where the redis package is not installed
+    hidden.mkdir()
+    (hidden / "__init__.py").write_text('raise ImportError("No module named \'redis\'")\n')
+    result = run_cli("serve", str(HELLO), "--redis-url", "redis://127.0.0.1:6390/0", "--port", str(free_port()),
+                     env=clean_env(PYTHONPATH=str(tmp_path)), timeout=30)
+    assert_one_line_error(result, "--redis-url needs the redis package: pip install 'bokeh-flask[redis]'")
+
+
+def test_metrics_work_with_a_plain_install():
+    """prometheus-client is a dependency: ``--metrics`` needs no extra."""
+    from importlib.metadata import requires
+
+    assert any(r.startswith("prometheus-client") and "extra" not in r for r in requires("bokeh-flask") or [])
