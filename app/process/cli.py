@@ -30,7 +30,7 @@ from ..config import state_dir
 from ..config.declare import Option
 from ..config.settings import OPTIONS, Settings, SettingsError, build_settings
 from . import preflight
-from .dev_reload import watched_files
+from .dev_reload import Watcher, watched_files
 from .gunicorn_config import gunicorn_options
 
 log = logging.getLogger(__name__)
@@ -165,11 +165,7 @@ def serve(ns: argparse.Namespace) -> int:
     options = gunicorn_options(settings, bind)
     if ns.log_file:
         options["errorlog"] = ns.log_file
-    if ns.dev is not None:
-        # gunicorn's reloader restarts the worker on a save; the worker then loads every
-        # module fresh and serves an error page for an app that fails (settings.dev)
-        options["reload"] = True
-        options["reload_extra_files"] = watched_files(paths, ns.dev)
+    watcher = Watcher(watched_files(paths, ns.dev)) if ns.dev is not None else None
     if settings.use_xheaders:
         options["forwarded_allow_ips"] = "*"
     if ns.ssl_certfile:
@@ -180,7 +176,7 @@ def serve(ns: argparse.Namespace) -> int:
         os.environ["BOKEH_APPS"] = os.pathsep.join(paths)
     if ns.args:
         os.environ["BOKEH_FLASK_ARGS"] = json.dumps(ns.args)
-    options["when_ready"] = _announce(settings, paths, "https" if ns.ssl_certfile else "http", ns.show)
+    options["when_ready"] = _announce(settings, paths, "https" if ns.ssl_certfile else "http", ns.show, watcher)
     log.info("Starting bokeh-flask %s", versions_line())
     _GunicornApp(options).run()
     return 0
@@ -218,10 +214,10 @@ def _keys(paths: list[str]) -> list[str]:
     return [key_for_path(p) for p in paths or EXAMPLE_APPS]
 
 
-def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> Any:
+def _announce(settings: Settings, paths: list[str], scheme: str, show: bool, watcher: Watcher | None) -> Any:
     """gunicorn's ``when_ready`` hook: once the port is bound (``--port 0`` included), one
-    ``Bokeh app running at: <url>`` line per app, as ``bokeh serve`` prints, and with
-    ``--show`` every app in the browser."""
+    ``Bokeh app running at: <url>`` line per app, as ``bokeh serve`` prints, with ``--show``
+    every app in the browser, and with ``--dev`` the watch over the app's files."""
     keys = _keys(paths) + ([ADMIN_KEY] if settings.admin else [])
 
     def when_ready(server: Any) -> None:
@@ -244,6 +240,8 @@ def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> 
 
             for url in urls:
                 webbrowser.open_new_tab(url)
+        if watcher is not None:
+            watcher.start()
 
     return when_ready
 

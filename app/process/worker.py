@@ -30,12 +30,16 @@ from gunicorn.workers import base, ggevent
 from ..apps.load_errors import describe
 from ..config.declare import SettingsError
 from ..runtime import handover
+from . import dev_reload
 
 #: gunicorn's exit status for a worker that could not boot: its master stops, with a reason.
 WORKER_BOOT_ERROR = 3
 
 log = logging.getLogger(__name__)
 
+#: --dev: how long a replaced worker leaves its pages to reload themselves (a few of their
+#: polls for the new worker's boot id) before it closes their websockets.
+DEV_PAGE_GRACE = 3 * dev_reload.POLL_INTERVAL_MS / 1000
 #: How often a draining worker looks for a ready sibling.
 SIBLING_POLL = 0.05
 #: A drain with a serving sibling closes its websockets over this many seconds per
@@ -107,6 +111,10 @@ class BokehGeventWorker(ggevent.GeventWorker):
             successor = self._wait_for_successor() if wait_for_successor else False
             for server in _TrackedStreamServer.started:
                 server.stop_accepting()
+            if successor and any(core.settings.dev for core in cores):
+                # --dev: the pages notice the new worker by themselves and reload; closing
+                # their websockets first would have BokehJS rebuild each session for nothing
+                gevent.sleep(DEV_PAGE_GRACE)
             self._close_websockets(cores, spread=successor)
         except Exception:  # the worker exits either way
             log.exception("draining failed")
