@@ -3,6 +3,7 @@
 #   make test    - install (with Debian chromium and nginx for the tests), then run every test
 # Another interpreter or Bokeh: make test PYTHON=python3.12, make test PYTHON=python3.10 BOKEH=3.6
 # (each combination gets a virtualenv of its own, .venv-<python>[-bokeh<version>]).
+# make lint runs ruff over the checkout (its rules in pyproject.toml), as CI does first.
 PYTHON ?= python3
 BOKEH  ?=
 PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
@@ -12,7 +13,7 @@ BIN     = $(VENV)/bin
 # pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
 BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
 
-.PHONY: serve test install install-test chromium nginx redis clean
+.PHONY: serve test lint install install-test chromium nginx redis clean
 
 $(BIN)/python:
 	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter"; exit 2; }
@@ -62,6 +63,9 @@ serve: install
 
 test: install-test chromium nginx redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf .venv .venv-* *.egg-info .pytest_cache

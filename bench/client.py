@@ -8,7 +8,7 @@ set, as browsers do. A Bokeh message's frames (header, metadata, content) are wr
 together.
 
 Everything blocks with a timeout; nothing here loops without a bound. Framing follows
-``tests/bokeh_wire.py`` (text frames for JSON parts, binary frames for buffers).
+``tests/support/wire.py`` (text frames for JSON parts, binary frames for buffers).
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ authentication or session work, with or without an ``Origin`` (Bokeh answers 500
 """
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, make_response, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..app.apps import pages
 from ..app.config.origins import served_address
@@ -39,15 +40,13 @@ def _cors(core: ServerCore, response: Response) -> Response:
 
 
 class AutoloadJsHandler(SessionHandler):
-    def prepare(self) -> Response | None:
+    def prepare(self) -> BaseResponse | None:
         if request.method == "OPTIONS":
             return None
         return super().prepare()
 
     def dispatch_request(self, **kwargs: object) -> Response:
-        result = super().dispatch_request(**kwargs)
-        response = result if isinstance(result, Response) else Response(result)
-        return _cors(self.core, response)
+        return _cors(self.core, make_response(super().dispatch_request(**kwargs)))
 
     def options(self) -> Response:
         return Response("", status=200, content_type="text/plain")

@@ -21,12 +21,13 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..app.apps.sources import AppSource
+from ..app.apps.sources import AppSources
 from ..app.auth.providers import AuthProvider
 from ..app.config.settings import build_settings, normalize_prefix
 from ..app.process.worker_class import refuse_unsuitable_worker
 from ..app.sessions.server import ServerCore
-from .auth.login_handlers import FlaskLoginAuth, install_auth, with_cookie_secret
+from .auth.flask_login_auth import FlaskLoginAuth
+from .auth.login_handlers import install_auth, with_cookie_secret
 from .routes import register_routes
 from .views import http_exception_response
 from .websocket.ws_socket import NoEvent, NoReaderThread
@@ -55,7 +56,7 @@ def _ensure_gevent() -> None:
 class BokehServer:
     """The Flask extension: serves Bokeh apps from a Flask app."""
 
-    def __init__(self, app: Flask | None = None, apps: Any = None, url_prefix: str = "",
+    def __init__(self, app: Flask | None = None, apps: AppSources = None, url_prefix: str = "",
                  name: str = "bokeh", auth: AuthSpec = None, **settings: Any) -> None:
         self.apps = apps
         self.url_prefix = url_prefix
@@ -65,7 +66,7 @@ class BokehServer:
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask, apps: AppSource | Any = None, url_prefix: str | None = None,
+    def init_app(self, app: Flask, apps: AppSources = None, url_prefix: str | None = None,
                  auth: AuthSpec = None, **settings: Any) -> ServerCore:
         """Build the core from config and register the blueprints; return the core."""
         refuse_unsuitable_worker()
@@ -87,6 +88,7 @@ class BokehServer:
         register_routes(app, core, prefix, self.name)
         if resolved.use_xheaders and not isinstance(app.wsgi_app, ProxyFix):
             # as Tornado's xheaders: the client address and scheme the proxy saw
+            # Flask's documented way to add WSGI middleware; its types declare wsgi_app a method
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
         app.extensions.setdefault("bokeh_flask", {})[self.name] = core
         _configure_logging(resolved.log_level)
@@ -95,7 +97,8 @@ class BokehServer:
     @staticmethod
     def core(app: Flask, name: str = "bokeh") -> ServerCore:
         """The ServerCore registered on ``app`` under ``name``."""
-        return app.extensions["bokeh_flask"][name]
+        core: ServerCore = app.extensions["bokeh_flask"][name]
+        return core
 
 
 class _RedactTokens(logging.Filter):

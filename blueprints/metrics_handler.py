@@ -43,6 +43,6 @@ class MetricsHandler(View):
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
         self.core.ensure_started()
-        encoder, content_type = choose_encoder(request.headers.get("Accept"))
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return Response(encoder(self.core.metrics.registry()), content_type=content_type,
                         headers={"Cache-Control": "no-store"})

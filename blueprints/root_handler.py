@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, redirect
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..app.apps import pages
 from .auth.users import AuthRequestHandler
@@ -9,7 +10,7 @@ from .views import BokehView
 
 
 class RootHandler(AuthRequestHandler, BokehView):
-    def get(self) -> Response:
+    def get(self) -> BaseResponse:
         settings = self.core.settings
         prefix = self.route_options["prefix"]
         keys = list(self.core.applications)

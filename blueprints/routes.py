@@ -29,7 +29,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bokeh.util.paths import server_path
 from flask import Blueprint, Flask
+from flask.views import View
 from flask_sock import Sock
 from werkzeug.exceptions import HTTPException
 
@@ -49,7 +51,7 @@ from .static_handler import IcoHandler, StaticHandler
 from .views import http_exception_response
 from .websocket.ws_handler import WSHandler
 
-_BOKEH_ICO = Path(__import__("bokeh").__file__).parent / "server" / "views" / "bokeh.ico"
+_BOKEH_ICO = server_path() / "views" / "bokeh.ico"
 
 
 def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> None:
@@ -62,7 +64,7 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
                 "where BokehJS must be served: mount bokeh-flask with url_prefix=..., or create "
                 "the Flask app with static_url_path='/assets' (or static_folder=None)"
             )
-    probes = {"/healthz": HealthzHandler, "/readyz": ReadyzHandler}
+    probes: dict[str, type[View]] = {"/healthz": HealthzHandler, "/readyz": ReadyzHandler}
     if core.settings.metrics:
         probes["/metrics"] = MetricsHandler
     for key in core.applications:
@@ -73,7 +75,7 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
            ("doc", "ws", "metadata", "autoload", "static", "root", "auth", "health")}
     sock = Sock()
 
-    def rule(bp: str, path: str, view: type, endpoint: str, methods: list[str], **options: Any) -> None:
+    def rule(bp: str, path: str, view: type[View], endpoint: str, methods: list[str], **options: Any) -> None:
         # exact paths as Bokeh's anchored patterns: no slash merging (/app//), no automatic OPTIONS
         bps[bp].add_url_rule(path, view_func=view.as_view(endpoint, core=core, prefix=prefix, **options),
                              methods=methods, merge_slashes=False, provide_automatic_options=False)
@@ -107,8 +109,8 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
     ico = core.settings.ico_path
     if not (ico and ico.lower() == "none"):
         rule("static", "/favicon.ico", IcoHandler, "favicon", ["GET"], ico_path=ico or _BOKEH_ICO)
-    for path, view in probes.items():
-        rule("health", prefix + path, view, path.strip("/"), list(view.methods))
+    for path, probe in probes.items():
+        rule("health", prefix + path, probe, path.strip("/"), list(probe.methods or ["GET"]))
     for path, endpoint, view, methods in auth_routes(core, prefix):
         bps["auth"].add_url_rule(path, endpoint, view_func=view, methods=methods,
                                  merge_slashes=False, provide_automatic_options=False)

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from flask import request
+from flask.typing import ResponseReturnValue
 
 from ..app.sessions.contexts import ApplicationContext
 from ..app.sessions.session import PageSession
@@ -28,7 +29,7 @@ class SessionHandler(AuthRequestHandler, BokehView):
     def get_session(self) -> PageSession:
         return self.core.session_for_request(self.application_context, self.request_info())
 
-    def dispatch_request(self, **kwargs: Any) -> Any:
+    def dispatch_request(self, **kwargs: Any) -> ResponseReturnValue:
         """The view, timed: a page served (200) counts in ``bokeh_flask_page_seconds``, a
         server error in ``bokeh_flask_errors_total{kind="page"}``."""
         started = time.perf_counter()

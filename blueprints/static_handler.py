@@ -7,6 +7,7 @@ when the client's ``Accept-Encoding`` allows it (``q=0`` refuses a coding).
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Response, request
@@ -33,15 +34,15 @@ def file_response(root: Path, subpath: str) -> Response:
     if encoding is not None:
         headers["Content-Encoding"] = encoding
     response = Response(body, content_type=entry.content_type, headers=headers)
-    response.last_modified = entry.mtime
+    response.last_modified = datetime.fromtimestamp(entry.mtime, timezone.utc)
     return response
 
 
 class StaticHandler(BokehView):
     """Files under one root: ``options['root']`` (a Path) or an extension's dist folder."""
 
-    def head(self, filename: str) -> Response:  # type: ignore[override]
-        return self.get(filename)
+    def head(self, **kwargs: str) -> Response:
+        return self.get(**kwargs)  # the route's <filename>
 
     def get(self, filename: str) -> Response:
         root = self.route_options.get("root")

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
+from flask.typing import ResponseReturnValue
 from flask.views import MethodView
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import WebsocketMismatch
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..app.apps.load_errors import AppLoadError
 from ..app.sessions.errors import HTTPError
@@ -53,12 +55,12 @@ class BokehView(MethodView):
         """Bokeh's page views answer GET only; HEAD must not create a session."""
         raise HTTPError(405, "Method Not Allowed")
 
-    def dispatch_request(self, **kwargs: Any) -> Any:
+    def dispatch_request(self, **kwargs: Any) -> ResponseReturnValue:
         self.core.ensure_started()
         try:
             prepare = getattr(self, "prepare", None)
             if prepare is not None:
-                early = prepare()
+                early: BaseResponse | None = prepare()  # AuthRequestHandler.prepare's answer
                 if early is not None:
                     return early
             return super().dispatch_request(**kwargs)

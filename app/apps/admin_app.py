@@ -20,7 +20,9 @@ from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.document import Document
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, DataTable, Div, NumberFormatter, TableColumn
+from bokeh.models import ColumnDataSource
+from bokeh.models.widgets.markups import Div  # not bokeh.models: its __all__ is built at run time
+from bokeh.models.widgets.tables import DataTable, NumberFormatter, TableColumn
 from bokeh.plotting import figure
 
 from ..runtime import worker_stats
@@ -49,7 +51,8 @@ class Rates:
         self._last: dict[int, tuple[float, int, float]] = {}  # pid: (time, count, rate)
 
     def of(self, record: dict[str, Any], count: int) -> float:
-        pid, now = record["pid"], record["time"]
+        pid: int = record["pid"]
+        now: float = record["time"]
         last_time, last_count, rate = self._last.get(pid, (now, count, 0.0))
         if now > last_time:  # else the file was not rewritten since: the rate stands
             rate = max(0.0, (count - last_count) / (now - last_time))
@@ -94,7 +97,8 @@ def build_document(doc: Document, stats_directory: str) -> None:
 
     def update() -> None:
         rows = worker_rows(worker_stats.read_workers(stats_directory), rates)
-        workers.data = rows
+        # a copy mypy types as Bokeh's columns (Bokeh 3.6 declares them narrowly, and dict is invariant)
+        workers.data = dict(rows)
         history.stream({"time": [time.time() * 1000], "messages_per_s": [sum(rows["messages_per_s"])],
                         "sessions": [sum(rows["sessions"])]}, rollover=HISTORY_POINTS)
 

@@ -21,7 +21,7 @@ each says which releases it concerns:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import bokeh
 import bokeh.io.doc
@@ -30,6 +30,10 @@ from bokeh.application.handlers.document_lifecycle import DocumentLifecycleHandl
 from bokeh.application.handlers.handler import Handler
 from bokeh.application.handlers.lifecycle import LifecycleHandler
 from bokeh.protocol.message import Message
+
+if TYPE_CHECKING:
+    from bokeh.document import Document
+    from bokeh.model import Model
 
 from .versions import version_tuple
 
@@ -45,13 +49,13 @@ DOCUMENT_BUFFERS = hasattr(Message, "add_buffers")
 BOKEHJS_RECONNECTS = BOKEH_VERSION >= (3, 8)
 
 
-def config_models(document: Any) -> list[Any]:
+def config_models(document: Document) -> list[Model]:
     """The models a document's ``DocumentConfig`` holds (none before Bokeh 3.8)."""
     config = getattr(document, "_config", None)
     return list(config.references()) if config is not None else []
 
 
-def reconnect_session(document: Any) -> bool:
+def reconnect_session(document: Document) -> bool:
     """Whether BokehJS will reconnect this document's websocket when it drops."""
     if not BOKEHJS_RECONNECTS:
         return False
@@ -75,4 +79,5 @@ def session_hook(handler: Handler, name: str) -> Callable[[Any], Any] | None:
         return None if getattr(hook, "__name__", "") == "_do_nothing" else hook
     if getattr(type(inner), name) is getattr(Handler, name):
         return None  # Bokeh's no-op: skip it rather than run a coroutine for nothing
-    return getattr(inner, name)
+    method: Callable[[Any], Any] = getattr(inner, name)
+    return method

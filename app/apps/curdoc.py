@@ -12,27 +12,36 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import bokeh.io.doc
 
 from . import bokeh_compat
 
-_STACK: ContextVar[tuple[Any, ...]] = ContextVar("bokeh_flask_curdocs", default=())
+if TYPE_CHECKING:
+    import weakref
+
+    from bokeh.document import Document
+    from bokeh.document.locking import UnlockedDocumentProxy
+
+    #: what Bokeh keeps on its stack: a weak reference to each patched-in document
+    _Patched = weakref.ReferenceType[Document | UnlockedDocumentProxy]
+
+_STACK: ContextVar[tuple[_Patched, ...]] = ContextVar("bokeh_flask_curdocs", default=())
 
 
 class ContextLocalList:
     """The list operations Bokeh <= 3.9's ``bokeh.io.doc`` uses, on a context-local tuple."""
 
-    def append(self, item: Any) -> None:
+    def append(self, item: _Patched) -> None:
         _STACK.set((*_STACK.get(), item))
 
-    def pop(self) -> Any:
+    def pop(self) -> _Patched:
         stack = _STACK.get()
         _STACK.set(stack[:-1])
         return stack[-1]
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> _Patched:
         return _STACK.get()[index]
 
     def __len__(self) -> int:
@@ -47,6 +56,7 @@ class ContextLocalList:
 def install() -> None:
     """Idempotently make Bokeh's curdoc stack context-local (a no-op where it is)."""
     if bokeh_compat.CURDOC_STACK_IS_LIST and not isinstance(bokeh.io.doc._PATCHED_CURDOCS, ContextLocalList):
+        # the list-alike stands in for the list Bokeh declares
         bokeh.io.doc._PATCHED_CURDOCS = ContextLocalList()  # type: ignore[assignment]
 
 

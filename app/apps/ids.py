@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 import bokeh.document.document
 import bokeh.model.model
+import bokeh.util.serialization
 from gevent.local import local
 
 _MODULES = (bokeh.model.model, bokeh.document.document)
@@ -28,7 +29,7 @@ class _Scope(local):
 
 
 _scope = _Scope()
-_bokeh_make_id = bokeh.model.model.make_id
+_bokeh_make_id = bokeh.util.serialization.make_id  # what both modules import as make_id
 
 
 def make_id() -> str:
@@ -53,4 +54,4 @@ def session_ids(session_id: str) -> Iterator[None]:
 def install() -> None:
     """Idempotently route Bokeh's model and document ids through :func:`make_id`."""
     for module in _MODULES:
-        module.make_id = make_id  # type: ignore[attr-defined]
+        module.make_id = make_id  # type: ignore[attr-defined]  # Bokeh's stubs leave the import out

@@ -12,9 +12,12 @@ import os
 import re
 import sysconfig
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config.settings import SettingsError
+
+if TYPE_CHECKING:
+    from bokeh.application.handlers.handler import Handler
 
 #: ``File "/path/app.py", line 3`` in a formatted traceback.
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
@@ -61,7 +64,7 @@ class AppLoadError(SettingsError):
                    filename, lineno, text)
 
     @classmethod
-    def from_handler(cls, app: str, handler: Any) -> AppLoadError:
+    def from_handler(cls, app: str, handler: Handler) -> AppLoadError:
         """From a Bokeh handler whose code raised while it built a document (``handler.failed``);
         ``app`` names it (its URL)."""
         detail = handler.error_detail or ""
@@ -104,7 +107,7 @@ def _source_position(exc: BaseException) -> tuple[str, int] | None:
 def _innermost_frame(text: str, app_path: str | None) -> tuple[str | None, int | None]:
     """The last frame of ``text`` inside the app (its file or directory; without a path, the
     last outside Python's and the installed packages' directories), else the last frame."""
-    frames = [(name, int(line)) for name, line in _FRAME.findall(text)]
+    frames: list[tuple[str, int]] = [(name, int(line)) for name, line in _FRAME.findall(text)]
     if app_path is not None:
         root = os.path.abspath(app_path)
         inside = [f for f in frames if _within(f[0], root)]
@@ -112,8 +115,10 @@ def _innermost_frame(text: str, app_path: str | None) -> tuple[str | None, int |
         libraries = {os.path.abspath(p) for p in sysconfig.get_paths().values()}
         inside = [f for f in frames if not any(_within(f[0], lib) for lib in libraries)
                   and not f[0].startswith("<")]
-    chosen = (inside or frames or [(None, None)])[-1]
-    return chosen[0], chosen[1]
+    chosen = inside or frames
+    if not chosen:
+        return None, None
+    return chosen[-1]
 
 
 def _within(path: str, root: str) -> bool:

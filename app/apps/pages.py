@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import urlsplit
 
 import jinja2
 from bokeh.core.has_props import HasProps
 from bokeh.core.templates import AUTOLOAD_JS
+from bokeh.core.types import ID
 from bokeh.embed.bundle import Bundle, Script, bundle_for_objs_and_resources
 from bokeh.embed.elements import html_page_for_render_items, script_for_render_items
 from bokeh.embed.util import RenderItem
@@ -75,7 +76,7 @@ def doc_page(page: PageSession, resources: Resources) -> str:
 def autoload_script(token: str, element_id: str, app_path: str, absolute_url: str | None,
                     resources: Resources | None) -> str:
     bundle = bundle_for(resources)
-    items = [RenderItem(token=token, elementid=element_id, use_for_title=False)]
+    items = [RenderItem(token=token, elementid=ID(element_id), use_for_title=False)]
     bundle.add(Script(script_for_render_items({}, items, app_path=app_path, absolute_url=absolute_url)))
     return AUTOLOAD_JS.render(bundle=bundle, elementid=element_id)
 
@@ -93,7 +94,7 @@ def index_page(prefix: str, keys: Iterable[str], template_path: str | None) -> s
 
 
 @lru_cache(maxsize=8)
-def _custom_index(template_path: str) -> Any:
+def _custom_index(template_path: str) -> Callable[..., str]:
     source = Path(template_path).read_text(encoding="utf-8")
     try:
         template = jinja2.Environment(autoescape=True).from_string(source)

@@ -11,12 +11,15 @@ request (page, autoload or websocket) built it. Nothing happens without Panel.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bokeh.settings import settings as bokeh_settings
 
+if TYPE_CHECKING:
+    from bokeh.document import Document
 
-def serve_assets_locally(document: Any, static_root: str) -> None:
+
+def serve_assets_locally(document: Document, static_root: str) -> None:
     """Point a Panel document's stylesheets at ``<static_root>extensions/panel/``."""
     resources = sys.modules.get("panel.io.resources")
     if resources is None or bokeh_settings.resources(default="server") not in ("server", "server-dev"):

@@ -8,16 +8,19 @@ A lone function or Application is served at ``/``, as Bokeh's ``Server`` does.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Mapping, Union
+from typing import Callable, Iterable, Mapping, Union
 
 from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
+from bokeh.document import Document
 
 from ..config.settings import SettingsError
 from .app_keys import EXAMPLE_APPS, EXAMPLES_DIR, key_for_path, normalize_key
 from .load_errors import AppLoadError, check_syntax
 
-AppSource = Union[str, os.PathLike, Application, Callable[..., Any]]
+AppSource = Union[str, "os.PathLike[str]", Application, Callable[[Document], None]]
+#: What ``apps=`` takes: one source, several (keyed by their paths), or {url: source}.
+AppSources = Union[AppSource, Iterable[AppSource], Mapping[str, AppSource], None]
 
 def default_app_paths() -> list[str]:
     """``BOKEH_APPS`` (os.pathsep-separated paths) if set, else the bundled examples."""
@@ -74,7 +77,7 @@ def build_application(source: AppSource, argv: list[str] | None = None,
         raise AppLoadError.from_exception(path, exc) from None
 
 
-def build_applications(apps: AppSource | Iterable[AppSource] | Mapping[str, AppSource] | None,
+def build_applications(apps: AppSources,
                        root_path: str | None = None,
                        load_errors: dict[str, AppLoadError] | None = None) -> dict[str, Application]:
     """Resolve ``apps`` into ``{key: Application}``; raise SettingsError on a bad entry.

@@ -33,12 +33,15 @@ import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..config import state_dir
 from ..config.settings import Settings, SettingsError
 from ..sessions.errors import HTTPError
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
 
 #: A login's ``seen`` time is written at most this often (seconds): checks stay reads.
 TOUCH_INTERVAL = 60.0
@@ -94,7 +97,24 @@ def open_private_sqlite(path: str) -> sqlite3.Connection:
     return connect_sqlite(path)
 
 
-class LoginStore(Protocol):
+class AttemptStore(Protocol):
+    """Failed login attempts, counted for :mod:`app.auth.throttle` (a :class:`LoginStore` is one)."""
+
+    def reserve_attempt(self, keys: Sequence[str], window: float,
+                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
+        """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
+        it returns None, one attempt is counted under every key and its ticket returned,
+        else what it returned (nothing is counted). :class:`StoreUnavailable` when the store
+        cannot answer."""
+
+    def release_attempt(self, ticket: Ticket) -> None:
+        """Uncount a reserved attempt (its password was right)."""
+
+    def clear_failures(self, key: str) -> None:
+        """Forget ``key``'s attempts (a successful login)."""
+
+
+class LoginStore(AttemptStore, Protocol):
     """Live logins, shared by every worker that may see their cookies."""
 
     def start(self, user: str) -> str:
@@ -112,19 +132,6 @@ class LoginStore(Protocol):
 
     def revoked(self, value: str) -> bool:
         """Whether :meth:`revoke` named this value."""
-
-    def reserve_attempt(self, keys: Sequence[str], window: float,
-                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
-        """One step, atomic across workers: ``refuse`` reads the attempts in the window; if
-        it returns None, one attempt is counted under every key and its ticket returned,
-        else what it returned (nothing is counted). :class:`StoreUnavailable` when the store
-        cannot answer."""
-
-    def release_attempt(self, ticket: Ticket) -> None:
-        """Uncount a reserved attempt (its password was right)."""
-
-    def clear_failures(self, key: str) -> None:
-        """Forget ``key``'s attempts (a successful login)."""
 
     def ping(self) -> None:
         """Raise when the store cannot be reached."""
@@ -172,14 +179,15 @@ class _SQLiteAttempts:
         self.db, self.digests, self.now, self.window = db, digests, now, window
 
     def count(self, key: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?",
-                               (self.digests[key], self.now - self.window)).fetchone()[0]
+        count: int = self.db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at >= ?",
+                                     (self.digests[key], self.now - self.window)).fetchone()[0]
+        return count
 
     def frees_in(self, key: str, below: int) -> float:
         extra = self.count(key) - below
         if extra < 0:
             return 0.0
-        at = self.db.execute("SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at LIMIT 1 OFFSET ?",
+        at: float = self.db.execute("SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at LIMIT 1 OFFSET ?",
                              (self.digests[key], self.now - self.window, extra)).fetchone()[0]
         return at + self.window - self.now
 
@@ -188,7 +196,7 @@ class _RedisAttempts:
     """:class:`Attempts` read while the reservation WATCHes their keys (so a change after
     the read makes its MULTI/EXEC fail)."""
 
-    def __init__(self, pipe: Any, names: dict[str, str], now: float, window: float) -> None:
+    def __init__(self, pipe: Pipeline, names: dict[str, str], now: float, window: float) -> None:
         self.pipe, self.names, self.now, self.window = pipe, names, now, window
 
     def count(self, key: str) -> int:
@@ -200,7 +208,9 @@ class _RedisAttempts:
             return 0.0
         oldest = self.pipe.zrangebyscore(self.names[key], self.now - self.window, "+inf",
                                          start=extra, num=1, withscores=True)
-        return oldest[0][1] + self.window - self.now
+        # redis-py types no withscores=True overload: its (member, score) pairs look like members
+        score: float = oldest[0][1]  # type: ignore[assignment]
+        return score + self.window - self.now
 
 
 class SQLiteLoginStore:
@@ -277,6 +287,7 @@ class SQLiteLoginStore:
                     if verdict is None:
                         for digest in digests.values():
                             row = db.execute("INSERT INTO failures VALUES (?, ?)", (digest, now)).lastrowid
+                            assert row is not None  # an INSERT sets it
                             entries.append((digest, row))
                     db.execute("COMMIT")
                 except BaseException:
@@ -332,7 +343,7 @@ class RedisLoginStore:
     def check(self, login_id: str, user: str) -> bool:
         key = self._login(login_id)
         stored = self.redis.get(key)
-        if stored is None or stored.decode("utf-8", "replace") != user:
+        if not isinstance(stored, bytes) or stored.decode("utf-8", "replace") != user:  # None: no such login
             return False
         ttl = self._ttl()
         if ttl and self.redis.ttl(key) < ttl - TOUCH_INTERVAL:
@@ -363,7 +374,7 @@ class RedisLoginStore:
             with self.redis.pipeline() as pipe:
                 while True:
                     try:
-                        pipe.watch(*names.values())
+                        pipe.watch(*names.values())  # type: ignore[no-untyped-call]  # unannotated in redis-py
                         now = time.time()
                         verdict = refuse(_RedisAttempts(pipe, names, now, window))
                         if verdict is not None:
@@ -410,7 +421,7 @@ def check_reachable(settings: Settings) -> None:
     a password). Workers that boot later, during an outage, start all the same."""
     for flag, url in (("--login-store", settings.login_store), ("--redis-url", settings.redis_url)):
         parts = urlsplit(url or "")
-        if parts.scheme not in ("redis", "rediss", "unix"):
+        if url is None or parts.scheme not in ("redis", "rediss", "unix"):
             continue
         try:
             import redis

@@ -89,7 +89,9 @@ class SQLiteLogoutEvents:
         db = self._db()
         cursor = db.execute("INSERT INTO logout_events (user, at) VALUES (?, ?)",
                             (user_digest(user, self.namespace), now))
-        self._own.add(cursor.lastrowid)
+        seq = cursor.lastrowid
+        assert seq is not None  # an INSERT sets it
+        self._own.add(seq)
         db.execute("DELETE FROM logout_events WHERE at < ?", (now - EVENT_TTL,))
 
     def poll(self) -> set[str]:
@@ -127,7 +129,8 @@ class RedisLogoutEvents:
         """The last entry this process has seen; a new process starts after the newest."""
         if self._pid != os.getpid():
             newest = self.redis.xrevrange(self.KEY, count=1)
-            self._last = newest[0][0].decode() if newest else "0-0"
+            entry_id = newest[0][0] if newest else None
+            self._last = entry_id.decode() if isinstance(entry_id, bytes) else "0-0"
             self._own, self._pid = set(), os.getpid()
         return self._last
 
@@ -143,6 +146,7 @@ class RedisLogoutEvents:
         answer = self.redis.xread({self.KEY: self._position()})
         if not answer:
             return set()
+        assert isinstance(answer, list)  # RESP2 (the client's protocol): [[stream, entries]]
         entries = answer[0][1]
         self._last = entries[-1][0].decode()
         users = {fields[b"user"].decode() for entry_id, fields in entries if entry_id not in self._own}

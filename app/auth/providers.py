@@ -189,31 +189,38 @@ class AuthModule(AuthProvider):
 
     @property
     def get_user(self) -> Callable[[Any], Any] | None:
-        return self._attr("get_user")
+        value: Callable[[Any], Any] | None = self._attr("get_user")
+        return value
 
     @property
     def get_user_async(self) -> Callable[[Any], Any] | None:
-        return self._attr("get_user_async")
+        value: Callable[[Any], Any] | None = self._attr("get_user_async")
+        return value
 
     @property
     def login_url(self) -> str | None:
-        return self._attr("login_url")
+        value: str | None = self._attr("login_url")
+        return value
 
     @property
     def get_login_url(self) -> Callable[[Any], str | None] | None:
-        return self._attr("get_login_url")
+        value: Callable[[Any], str | None] | None = self._attr("get_login_url")
+        return value
 
     @property
     def login_handler(self) -> type | None:
-        return self._attr("LoginHandler")
+        value: type | None = self._attr("LoginHandler")
+        return value
 
     @property
     def logout_url(self) -> str | None:
-        return self._attr("logout_url")
+        value: str | None = self._attr("logout_url")
+        return value
 
     @property
     def logout_handler(self) -> type | None:
-        return self._attr("LogoutHandler")
+        value: type | None = self._attr("LogoutHandler")
+        return value
 
     @property
     def login_cookies(self) -> tuple[str, ...]:

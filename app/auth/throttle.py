@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 
 from ..config.settings import Settings
-from .logins import Attempts, LoginStore, StoreUnavailable, Ticket
+from .logins import Attempts, AttemptStore, StoreUnavailable, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Refusal:
 class LoginThrottle:
     """The throttle's rules (module docstring) over a login store."""
 
-    store: LoginStore
+    store: AttemptStore
     settings: Settings
 
     @staticmethod

@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, overload
 from urllib.parse import quote
 
 import tornado.web
 from tornado.httputil import (
+    HTTPConnection,
     HTTPHeaders,
     HTTPInputError,
     HTTPServerRequest,
@@ -79,7 +80,7 @@ class HandlerResponse:
     body: bytes = b""
 
 
-class CapturingConnection:
+class CapturingConnection(HTTPConnection):
     """The ``HTTPConnection`` a handler writes to: keeps the response in memory."""
 
     def __init__(self, remote_ip: str, protocol: str) -> None:
@@ -87,11 +88,12 @@ class CapturingConnection:
         self.response = HandlerResponse()
         self._chunks: list[bytes] = []
 
-    def set_close_callback(self, callback: Any) -> None:
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """A buffered WSGI response has no early client close to report."""
 
-    def write_headers(self, start_line: ResponseStartLine, headers: HTTPHeaders,
+    def write_headers(self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders,
                       chunk: bytes | None = None) -> asyncio.Future[None]:
+        assert isinstance(start_line, ResponseStartLine)  # a handler writes a response
         self.response.status = start_line.code
         self.response.reason = start_line.reason
         self.response.headers = [(k, v) for k, v in headers.get_all()
@@ -135,6 +137,12 @@ class CookieRecordingHandler(tornado.web.RequestHandler):
     def initialize(self) -> None:
         self.cookies_read: set[str] = set()
 
+    @overload
+    def get_cookie(self, name: str, default: str) -> str: ...
+
+    @overload
+    def get_cookie(self, name: str, default: None = None) -> str | None: ...
+
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
         self.cookies_read.add(name)
         return super().get_cookie(name, default)
@@ -165,7 +173,7 @@ class TornadoBridge:
                                       environ.get("SERVER_PROTOCOL", "HTTP/1.1"))
         try:
             return HTTPServerRequest(start_line=start_line, headers=_headers(environ), body=body,
-                                     connection=connection)  # type: ignore[arg-type]
+                                     connection=connection)
         except HTTPInputError as exc:
             raise HTTPError(400, str(exc)) from None
 

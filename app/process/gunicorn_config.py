@@ -13,6 +13,7 @@ import os
 import resource
 import sys
 import time
+from types import TracebackType
 from typing import Any
 
 from ..config import state_dir
@@ -207,7 +208,8 @@ def report_descriptor_exhaustion(worker: Any) -> None:
     print_exception = hub.print_exception
     last_report = -EXHAUSTION_REPORT_INTERVAL
 
-    def report(context: Any, kind: Any, value: Any, tb: Any) -> None:
+    def report(context: object | None, kind: type[BaseException] | None, value: BaseException | str | None,
+               tb: TracebackType | None) -> None:
         nonlocal last_report
         if isinstance(value, SystemExit) and value.code in (0, None):
             return  # gunicorn's quick exit (Ctrl-C) from a greenlet: an exit, not an error
@@ -222,4 +224,6 @@ def report_descriptor_exhaustion(worker: Any) -> None:
                 "out of file descriptors (%s): new connections wait until some close; raise "
                 "the open-files limit (`ulimit -n`, LimitNOFILE=) or add workers", value.strerror)
 
-    hub.print_exception = report
+    # replaced on this hub instance, which calls self.print_exception; mypy compares with
+    # the unbound method (self included) and refuses assigning to a method at all
+    hub.print_exception = report  # type: ignore[method-assign, assignment]

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
@@ -34,6 +34,9 @@ from . import dev_reload
 
 #: gunicorn's exit status for a worker that could not boot: its master stops, with a reason.
 WORKER_BOOT_ERROR = 3
+
+if TYPE_CHECKING:
+    from ..sessions.server import ServerCore
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +56,11 @@ class _TrackedStreamServer(StreamServer):
     """gunicorn's gevent worker keeps its servers in local variables of ``run``; this
     records them, so a drain can stop their accepting at once."""
 
-    started: list[StreamServer] = []
+    servers: list[StreamServer] = []
 
     def start(self) -> None:
         super().start()
-        _TrackedStreamServer.started.append(self)
+        _TrackedStreamServer.servers.append(self)
 
 
 class BokehGeventWorker(ggevent.GeventWorker):
@@ -77,7 +80,8 @@ class BokehGeventWorker(ggevent.GeventWorker):
 
     def run(self) -> None:
         self._drained = Event()
-        ggevent.StreamServer = _TrackedStreamServer  # what GeventWorker.run builds from
+        # what GeventWorker.run builds from; the stubs do not re-export gunicorn's import of it
+        ggevent.StreamServer = _TrackedStreamServer  # type: ignore[attr-defined]
         super().run()
         if not self._draining:  # max_requests reached, or the master is gone: drain all the same
             self.drain(True)
@@ -109,7 +113,7 @@ class BokehGeventWorker(ggevent.GeventWorker):
 
                 transport.stop(self)
             successor = self._wait_for_successor() if wait_for_successor else False
-            for server in _TrackedStreamServer.started:
+            for server in _TrackedStreamServer.servers:
                 server.stop_accepting()
             if successor and any(core.settings.dev for core in cores):
                 # --dev: the pages notice the new worker by themselves and reload; closing
@@ -138,7 +142,7 @@ class BokehGeventWorker(ggevent.GeventWorker):
                 return "ready" in states.values()
             gevent.sleep(SIBLING_POLL)
 
-    def _close_websockets(self, cores: list[Any], spread: bool) -> None:
+    def _close_websockets(self, cores: list[ServerCore], spread: bool) -> None:
         """Close every websocket with 1001. When a sibling serves (a reload, one worker's
         restart), spread the closes: tabs that reconnect a few at a time find their session
         rebuilt and pulled at once, where all at the same instant they queue behind each

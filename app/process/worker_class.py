@@ -8,11 +8,15 @@ worker, so ``init_app`` stops it with one line naming the fix instead.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from gunicorn.errors import AppImportError
 
 from ..config.settings import SettingsError
+
+if TYPE_CHECKING:
+    from gunicorn.config import Config
 
 MESSAGE = "bokeh-flask needs gunicorn's gevent worker: run with -k gevent (or -c gunicorn.conf.py)"
 
@@ -26,7 +30,7 @@ class WorkerClassError(SettingsError, AppImportError):
     """
 
 
-def gunicorn_config() -> Any | None:
+def gunicorn_config() -> Config | None:
     """The configuration of the gunicorn loading this app, or None outside gunicorn.
 
     gunicorn imports the app inside ``BaseApplication.wsgi()`` (in each worker, or in the
@@ -38,7 +42,7 @@ def gunicorn_config() -> Any | None:
         return None
     from gunicorn.app.base import BaseApplication
 
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         owner = frame.f_locals.get("self")
         if isinstance(owner, BaseApplication):

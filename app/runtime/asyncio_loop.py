@@ -32,12 +32,17 @@ import logging
 import os
 import weakref
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator, Iterator
 
 import gevent
 from gevent.event import AsyncResult
 from gevent.monkey import get_original
 from gevent.selectors import GeventSelector
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack
+
+    _Ts = TypeVarTuple("_Ts")
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +115,18 @@ class HubEventLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         super().__init__(GeventSelector())
         #: the greenlet running the loop (None while it is not running)
-        self.greenlet: Any = None
+        self.greenlet: gevent.Greenlet[[HubEventLoop], None] | None = None
         self._os_thread = _real_get_ident()
         self._wake_pending = False
         self.set_task_factory(_owned_task)
 
-    def call_soon(self, callback: Callable[..., Any], *args: Any,
+    def call_soon(self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
                   context: contextvars.Context | None = None) -> asyncio.Handle:
         handle = super().call_soon(callback, *args, context=context)
         self._wake()
         return handle
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
+    def call_at(self, when: float, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
                 context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         handle = super().call_at(when, callback, *args, context=context)
         owner = _owner.get() if context is None else context.get(_owner)
@@ -134,20 +139,22 @@ class HubEventLoop(asyncio.SelectorEventLoop):
         """Wake the selector when work arrives from a greenlet other than the loop's."""
         if self.greenlet is not None and not self._wake_pending and gevent.getcurrent() is not self.greenlet:
             self._wake_pending = True
-            self._write_to_self()
+            self._write_to_self()  # type: ignore[attr-defined]  # asyncio's private API: not in typeshed
 
     def _read_from_self(self) -> None:
         self._wake_pending = False
-        super()._read_from_self()
+        super()._read_from_self()  # type: ignore[misc]  # asyncio's private API: not in typeshed
 
     def _check_thread(self) -> None:
         """Debug mode's check, by OS thread: every greenlet of this thread may call in
         (monkey-patching makes ``threading.get_ident`` name the greenlet)."""
-        if self._thread_id is not None and _real_get_ident() != self._os_thread:
+        running = self._thread_id is not None  # type: ignore[attr-defined]  # private: not in typeshed
+        if running and _real_get_ident() != self._os_thread:
             raise RuntimeError("Non-thread-safe operation invoked on an event loop other than the current one")
 
 
-def _owned_task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+def _owned_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+                **kwargs: Any) -> asyncio.Task[Any]:
     """The loop's task factory: a plain Task, counted as its session's when it has one."""
     task = asyncio.Task(coro, loop=loop, **kwargs)
     context = kwargs.get("context")
@@ -215,7 +222,7 @@ def resolve(value: Any) -> Any:
         return _step(value)
     loop = get_loop()
     task = asyncio.ensure_future(value, loop=loop)
-    done = AsyncResult()
+    done: AsyncResult[asyncio.Future[Any]] = AsyncResult()
     task.add_done_callback(done.set)
     try:
         done.get()

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Callable, Iterator
 
 #: Frozen objects are rescanned once allocated memory grew by this share since the last
 #: rescan...
@@ -55,7 +55,7 @@ def tune_collector() -> None:
         gc.callbacks.append(_freeze_survivors)
 
 
-def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
     """gc callback: after a full collection, move its survivors to the permanent generation.
 
     A full collection has just emptied the young generations of garbage, so only live
@@ -144,7 +144,7 @@ def reclaim_and_trim(rescan_frozen: bool = True) -> None:
     malloc_trim()
 
 
-def _load_malloc_trim() -> Any:
+def _load_malloc_trim() -> Callable[[int], object] | None:
     try:
         return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc

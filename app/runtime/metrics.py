@@ -23,10 +23,13 @@ import os
 import shutil
 import tempfile
 from bisect import bisect_left
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import state_dir
 from ..config.settings import SettingsError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 #: The environment variable prometheus_client's multiprocess mode reads.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -89,7 +92,7 @@ class Metrics:
     def flush(self) -> None:
         pass
 
-    def registry(self) -> Any:
+    def registry(self) -> CollectorRegistry:
         raise RuntimeError("metrics are off")
 
 
@@ -248,7 +251,7 @@ class LiveMetrics(Metrics):
                 elif sample.name == "process_open_fds":
                     self._i.fds.set(sample.value)
 
-    def registry(self) -> Any:
+    def registry(self) -> CollectorRegistry:
         """What a scrape renders: every worker's files in multiprocess mode, else this process."""
         from prometheus_client import REGISTRY, CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
@@ -258,7 +261,7 @@ class LiveMetrics(Metrics):
         if not os.environ.get(MULTIPROC_ENV):
             return REGISTRY
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
         return registry
 
 
@@ -298,7 +301,7 @@ def worker_exited(pid: int) -> None:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 
 def remove_multiprocess_dir() -> None:

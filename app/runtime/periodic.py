@@ -10,10 +10,13 @@ back to the OS once the sessions are gone.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import gevent
 from gevent import get_hub
+
+if TYPE_CHECKING:
+    from gevent._types import _TimerWatcher  # the stubs' name for what loop.timer() returns
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,8 @@ class PeriodicCallback:
         self.job = job
         self.interval = interval
         self.name = name or getattr(job, "__name__", repr(job))
-        self._timer = None
-        self._running: gevent.Greenlet | None = None
+        self._timer: _TimerWatcher | None = None
+        self._running: gevent.Greenlet[[], None] | None = None
 
     @property
     def started(self) -> bool:

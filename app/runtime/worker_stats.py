@@ -23,10 +23,15 @@ import logging
 import os
 import shutil
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..config import state_dir
 from . import handover, memory
+
+if TYPE_CHECKING:
+    from ..sessions.connection import ServerConnection
+    from ..sessions.contexts import ApplicationContext
+    from .periodic import PeriodicCallback
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,8 @@ def stats_dir(directory: str) -> str:
     return os.environ.get(STATS_DIR_ENV) or _dir_for(directory, os.getpid())
 
 
-def app_counts(applications: Mapping[str, Any], connections: Iterable[Any]) -> dict[str, Any]:
+def app_counts(applications: Mapping[str, ApplicationContext],
+               connections: Iterable[ServerConnection]) -> dict[str, Any]:
     """Per app (``ApplicationContext`` by key): sessions, websockets and message counters."""
     open_sockets: dict[str, int] = {}
     for connection in connections:
@@ -84,7 +90,7 @@ class StatsWriter:
         self.snapshot = snapshot
         self.directory = directory
         self._pid: int | None = None
-        self._job: Any = None
+        self._job: PeriodicCallback | None = None
 
     @property
     def path(self) -> str:

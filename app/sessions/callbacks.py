@@ -33,7 +33,7 @@ class _Scheduled:
 
     def __init__(self, callback: SessionCallback) -> None:
         self.callback = callback
-        self.greenlet: gevent.Greenlet | None = None
+        self.greenlet: gevent.Greenlet[..., None] | None = None
         self.cancelled = False
         self.running = False
 
@@ -148,4 +148,4 @@ def _release(callback: SessionCallback) -> None:
     reference cycle that would keep the whole session alive until a full garbage
     collection, long after the callback ran.
     """
-    callback._callback = None  # type: ignore[assignment]
+    callback._callback = None  # type: ignore[assignment]  # Bokeh types it as always set

@@ -22,6 +22,10 @@ from .frames import Frame, message_frames
 from .tokens import short_id
 
 if TYPE_CHECKING:
+    from bokeh.protocol.message import Message
+    from bokeh.protocol.messages.error import error as ErrorMessage
+    from bokeh.protocol.messages.ok import ok as OkMessage
+
     from .contexts import ApplicationContext
     from .session import ServerSession
 
@@ -74,7 +78,7 @@ class ServerConnection:
         if not self.transport.write_frames(frames):
             self.detach_session()
 
-    def send_message(self, message: Any) -> None:
+    def send_message(self, message: Message[Any]) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s out to session %s", message.msgtype, short_id(self.session.id))
         # written at once, so buffers can stay views of the document's arrays (no copy)
@@ -83,10 +87,10 @@ class ServerConnection:
     def send_ack(self) -> None:
         self.send_message(_protocol.create("ACK"))
 
-    def ok(self, message: Any) -> Any:
+    def ok(self, message: Message[Any]) -> OkMessage:
         return _protocol.create("OK", message.header["msgid"])
 
-    def error(self, message: Any, text: str) -> Any:
+    def error(self, message: Message[Any], text: str) -> ErrorMessage:
         """An ERROR reply; never carries a server traceback (Bokeh's reads ``sys.exc_info``)."""
         reply = _protocol.create("ERROR", message.header["msgid"], text)
         reply.content["traceback"] = None
@@ -105,7 +109,7 @@ class ServerConnection:
 
     # -- incoming -----------------------------------------------------------------------
 
-    def receive_fragment(self, fragment: str | bytes) -> Any | None:
+    def receive_fragment(self, fragment: str | bytes) -> Message[Any] | None:
         """Feed one websocket message; return a complete Bokeh message or None."""
         if self._receiver is None:
             self._receiver = Receiver(_protocol)
@@ -117,7 +121,8 @@ class ServerConnection:
                 # Bokeh's Receiver keeps the last message (and its buffers, megabytes for a
                 # patched column) until the next one arrives; an idle connection holds none
                 self._drop_receiver()
-            return done.value
+            message: Message[Any] | None = done.value  # what consume() returned
+            return message
         except (MessageError, ProtocolError, ValidationError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, _reason(exc)) from None
         except (KeyError, ValueError, TypeError, AttributeError, UnicodeError, RecursionError) as exc:

@@ -20,6 +20,7 @@ import gevent
 from bokeh.application import Application
 from bokeh.application.application import ServerContext as BokehServerContext
 from bokeh.application.application import SessionContext as BokehSessionContext
+from bokeh.core.types import ID
 from bokeh.document import Document
 from gevent.event import AsyncResult
 
@@ -44,8 +45,8 @@ class ServerContext(BokehServerContext):
     def __init__(self, application_context: ApplicationContext) -> None:
         self.application_context = application_context
 
-    @property
-    def sessions(self) -> list[ServerSession]:
+    @property  # our ServerSession stands in for Bokeh's (what app code reads), not a subclass
+    def sessions(self) -> list[ServerSession]:  # type: ignore[override]
         """This worker's live sessions of the app: each worker process holds its own, and
         no host-wide list exists (the README's "What is per worker, per host, shared")."""
         return list(self.application_context.sessions.values())
@@ -57,7 +58,7 @@ class SessionContext(BokehSessionContext):
     def __init__(self, server_context: ServerContext, session_id: str, document: Document,
                  request: RequestProxy, token: str, logout_url: str | None,
                  user: str | None = None) -> None:
-        super().__init__(server_context, session_id)
+        super().__init__(server_context, ID(session_id))
         self._document = document
         self._request = request
         self._token = token
@@ -175,7 +176,7 @@ class ApplicationContext:
         self.messages_out = 0
         #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
-        self._pending: dict[str, AsyncResult] = {}
+        self._pending: dict[str, AsyncResult[ServerSession]] = {}
         #: why the app's code could not be loaded (``--dev`` serves its error page instead)
         self.load_error = load_error
 
@@ -197,7 +198,9 @@ class ApplicationContext:
             return session
         pending = self._pending.get(key)
         if pending is not None:
-            return pending.get()
+            built = pending.get()  # the builder's session, or its exception raised here
+            assert built is not None  # (gevent's stubs type get() as Optional)
+            return built
         pending = self._pending[key] = AsyncResult()
         try:
             session = self._create_session(session_id, token, request)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from bokeh.protocol.message import Message
 
 Frame = Union[str, bytes, memoryview]
 #: What a socket write takes: small frames packed together, large payloads as they are.
@@ -23,7 +26,7 @@ _FIN = 0x80
 COALESCE_BYTES = 16384
 
 
-def message_frames(message: Any, *, views: bool = False) -> list[Frame]:
+def message_frames(message: Message[Any], *, views: bool = False) -> list[Frame]:
     """The message's frames. Buffers are ``bytes`` (what Bokeh's ``Receiver`` accepts
     back); with ``views`` they stay byte views of the serialised arrays, which saves a
     copy of every buffer when the frames are only written out."""

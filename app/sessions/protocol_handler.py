@@ -15,6 +15,9 @@ from typing import Any, Callable
 
 import bokeh
 from bokeh.protocol import Protocol
+from bokeh.protocol.message import Message
+from bokeh.protocol.messages.patch_doc import patch_doc
+from bokeh.protocol.messages.push_doc import push_doc
 
 from .connection import ServerConnection
 from .errors import CLOSE_PROTOCOL_ERROR, CLOSE_SESSION_GONE, WebSocketClose
@@ -26,23 +29,25 @@ log = logging.getLogger(__name__)
 _protocol = Protocol()
 
 
-def _pull(connection: ServerConnection, message: Any) -> None:
+def _pull(connection: ServerConnection, message: Message[Any]) -> None:
     connection.session.pull(connection, message.header["msgid"])
 
 
-def _push(connection: ServerConnection, message: Any) -> None:
+def _push(connection: ServerConnection, message: Message[Any]) -> None:
+    assert isinstance(message, push_doc)  # Bokeh's Receiver makes each msgtype's class
     connection.session.push(connection, message)
 
 
-def _patch(connection: ServerConnection, message: Any) -> None:
+def _patch(connection: ServerConnection, message: Message[Any]) -> None:
+    assert isinstance(message, patch_doc)
     connection.session.patch(connection, message)
 
 
-def _server_info(connection: ServerConnection, message: Any) -> None:
+def _server_info(connection: ServerConnection, message: Message[Any]) -> None:
     connection.send_message(_protocol.create("SERVER-INFO-REPLY", message.header["msgid"]))
 
 
-HANDLERS: dict[str, Callable[[ServerConnection, Any], None]] = {
+HANDLERS: dict[str, Callable[[ServerConnection, Message[Any]], None]] = {
     "PULL-DOC-REQ": _pull,
     "PUSH-DOC": _push,
     "PATCH-DOC": _patch,
@@ -50,7 +55,7 @@ HANDLERS: dict[str, Callable[[ServerConnection, Any], None]] = {
 }
 
 
-def handle(connection: ServerConnection, message: Any) -> None:
+def handle(connection: ServerConnection, message: Message[Any]) -> None:
     """Answer one message; raise :class:`WebSocketClose` when the connection must end."""
     if not isinstance(message.header.get("msgid"), str):
         raise WebSocketClose(CLOSE_PROTOCOL_ERROR, "message header has no 'msgid'")

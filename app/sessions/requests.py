@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from werkzeug.http import parse_cookie
+
+_Request = TypeVar("_Request", bound="RequestInfo")
 
 
 def _title_case(name: str) -> str:
@@ -70,7 +72,7 @@ class RequestInfo:
         return f"{self.protocol}://{self.host}{self.uri}"
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, Any]) -> "RequestInfo":
+    def from_environ(cls: type[_Request], environ: Mapping[str, Any]) -> _Request:
         headers: dict[str, str] = {}
         for key, value in environ.items():
             if key.startswith("HTTP_"):

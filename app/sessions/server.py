@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from ..apps import curdoc, ids, versions
 from ..apps.load_errors import AppLoadError
-from ..apps.sources import build_applications
+from ..apps.sources import AppSources, build_applications
 from ..auth import logout_events, pending_logouts
 from ..auth.logins import namespace_for
 from ..auth.providers import TOKEN_USER_KEY, AuthError, AuthProvider, provider_from, request_user
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 class ServerCore:
     """The I/O-free heart of a bokeh-flask server (Bokeh's ``BokehTornado`` role)."""
 
-    def __init__(self, settings: Settings, apps: Any = None,
+    def __init__(self, settings: Settings, apps: AppSources = None,
                  auth: AuthProvider | str | os.PathLike[str] | None = None,
                  root_path: str | None = None, prefix: str = "") -> None:
         """``prefix`` is where the routes are mounted (a host app's ``url_prefix`` joined with
@@ -240,7 +240,9 @@ class ServerCore:
         extra: dict[str, Any] = {}
         for handler in context.application.handlers:
             try:
-                result = asyncio_loop.resolve(handler.process_request(request))
+                # Bokeh types the argument as Tornado's request (cookies are Morsels there); ours
+                # gives the cookies as plain strings
+                result = asyncio_loop.resolve(handler.process_request(request))  # type: ignore[arg-type]
             except Exception:
                 log.exception("process_request failed for app %s", context.url)
                 context.metrics.error("process_request")

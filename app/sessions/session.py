@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gevent
 from bokeh.core.property.wrappers import PropertyValueContainer
+from bokeh.core.types import ID
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded, SessionCallbackRemoved
 from bokeh.document.locking import UnlockedDocumentProxy
@@ -36,6 +37,9 @@ from .callbacks import CallbackGroup
 from .frames import message_frames
 
 if TYPE_CHECKING:
+    from bokeh.protocol.messages.patch_doc import patch_doc
+    from bokeh.protocol.messages.push_doc import push_doc
+
     from .connection import ServerConnection
 
 log = logging.getLogger(__name__)
@@ -147,18 +151,19 @@ class ServerSession:
 
     def pull(self, connection: ServerConnection, reqid: str) -> None:
         with self.locked() as doc:
-            reply = _protocol.create("PULL-DOC-REPLY", reqid, doc)
+            reply = _protocol.create("PULL-DOC-REPLY", ID(reqid), doc)
             drop_unused_defaults(doc)
         connection.send_message(reply)
 
-    def push(self, connection: ServerConnection, message: Any) -> None:
+    def push(self, connection: ServerConnection, message: push_doc) -> None:
         with self.locked() as doc:
             message.push_to_document(doc)
         connection.send_message(connection.ok(message))
 
-    def patch(self, connection: ServerConnection, message: Any) -> None:
+    def patch(self, connection: ServerConnection, message: patch_doc) -> None:
         with self.locked() as doc:
-            message.apply_to_document(doc, setter=connection)
+            # Bokeh only compares the setter with listeners by identity; its type names its own sessions
+            message.apply_to_document(doc, setter=connection)  # type: ignore[arg-type]
         connection.send_message(connection.ok(message))
 
     # -- Document dispatch hooks ----------------------------------------------------------
@@ -174,8 +179,9 @@ class ServerSession:
         frames = message_frames(_protocol.create("PATCH-DOC", [event]))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("PATCH-DOC out to %d connections of session %s", len(self._connections), self.id[:8])
+        setter: object = event.setter  # Bokeh types it as its own sessions; ours sets its connection
         for connection in list(self._connections):
-            if connection is not event.setter:
+            if connection is not setter:
                 connection.write_frames(frames, "PATCH-DOC")
 
     def _session_callback_added(self, event: SessionCallbackAdded) -> None:
@@ -304,10 +310,11 @@ def _drop_app_modules(doc: Document) -> None:
     ``DocumentModuleManager.destroy`` does, minus its ``gc.get_referrers`` leak check:
     that scans the whole heap, tens of milliseconds per session with many sessions live."""
     manager = getattr(doc, "modules", None)
+    if manager is None:
+        return
     modules = getattr(manager, "_modules", None)
     if modules is None:
-        if manager is not None:
-            manager.destroy()
+        manager.destroy()
         return
     for module in modules:
         sys.modules.pop(module.__name__, None)

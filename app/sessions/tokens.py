@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from bokeh.core.types import ID
 from bokeh.util.token import generate_jwt_token, generate_session_id
 
 from ..auth.providers import AuthenticatedRequest
@@ -92,7 +93,7 @@ class TokenService:
         """A token for ``session_id``; :class:`TokenTooLarge` when it would be refused on
         its way back (the request's headers and cookies are too large to carry)."""
         token = generate_jwt_token(
-            session_id,
+            ID(session_id),
             secret_key=self.secret_key,
             signed=self.sign,
             extra_payload=dict(extra_payload) if extra_payload else None,

@@ -52,7 +52,7 @@ LOGIN_ID_KEY = "_bokeh_flask_login"
 REMEMBER_FOR = timedelta(days=14)
 
 
-class LoginUser(UserMixin):
+class LoginUser(UserMixin):  # type: ignore[misc]  # flask_login has no type information
     """The user of the standalone login page: a name and the login it came with."""
 
     def __init__(self, name: str, login_id: str) -> None:
@@ -141,7 +141,7 @@ class FlaskLoginAuth(AuthProvider):
             return self._login_url
         from flask import url_for
 
-        view = current_app.login_manager.login_view  # type: ignore[attr-defined]
+        view = current_app.login_manager.login_view  # type: ignore[attr-defined]  # set by Flask-Login
         return url_for(view) if view else None
 
     # -- attaching to the Flask app -------------------------------------------------------
@@ -184,7 +184,7 @@ class FlaskLoginAuth(AuthProvider):
         assert store is not None
         manager = LoginManager(app)
 
-        @manager.user_loader
+        @manager.user_loader  # type: ignore[untyped-decorator]  # flask_login has no type information
         def load(user_id: str) -> LoginUser | None:
             login_id, sep, name = user_id.partition(":")
             return LoginUser(name, login_id) if sep and store.check(login_id, name) else None
@@ -230,9 +230,9 @@ class FlaskLoginAuth(AuthProvider):
         def check_login() -> None:
             if login_exempt() or not current_user.is_authenticated:
                 return
-            login_id = session.get(LOGIN_ID_KEY)
+            login_id: str | None = session.get(LOGIN_ID_KEY)
             try:
-                live = bool(login_id) and store.check(login_id, self.identity(current_user))
+                live = store.check(login_id, self.identity(current_user)) if login_id else False
             except StoreUnavailable as unavailable:
                 if request.path == self._logout_url:
                     return  # logging out needs no check: the login ends once the store is back

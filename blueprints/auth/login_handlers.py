@@ -21,6 +21,7 @@ from flask import Flask, Response, redirect, request, session
 from flask.views import View
 from flask_login import current_user, login_user, logout_user
 from tornado.web import RequestHandler
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...app.apps.pages import TEMPLATES_DIR
 from ...app.auth.logins import StoreUnavailable
@@ -94,7 +95,7 @@ class LoginView(BokehView):
     def get(self) -> Response:
         return self._form()
 
-    def post(self) -> Response:
+    def post(self) -> BaseResponse:
         _check_csrf("login")
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
@@ -127,7 +128,7 @@ class LogoutView(BokehView):
 
     methods = ["GET", "POST"]
 
-    def get(self) -> Response:
+    def get(self) -> BaseResponse:
         try:
             name = current_user.name if current_user.is_authenticated else None
         except StoreUnavailable:  # the cookie's login cannot be checked: it may still log out
@@ -138,7 +139,7 @@ class LogoutView(BokehView):
         return _page("logout.html", action=request.script_root + request.path,
                      csrf_token=_csrf_token(), user=name)
 
-    def post(self) -> Response:
+    def post(self) -> BaseResponse:
         _check_csrf("logout")
         named = session_login()
         if named is not None:
@@ -189,6 +190,7 @@ def auth_routes(core: ServerCore, prefix: str) -> list[tuple[str, str, Callable[
                                               logout=kind == "logout")
             methods = list(TornadoHandlerView.methods)
         else:
+            assert issubclass(handler, View)  # the provider's handler_bases, checked at start-up
             view = handler.as_view(kind, core=core, prefix=prefix)
             methods = list(handler.methods or ["GET"])
         routes.append((path, kind, view, methods))

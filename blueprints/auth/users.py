@@ -34,7 +34,8 @@ LOGIN_COOKIES_KEY = "bokeh_flask.login_cookies"
 
 def login_cookies(core: ServerCore) -> frozenset[str]:
     """The current request's login cookies: the provider's, and those its get_user read."""
-    return frozenset(core.auth_provider.login_cookies) | request.environ.get(LOGIN_COOKIES_KEY, set())
+    read: set[str] = request.environ.get(LOGIN_COOKIES_KEY, set())
+    return frozenset(core.auth_provider.login_cookies) | read
 
 
 def current_user(core: ServerCore) -> Any:

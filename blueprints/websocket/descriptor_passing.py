@@ -38,7 +38,7 @@ import ssl
 import stat
 import struct
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import gevent
 from flask import Response
@@ -48,6 +48,11 @@ from ...app.config import state_dir
 from ...app.process.gunicorn_config import EXHAUSTION_REPORT_INTERVAL
 from ...app.runtime import handover
 from ...app.sessions.tokens import short_id
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from ...app.sessions.server import ServerCore
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,7 @@ class HandedOver(Response):
     """What a view returns once its connection went to another worker: nothing is written,
     and gunicorn closes this worker's copy of the socket (as after a websocket)."""
 
-    def __call__(self, environ: Any, start_response: Any) -> Any:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         raise StopIteration()
 
 
@@ -304,7 +309,7 @@ def _socket_of(fd: int) -> socket.socket | None:
     return sock
 
 
-def _cores(worker: Any) -> list[Any]:
+def _cores(worker: Any) -> list[ServerCore]:
     return list(getattr(worker.wsgi, "extensions", {}).get("bokeh_flask", {}).values())
 
 
@@ -329,7 +334,7 @@ class _Prefixed:
             return data
         return self._sock.recv(size, *flags)
 
-    def recv_into(self, buffer: Any, nbytes: int = 0, *flags: int) -> int:
+    def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0, *flags: int) -> int:
         if self._prefix:
             data = self.recv(nbytes or len(buffer))
             buffer[: len(data)] = data

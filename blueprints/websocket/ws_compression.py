@@ -76,5 +76,8 @@ def tuned_connection(connection: Connection, level: int, mem_level: int,
 def deflated_chunks(protocol: Connection, frames: list[Frame]) -> list[bytes]:
     """One message's frames, compressed and framed by ``protocol``'s extension. Write
     them in the order they are made: each one's compression continues the previous one's."""
-    return [protocol.send(TextMessage(data=frame) if isinstance(frame, str) else BytesMessage(data=frame))
+    # wsproto's send takes a memoryview as it takes bytes (it copies the payload to frame it);
+    # BytesMessage's annotation names only bytes and bytearray
+    return [protocol.send(TextMessage(data=frame) if isinstance(frame, str)
+                          else BytesMessage(data=frame))  # type: ignore[arg-type]
             for frame in frames]

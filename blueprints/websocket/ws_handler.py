@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from flask import Response, request
 from gevent.lock import Semaphore
 from wsproto.connection import Connection
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
@@ -54,6 +54,11 @@ from ..views import error_response
 from . import descriptor_passing as handover
 from .ws_compression import deflated_chunks, tuned_connection
 from .ws_socket import close_parser, detach, send_chunks
+
+if TYPE_CHECKING:
+    from bokeh.protocol.message import Message
+    from greenlet import greenlet
+    from simple_websocket import Server
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,8 @@ class WSHandler(AuthRequestHandler):
         self.token = token
         #: an expired token may re-attach to its live session, never build a new one
         self.token_expired = token_expired
-        self.request_info: RequestInfo | None = request_info
+        #: the handshake's request, until :meth:`open` hands it to the core
+        self.handshake_request: RequestInfo | None = request_info
         self.max_message_size = max_message_size
         self.receive_bytes = receive_bytes
         #: permessage-deflate was negotiated: messages go out through ``protocol``
@@ -104,7 +110,7 @@ class WSHandler(AuthRequestHandler):
         #: wire chunks written but not yet sent, in write order (see :meth:`_flush`)
         self._pending: list[Chunk] = []
         #: the greenlet handling a message, whose writes wait for the end of it
-        self._collector: Any = None
+        self._collector: greenlet | None = None
         self._incoming: list[str | bytes] = []
         self._incoming_size = 0
 
@@ -154,7 +160,7 @@ class WSHandler(AuthRequestHandler):
     # -- after the upgrade --------------------------------------------------------------
 
     @classmethod
-    def serve(cls, core: ServerCore, ws: Any, app_key: str) -> None:
+    def serve(cls, core: ServerCore, ws: Server, app_key: str) -> None:
         """Flask-Sock's view body: hand the upgraded connection to its handler.
 
         Flask-Sock's ``Server`` has done the handshake; from here the handler owns the
@@ -169,16 +175,18 @@ class WSHandler(AuthRequestHandler):
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = admission.user
         detached = detach(ws)
-        protocol = ws.ws.connection
+        protocol, sock = ws.ws.connection, detached or ws.sock
+        assert protocol is not None and sock is not None  # the handshake is done
         compression = cls.get_compression_options(core)
         tuned = tuned_connection(protocol, *compression, ws.max_message_size) if compression else None
         if tuned is not None:
             close_parser(protocol)
             protocol = tuned
-        handler = cls(core, admission.context, detached or ws.sock, protocol,
+        handler = cls(core, admission.context, sock, protocol,
                       admission.session_id, admission.token, info, max_message_size=ws.max_message_size,
                       receive_bytes=ws.receive_bytes, token_expired=admission.expired, deflate=tuned is not None)
-        ws.environ = ws.ws = ws.sock = ws.thread = None
+        # the finished Server lets go of what it held; its stubs type these as always set
+        ws.environ = ws.ws = ws.sock = ws.thread = None  # type: ignore[assignment]
         ws.connected = False
         if detached is None:
             handler.run()
@@ -223,23 +231,33 @@ class WSHandler(AuthRequestHandler):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
         except (OSError, AttributeError):
             pass
+        request_info = self.handshake_request
+        assert request_info is not None, "open() runs once"
         self.connection = self.core.open_connection(
-            self.application_context, self.session_id, self.token, self.request_info, self,
+            self.application_context, self.session_id, self.token, request_info, self,
             create=not self.token_expired)
-        self.request_info = None  # a session created here keeps its own reference
+        self.handshake_request = None  # a session created here keeps its own reference
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Event) -> None:
         """One wsproto event: control frames are answered here, data frames assembled
         into whole websocket messages (at most ``max_message_size`` long, else 1009)."""
         if isinstance(event, (TextMessage, BytesMessage)):
-            self._incoming.append(event.data)
-            self._incoming_size += len(event.data)
+            data = event.data
+            if isinstance(data, bytearray):  # wsproto's type allows it; its frames carry bytes
+                data = bytes(data)
+            self._incoming.append(data)
+            self._incoming_size += len(data)
             if self.max_message_size and self._incoming_size > self.max_message_size:
                 raise WebSocketClose(CloseReason.MESSAGE_TOO_BIG, "Message is too big")
             if event.message_finished:
                 parts, self._incoming, self._incoming_size = self._incoming, [], 0
-                joiner = "" if isinstance(event, TextMessage) else b""
-                self.on_message(parts[0] if len(parts) == 1 else joiner.join(parts))
+                # a message's fragments are all of its own type (continuation frames keep it)
+                if len(parts) == 1:
+                    self.on_message(parts[0])
+                elif isinstance(event, TextMessage):
+                    self.on_message("".join(part for part in parts if isinstance(part, str)))
+                else:
+                    self.on_message(b"".join(part for part in parts if isinstance(part, bytes)))
         elif isinstance(event, Ping):
             self._write_control(event.response())
         elif isinstance(event, Pong):
@@ -278,7 +296,7 @@ class WSHandler(AuthRequestHandler):
 
     # -- the Transport the core writes through ----------------------------------------
 
-    def send_message(self, message: Any) -> None:
+    def send_message(self, message: Message[Any]) -> None:
         assert self.connection is not None
         self.connection.send_message(message)
 
@@ -316,7 +334,7 @@ class WSHandler(AuthRequestHandler):
 
     # -- writing ------------------------------------------------------------------------
 
-    def _write_control(self, event: Any) -> None:
+    def _write_control(self, event: Event) -> None:
         if not self._closed:
             self._pending.append(self.protocol.send(event))
             self._flush()
@@ -355,7 +373,8 @@ class WSHandler(AuthRequestHandler):
         reset, and the peer would lose a close frame we just sent (1009, say)."""
         try:
             self.sock.shutdown(socket.SHUT_WR)
-            with gevent.Timeout(LINGER_SECONDS, False):
+            # gevent documents exception=False (the block ends quietly); its stubs do not allow it
+            with gevent.Timeout(LINGER_SECONDS, False):  # type: ignore[arg-type]
                 while self.sock.recv(self.receive_bytes):
                     pass
         except OSError:

@@ -9,11 +9,14 @@ import socket
 import ssl
 from collections import deque
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
 from wsproto.connection import Connection
 
 from ...app.sessions.frames import Chunk
+
+if TYPE_CHECKING:
+    from simple_websocket import Server
 
 #: Buffers per ``sendmsg`` call (Linux's IOV_MAX).
 IOV_MAX = 1024
@@ -25,7 +28,7 @@ class NoReaderThread:
 
     name = "bokeh-flask websocket"
 
-    def __init__(self, target: Any = None, **kwargs: Any) -> None:
+    def __init__(self, target: Callable[..., object] | None = None, **kwargs: object) -> None:
         pass
 
     def start(self) -> None:
@@ -47,7 +50,7 @@ def close_parser(protocol: Connection) -> None:
         parser.close()
 
 
-def detach(ws: Any) -> socket.socket | None:
+def detach(ws: Server) -> socket.socket | None:
     """A duplicate of a gunicorn websocket's socket, for a handler greenlet of its own.
 
     The request's greenlet would otherwise hold, for the websocket's whole life, gunicorn's
@@ -58,10 +61,11 @@ def detach(ws: Any) -> socket.socket | None:
     that cannot work: ``flask run`` writes a response after the view, a TLS socket's state
     cannot be duplicated, and a process out of descriptors keeps the request's greenlet.
     """
-    if ws.mode != "gunicorn" or isinstance(ws.sock, ssl.SSLSocket):
+    sock = ws.sock
+    if ws.mode != "gunicorn" or sock is None or isinstance(sock, ssl.SSLSocket):
         return None
     try:
-        return ws.sock.dup()
+        return sock.dup()
     except OSError:
         return None
 

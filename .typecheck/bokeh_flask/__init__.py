@@ -1,0 +1,1 @@
+../../bokeh_flask/__init__.py
