@@ -1,30 +1,49 @@
 # Two commands set up everything on a fresh machine:
 #   make serve   - install, then serve the bundled example apps at http://localhost:5006/
-#   make test    - install (with Debian chromium and nginx for the tests), then run every test
+#   make test    - install (with Debian's chromium, nginx and redis-server for the tests,
+#                  SYSTEM_PACKAGES=no to skip those), then run every test
+# make test-quick runs the engine, HTTP, websocket and CLI suites only (a few minutes).
 # Another interpreter or Bokeh: make test PYTHON=python3.12, make test PYTHON=python3.10 BOKEH=3.6
-# (each combination gets a virtualenv of its own, .venv-<python>[-bokeh<version>]).
+# (each combination gets a virtualenv of its own, .venv-<python>[-bokeh<version>]); under
+# pyenv, PYTHON=python3.12 finds pyenv's newest 3.12 even where its shim refuses to run.
 # make lint runs ruff over the checkout (its rules in pyproject.toml), as CI does first.
 PYTHON ?= python3
 BOKEH  ?=
-PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+SYSTEM_PACKAGES ?= yes
+# $(PYTHON) if it runs, else pyenv's newest matching version (a pythonX.Y shim refuses to
+# run an interpreter that is not selected with PYENV_VERSION or `pyenv local`)
+PYTHON_BIN := $(shell p='$(PYTHON)'; if "$$p" -c '' 2>/dev/null; then echo "$$p"; \
+	elif command -v pyenv >/dev/null 2>&1; then \
+		v=$$(echo "$$p" | sed 's/^python//'); \
+		ls -d "$$(pyenv root)"/versions/"$$v".*/bin/python 2>/dev/null | sort -V | tail -n 1; fi)
+PYVER  := $(shell "$(PYTHON_BIN)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV   ?= .venv-$(PYVER)$(if $(BOKEH),-bokeh$(BOKEH))
 PORT   ?= 5006
 BIN     = $(VENV)/bin
 # pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
 BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
 
-.PHONY: serve test lint install install-test chromium nginx redis clean
+.PHONY: serve test test-quick lint install install-test chromium nginx redis clean
 
 $(BIN)/python:
-	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter"; exit 2; }
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter; give one that runs, e.g." \
+		"PYTHON=/usr/bin/python3.12 or, with pyenv, PYTHON=\$$(pyenv root)/versions/3.12.<n>/bin/python"; exit 2; }
+	"$(PYTHON_BIN)" -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-install: $(BIN)/python
+# pip runs again only when pyproject.toml changed (the install is editable: code changes
+# need none)
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[brotli]' $(BOKEH_PIN)
+	touch $@
 
-install-test: $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]' $(BOKEH_PIN)
+	touch $@
+
+install: $(VENV)/.installed-serve
+
+install-test: $(VENV)/.installed-test
 
 # Browser tests drive Debian's chromium (never a downloaded browser build).
 chromium:
@@ -61,8 +80,13 @@ redis:
 serve: install
 	$(BIN)/bokeh-flask serve --port $(PORT)
 
-test: install-test chromium nginx redis
+TEST_SYSTEM_PACKAGES = $(if $(filter no,$(SYSTEM_PACKAGES)),,chromium nginx redis)
+
+test: install-test $(TEST_SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-quick: install-test
+	$(BIN)/python -m pytest tests/core tests/ws tests/http tests/cli $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

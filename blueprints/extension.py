@@ -115,14 +115,24 @@ class _RedactTokens(logging.Filter):
         return True
 
 
+#: Our lines' format where nothing else configured logging (gunicorn -c, flask run).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _configure_logging(level: str) -> None:
+    """Our loggers' level, and a handler of their own only where no handler would show
+    their lines (as Flask does for ``app.logger``): the root logger, werkzeug's and the host
+    app's stay as the host configured them. Tokens are kept out of werkzeug's request lines."""
     numeric = logging.DEBUG if level.lower() == "trace" else getattr(logging, level.upper())
-    logging.getLogger("bokeh_flask").setLevel(numeric)
+    ours = logging.getLogger("bokeh_flask")
+    ours.setLevel(numeric)
     werkzeug_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, _RedactTokens) for f in werkzeug_log.filters):
         werkzeug_log.addFilter(_RedactTokens())
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not ours.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        ours.addHandler(handler)
 
 
 def create_app() -> Flask:

@@ -7,6 +7,7 @@ place.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, request
@@ -25,8 +26,12 @@ from ..app.sessions.server import ServerCore
 #: (the message can hold secrets; a client on this machine gets it).
 LOAD_FAILED = "the app failed to load; see the server's terminal"
 
+log = logging.getLogger(__name__)
+
 
 def error_response(error: HTTPError) -> Response:
+    if error.status == 404:  # as bokeh serve's access log: a mistyped URL shows in the log
+        log.info("404 %s %s (%s)", request.method, request.path, request.remote_addr)
     return Response(f"{error.status}: {error.reason}\n", status=error.status,
                     content_type="text/plain; charset=utf-8")
 

@@ -2,11 +2,22 @@
 Playwright."""
 from __future__ import annotations
 
-from typing import Iterator
+import signal
+from typing import Any, Iterator
 
 import pytest
 
 from tests.support.servers import APPS, CHROMIUM, IN_CI, REDIS_SERVER, Server, chromium_available, launch, start_redis
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped by SIGTERM (``kill``, a CI timeout) ends as one stopped by Ctrl-C: the
+    teardowns run, so the servers the tests started (each in a session of its own, which a
+    signal to the test's process group does not reach) are stopped too."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="module", autouse=True)

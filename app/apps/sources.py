@@ -49,6 +49,10 @@ def _locate(path: str, root_path: str | None) -> tuple[str, str]:
     return resolved, f"{resolved} ({path!r} is relative to {origin})"
 
 
+#: Where a directory app's code starts, as ``bokeh serve`` looks for it.
+DIRECTORY_MAINS = ("main.py", "main.ipynb")
+
+
 def build_application(source: AppSource, argv: list[str] | None = None,
                       root_path: str | None = None) -> Application:
     """One Application; a relative path resolves against ``root_path`` (see ``_locate``)."""
@@ -61,6 +65,9 @@ def build_application(source: AppSource, argv: list[str] | None = None,
         raise SettingsError(f"app path does not exist: {described}")
     if os.path.isfile(path) and not path.endswith((".py", ".ipynb")):
         raise SettingsError(f"app path must be a .py script, a .ipynb notebook or a directory: {described}")
+    if os.path.isdir(path) and not any(os.path.isfile(os.path.join(path, main)) for main in DIRECTORY_MAINS):
+        raise SettingsError(f"app directory {described} has no main.py or main.ipynb: a directory app's "
+                            "code starts there (serve a script by its own path)")
     from bokeh.command.util import build_single_handler_application
 
     check_syntax(path)

@@ -254,11 +254,26 @@ def provider_from(auth: AuthProvider | str | os.PathLike[str] | None, settings: 
                         "BOKEH_AUTH_MODULE) are given; use one")
     if isinstance(auth, AuthProvider):
         return auth
-    if auth is not None:
-        return AuthModule(auth)
-    if settings.auth_module:
-        return AuthModule(settings.auth_module)
-    return NullAuth()
+    path = auth if auth is not None else settings.auth_module
+    if path is None:
+        return NullAuth()
+    module = AuthModule(path)
+    check_cookie_secret(module, settings.cookie_secret)
+    return module
+
+
+def check_cookie_secret(module: AuthModule, cookie_secret: str | None) -> None:
+    """An auth module whose code signs or reads Tornado's signed cookies (``*_signed_cookie``,
+    formerly ``*_secure_cookie``) cannot work without a cookie secret: refused at start,
+    where it would otherwise serve and answer its login POST with 500."""
+    if cookie_secret:
+        return
+    with open(module.path, encoding="utf-8", errors="replace") as file:
+        source = file.read()
+    if "signed_cookie" in source or "secure_cookie" in source:
+        raise AuthError(f"auth module {module.path} uses Tornado's signed cookies but no cookie secret "
+                        "is set: give --cookie-secret-file PATH (or BOKEH_COOKIE_SECRET, or the Flask "
+                        "app's SECRET_KEY)")
 
 
 @dataclasses.dataclass

@@ -25,10 +25,12 @@ from typing import Any, Sequence
 from ..apps.app_keys import ADMIN_KEY, EXAMPLE_APPS, key_for_path, refuse_admin_key
 from ..apps.load_errors import describe
 from ..apps.versions import check_supported
+from ..auth.logins import check_reachable
 from ..config import state_dir
 from ..config.declare import Option
 from ..config.settings import OPTIONS, Settings, SettingsError, build_settings
-from .dev_reload import watched_files
+from . import preflight
+from .dev_reload import Watcher, watched_files
 from .gunicorn_config import gunicorn_options
 
 log = logging.getLogger(__name__)
@@ -36,13 +38,14 @@ log = logging.getLogger(__name__)
 #: Where ``--dev`` listens without ``--address``: its error pages show tracebacks, and an app
 #: in development is no service for other machines.
 DEV_ADDRESS = "127.0.0.1"
-#: Our log lines at the terminal, unless ``--log-format`` says otherwise.
-LOG_FORMAT = "bokeh-flask: %(message)s"
+#: Our log lines, unless ``--log-format`` says otherwise: ``bokeh serve``'s default.
+LOG_FORMAT = "%(asctime)s %(message)s"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bokeh-flask",
                                      description="Serve Bokeh apps with Flask, gunicorn and gevent.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {versions_line()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("secret", help="print a new secret key for BOKEH_SECRET_KEY")
 
@@ -59,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="as --workers; 0 means one per core (default: --workers)")
     serve.add_argument("--glob", action="store_true", help="expand APP_PATH wildcards (default: off)")
     serve.add_argument("--show", action="store_true",
-                       help="open the (first) app in a browser once serving (default: off)")
+                       help="open every app in a browser once serving (default: off)")
     serve.add_argument("--log-file", default=None, metavar="PATH",
                        help="write the log here instead of stderr (default: stderr)")
     serve.add_argument("--log-format", default=None, metavar="FORMAT",
@@ -104,14 +107,20 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         if value is not None:
             overrides[name] = value if declaration.from_cli is None else declaration.from_cli(value)
     if ns.num_procs is not None:
-        overrides["workers"] = ns.num_procs or os.cpu_count() or 1
+        if ns.num_procs < 0:
+            raise SettingsError(f"--num-procs must be 0 (one worker per core) or more, got {ns.num_procs}")
+        procs = ns.num_procs or os.cpu_count() or 1
+        if ns.workers is not None and ns.workers != procs:
+            raise SettingsError(f"--num-procs {ns.num_procs} and --workers {ns.workers} disagree: give one "
+                                "of them (--num-procs is bokeh serve's name for --workers)")
+        overrides["workers"] = procs
     if ns.dev is not None:
         if not ns.files:
             # as bokeh serve: `--dev app.py` takes app.py as a file to watch, not as the app
             raise SettingsError("--dev option requires an app script or directory be provided "
                                 "(give the app's path before --dev: serve app.py --dev [FILES])")
         if overrides.get("workers", 1) != 1:
-            print("bokeh-flask: Running in --dev mode. --num-procs is limited to 1.", file=sys.stderr)
+            log.warning("Running in --dev mode. --num-procs is limited to 1.")
         overrides["workers"] = 1
         if ns.address is None and not ns.unix_socket:
             overrides["address"] = DEV_ADDRESS
@@ -119,9 +128,9 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
     if settings.auth_module:
         # load it here, in the master, so a bad module is one line and exit 2 instead of
         # a worker that fails to boot (its code runs again in each worker)
-        from ..auth.providers import AuthModule
+        from ..auth.providers import provider_from
 
-        AuthModule(settings.auth_module)
+        provider_from(None, settings)
     return settings, overrides
 
 
@@ -148,16 +157,15 @@ def serve(ns: argparse.Namespace) -> int:
     if settings.admin:
         refuse_admin_key(_keys(paths))
     state_dir.prepare(settings.state_dir)  # one that is not private: one line, before anything starts
+    check_reachable(settings)  # a Redis flag without the package or the server: one line too
     _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
+    if bind is None:  # before gunicorn's first line (its on_starting hook checks again)
+        preflight.check_binds([(settings.address or "0.0.0.0", settings.port)])
     options = gunicorn_options(settings, bind)
     if ns.log_file:
         options["errorlog"] = ns.log_file
-    if ns.dev is not None:
-        # gunicorn's reloader restarts the worker on a save; the worker then loads every
-        # module fresh and serves an error page for an app that fails (settings.dev)
-        options["reload"] = True
-        options["reload_extra_files"] = watched_files(paths, ns.dev)
+    watcher = Watcher(watched_files(paths, ns.dev)) if ns.dev is not None else None
     if settings.use_xheaders:
         options["forwarded_allow_ips"] = "*"
     if ns.ssl_certfile:
@@ -168,7 +176,8 @@ def serve(ns: argparse.Namespace) -> int:
         os.environ["BOKEH_APPS"] = os.pathsep.join(paths)
     if ns.args:
         os.environ["BOKEH_FLASK_ARGS"] = json.dumps(ns.args)
-    options["when_ready"] = _announce(settings, paths, "https" if ns.ssl_certfile else "http", ns.show)
+    options["when_ready"] = _announce(settings, paths, "https" if ns.ssl_certfile else "http", ns.show, watcher)
+    log.info("Starting bokeh-flask %s", versions_line())
     _GunicornApp(options).run()
     return 0
 
@@ -205,10 +214,10 @@ def _keys(paths: list[str]) -> list[str]:
     return [key_for_path(p) for p in paths or EXAMPLE_APPS]
 
 
-def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> Any:
+def _announce(settings: Settings, paths: list[str], scheme: str, show: bool, watcher: Watcher | None) -> Any:
     """gunicorn's ``when_ready`` hook: once the port is bound (``--port 0`` included), one
-    ``Bokeh app running at: <url>`` line per app, as ``bokeh serve`` prints, and with
-    ``--show`` the first app in the browser."""
+    ``Bokeh app running at: <url>`` line per app, as ``bokeh serve`` prints, with ``--show``
+    every app in the browser, and with ``--dev`` the watch over the app's files."""
     keys = _keys(paths) + ([ADMIN_KEY] if settings.admin else [])
 
     def when_ready(server: Any) -> None:
@@ -221,16 +230,18 @@ def _announce(settings: Settings, paths: list[str], scheme: str, show: bool) -> 
             base = f"{scheme}+unix://{address}"
         urls = [base + settings.prefix + key for key in keys]
         for url in urls:
-            print(f"bokeh-flask: Bokeh app running at: {url}", file=sys.stderr, flush=True)
+            log.info("Bokeh app running at: %s", url)
         if settings.dev and isinstance(address, tuple):
             where = ("this machine only; --address to serve others" if settings.address == DEV_ADDRESS
                      else "error pages show tracebacks to clients on this machine only")
-            print(f"bokeh-flask: --dev: listening on {settings.address or 'all interfaces'} port {address[1]} "
-                  f"({where})", file=sys.stderr, flush=True)
+            log.info("--dev: listening on %s port %d (%s)", settings.address or "all interfaces", address[1], where)
         if show:
             import webbrowser
 
-            webbrowser.open(urls[0])
+            for url in urls:
+                webbrowser.open_new_tab(url)
+        if watcher is not None:
+            watcher.start()
 
     return when_ready
 
@@ -255,33 +266,46 @@ class _GunicornApp:
             def load(self) -> Any:
                 from bokeh_flask import create_app
 
-                try:
-                    return create_app()
-                except SettingsError as exc:  # e.g. an app broken since the master checked it
-                    print(f"bokeh-flask: error: {describe(exc)}", file=sys.stderr, end="")
-                    sys.exit(3)  # gunicorn's "worker failed to boot": the master stops
+                return create_app()  # a SettingsError: our worker class reports it
 
         Application().run()
 
 
-def _configure_logging(log_format: str | None) -> None:
-    """The root handler the workers inherit: ``--log-format`` as ``bokeh serve``'s."""
+def _configure_logging(log_format: str | None, log_file: str | None) -> None:
+    """The root handler the workers inherit, as ``bokeh serve``'s: ``--log-format`` (with
+    timestamps by default), written to ``--log-file`` when given, else stderr."""
     try:
         formatter = logging.Formatter(log_format or LOG_FORMAT, validate=True)
         formatter.format(logging.makeLogRecord({"msg": "check"}))
     except (ValueError, TypeError, KeyError) as exc:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
         raise SettingsError(f"--log-format: {exc}") from None
-    logging.basicConfig(level=logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
+    try:
+        handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler()
+    except OSError as exc:
+        raise SettingsError(f"--log-file: cannot write {log_file}: {exc.strerror}") from None
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def versions_line() -> str:
+    """bokeh-flask's version and what it runs on (``--version``, the start banner)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"{of('bokeh-flask')} (Bokeh {of('bokeh')}, gunicorn {of('gunicorn')}, Python {python})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     if ns.command == "serve":
         try:
-            _configure_logging(ns.log_format)
+            _configure_logging(ns.log_format, ns.log_file)
         except SettingsError as exc:
             print(f"bokeh-flask: error: {exc}", file=sys.stderr)
             return 2

@@ -1,26 +1,40 @@
 """``--dev``: what a save restarts, and how open pages notice.
 
-gunicorn's reloader restarts the worker when a watched file changes, so the app's code and
-every module it imports load fresh, as under ``bokeh serve --dev``. Watched: the files
-``bokeh serve --dev`` watches (a script; a directory app's ``*.py``, ``*.html``, ``*.css``,
-``*.yaml`` files) plus the files given to ``--dev``. An app that then fails to load gets an
-error page (see :mod:`..apps.load_errors`) rather than a dead worker.
+The gunicorn master watches the files ``bokeh serve --dev`` watches (a script; a directory
+app's ``*.py``, ``*.html``, ``*.css``, ``*.yaml`` files) plus the files given to ``--dev``
+(:class:`Watcher`), and on a change reloads as ``kill -HUP`` does: a new worker loads the
+app's code and every module it imports fresh, as under ``bokeh serve --dev``, while the old
+one still serves; once the new one is ready the old closes its websockets and exits (see
+:mod:`.worker`), so nothing waits for a worker to boot after the old one is gone. An app
+that then fails to load gets an error page (see :mod:`..apps.load_errors`) rather than a
+dead worker.
 
-Each worker has a boot id. A ``--dev`` page asks ``<prefix>/_dev/boot`` once a second for
-it and reloads itself when it changes: a good save brings every open tab of the app back
-on any Bokeh version, and a bad one shows the error page.
+Each worker has a boot id. A ``--dev`` page asks ``<prefix>/_dev/boot`` every
+:data:`POLL_INTERVAL_MS` for it and reloads itself when it changes: a good save brings
+every open tab of the app back on any Bokeh version, and a bad one shows the error page.
 """
 from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
+import signal
+import threading
+import time
 from typing import Iterable
+
+log = logging.getLogger(__name__)
 
 #: Files of a directory app that ``bokeh serve --dev`` watches.
 WATCHED_SUFFIXES = (".py", ".html", ".css", ".yaml")
-#: How often a page asks whether its worker was replaced.
-POLL_INTERVAL_MS = 1000
+#: How often a page asks whether its worker was replaced (a request to this machine).
+POLL_INTERVAL_MS = 250
+#: How often the master looks at the watched files' modification times.
+WATCH_INTERVAL = 0.2
+#: After a change, how long the files must stay unchanged before the reload: an editor's
+#: save can be several writes.
+SETTLE = 0.1
 #: The boot-id route under the prefix.
 BOOT_PATH = "/_dev/boot"
 
@@ -60,3 +74,37 @@ def with_reload_script(html: str, boot_url: str, boot_id: str) -> str:
     script = reload_script(boot_url, boot_id)
     index = html.rfind("</body>")
     return html + script if index < 0 else html[:index] + script + html[index:]
+
+
+class Watcher:
+    """The master's watch over the app's files: a change reloads the workers (``SIGHUP``
+    to the master itself, which gunicorn handles as a rolling restart)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        self._seen = self._stamps()
+
+    def _stamps(self) -> dict[str, float]:
+        stamps = {}
+        for path in self.paths:
+            try:
+                stamps[path] = os.stat(path).st_mtime
+            except OSError:
+                stamps[path] = -1.0  # missing for now (a file an editor replaces)
+        return stamps
+
+    def start(self) -> None:
+        """Watch from a thread of the master until it exits."""
+        threading.Thread(target=self._run, name="bokeh-flask --dev watcher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            now = self._stamps()
+            changed = [path for path, stamp in now.items() if stamp != self._seen.get(path)]
+            if not changed:
+                continue
+            time.sleep(SETTLE)
+            self._seen = self._stamps()
+            log.info("Reloading: %s changed", changed[0] if len(changed) == 1 else f"{len(changed)} files")
+            os.kill(os.getpid(), signal.SIGHUP)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import state_dir
 from ..config.settings import Settings, SettingsError
+from . import preflight
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,19 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 
 
 def on_starting(settings: Settings) -> Any:
-    """gunicorn's ``on_starting`` hook: the open-files limit, the server's private directory
+    """gunicorn's ``on_starting`` hook: the addresses to bind (:mod:`.preflight`: a port in
+    use stops the start in one line), the open-files limit, the server's private directory
     (:mod:`..config.state_dir`; one that is not private stops the start), a Redis that does not
     answer (:func:`..auth.logins.check_reachable`: stops the start), with ``--metrics`` a fresh
     prometheus_client multiprocess directory the workers inherit (:mod:`..runtime.metrics`), and with
     ``--admin`` the directory of the workers' stats files (:mod:`..runtime.worker_stats`)."""
     def hook(server: Any) -> None:
+        try:
+            if not server.LISTENERS and not preflight.inherited_listeners():
+                preflight.check_binds(server.cfg.address)
+        except SettingsError as exc:
+            print(f"bokeh-flask: error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         raise_open_files_limit(server)
         try:
             directory = state_dir.prepare(settings.state_dir)

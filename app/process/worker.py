@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +27,22 @@ from gevent.event import Event
 from gevent.server import StreamServer
 from gunicorn.workers import base, ggevent
 
+from ..apps.load_errors import describe
+from ..config.declare import SettingsError
 from ..runtime import handover
+from . import dev_reload
+
+#: gunicorn's exit status for a worker that could not boot: its master stops, with a reason.
+WORKER_BOOT_ERROR = 3
 
 if TYPE_CHECKING:
     from ..sessions.server import ServerCore
 
 log = logging.getLogger(__name__)
 
+#: --dev: how long a replaced worker leaves its pages to reload themselves (a few of their
+#: polls for the new worker's boot id) before it closes their websockets.
+DEV_PAGE_GRACE = 3 * dev_reload.POLL_INTERVAL_MS / 1000
 #: How often a draining worker looks for a ready sibling.
 SIBLING_POLL = 0.05
 #: A drain with a serving sibling closes its websockets over this many seconds per
@@ -57,6 +67,16 @@ class BokehGeventWorker(ggevent.GeventWorker):
     """``worker_class`` of ``bokeh-flask serve`` and ``gunicorn.conf.py``."""
 
     _draining = False
+
+    def load_wsgi(self) -> None:
+        """Import the app; a configuration our code refuses (a Flask-Login app without a
+        secret key, a bad setting in Flask config) is one line and gunicorn's "failed to
+        boot" exit, not a worker traceback."""
+        try:
+            super().load_wsgi()
+        except SettingsError as exc:  # an app's load error: its block (file, line, caret)
+            print(f"bokeh-flask: error: {describe(exc)}", file=sys.stderr, end="", flush=True)
+            sys.exit(WORKER_BOOT_ERROR)
 
     def run(self) -> None:
         self._drained = Event()
@@ -95,6 +115,10 @@ class BokehGeventWorker(ggevent.GeventWorker):
             successor = self._wait_for_successor() if wait_for_successor else False
             for server in _TrackedStreamServer.servers:
                 server.stop_accepting()
+            if successor and any(core.settings.dev for core in cores):
+                # --dev: the pages notice the new worker by themselves and reload; closing
+                # their websockets first would have BokehJS rebuild each session for nothing
+                gevent.sleep(DEV_PAGE_GRACE)
             self._close_websockets(cores, spread=successor)
         except Exception:  # the worker exits either way
             log.exception("draining failed")

@@ -75,13 +75,13 @@ def handle(connection: ServerConnection, message: Message[Any]) -> None:
     except Exception as exc:
         if _raised_in_app_code(exc):
             # the app's callback failed: its author needs the file and line
-            log.error("%s from session %s: the app's callback raised", message.msgtype,
-                      short_id(connection.session.id), exc_info=exc)
+            log.error("%s from session %s of app %s: the app's callback raised", message.msgtype,
+                      short_id(connection.session.id), connection.application_context.url, exc_info=exc)
             connection.metrics.error("callback")
         else:
             # the client's message could not be applied: one line, details at debug level
-            log.warning("%s from session %s failed: %r", message.msgtype, short_id(connection.session.id), exc,
-                        exc_info=log.isEnabledFor(logging.DEBUG))
+            log.warning("%s from session %s of app %s failed: %r", message.msgtype, short_id(connection.session.id),
+                        connection.application_context.url, exc, exc_info=log.isEnabledFor(logging.DEBUG))
             connection.metrics.error("bad_message")
         connection.send_message(connection.error(message, f"{type(exc).__name__}: {exc}"[:1000]))
     finally:

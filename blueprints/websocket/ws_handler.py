@@ -48,7 +48,7 @@ from ...app.sessions.frames import Chunk, Frame, wire_chunks
 from ...app.sessions.handshake import Admission, Handshake, Refusal, admit, parse_subprotocols
 from ...app.sessions.requests import RequestInfo
 from ...app.sessions.server import ServerCore
-from ...app.sessions.tokens import EXPIRED
+from ...app.sessions.tokens import EXPIRED, short_id
 from ..auth.users import AuthRequestHandler, require_user
 from ..views import error_response
 from . import descriptor_passing as handover
@@ -107,6 +107,8 @@ class WSHandler(AuthRequestHandler):
         self.write_lock = Semaphore(1)
         self.connection: ServerConnection | None = None
         self._closed = False
+        #: (code, reason, sent by the peer) once closed; 1006: the connection just ended
+        self._close_code: tuple[int | None, str, bool] = (1006, "", True)
         #: wire chunks written but not yet sent, in write order (see :meth:`_flush`)
         self._pending: list[Chunk] = []
         #: the greenlet handling a message, whose writes wait for the end of it
@@ -208,8 +210,7 @@ class WSHandler(AuthRequestHandler):
                         break
         except OSError:
             pass
-        except WebSocketClose as close:
-            log.info("closing websocket: %s (%d)", close.reason, close.code)
+        except WebSocketClose as close:  # on_close logs its code and reason
             if close.code in (CLOSE_PROTOCOL_ERROR, CloseReason.MESSAGE_TOO_BIG):
                 self.application_context.metrics.error("protocol")
             self.close(close.code, close.reason)
@@ -237,6 +238,8 @@ class WSHandler(AuthRequestHandler):
             self.application_context, self.session_id, self.token, request_info, self,
             create=not self.token_expired)
         self.handshake_request = None  # a session created here keeps its own reference
+        log.info("WebSocket connection opened: app %s, session %s", self.application_context.url,
+                 short_id(self.session_id))
 
     def _on_event(self, event: Event) -> None:
         """One wsproto event: control frames are answered here, data frames assembled
@@ -265,7 +268,7 @@ class WSHandler(AuthRequestHandler):
         elif isinstance(event, CloseConnection):
             # the peer's close (answered with its code), or wsproto's verdict on a
             # malformed frame (1002, 1007)
-            self.close(event.code, event.reason or "")
+            self.close(event.code, event.reason or "", by_peer=True)
 
     def on_message(self, fragment: str | bytes) -> None:
         """Handle one websocket message. What this greenlet writes meanwhile (the reply,
@@ -286,6 +289,10 @@ class WSHandler(AuthRequestHandler):
 
     def on_close(self) -> None:
         self._closed = True
+        code, reason, by_peer = self._close_code
+        log.info("WebSocket connection closed%s: code=%s, reason=%r (app %s, session %s)",
+                 " by the client" if by_peer else "", code, reason, self.application_context.url,
+                 short_id(self.session_id))
         if self.connection is not None:
             self.core.close_connection(self.connection)
             # the connection points back at us as its transport: drop our side of that
@@ -316,12 +323,13 @@ class WSHandler(AuthRequestHandler):
         are found by TCP keep-alive, see TCP_KEEPALIVE)."""
         self._write_control(Ping(payload=payload))
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, by_peer: bool = False) -> None:
         """Send what is queued, then the close frame; the peer's answer is awaited by
         :meth:`_close_socket`."""
         if self._closed:
             return
         self._closed = True
+        self._close_code = (code, reason, by_peer)
         try:
             with self.write_lock, gevent.Timeout(CLOSE_WRITE_TIMEOUT):
                 chunks, self._pending = self._pending, []

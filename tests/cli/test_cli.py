@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -154,7 +155,10 @@ def served():
 
 def test_serve_hello_page_and_python_client(served):
     server = served()
-    assert f"bokeh-flask: Bokeh app running at: http://127.0.0.1:{server.port}/hello" in server.log_text()
+    log = server.log_text()
+    stamp = r"^\d\d\d\d-\d\d-\d\d [\d:,]+ "  # bokeh serve's default: every line timestamped
+    assert re.search(stamp + rf"Bokeh app running at: http://127.0.0.1:{server.port}/hello$", log, re.M), log
+    assert re.search(stamp + r"Starting bokeh-flask \S+ \(Bokeh \S+, gunicorn \S+, Python \S+\)$", log, re.M)
     page = requests.get(server.url + "/hello", timeout=10)
     assert page.status_code == 200
     assert "text/html" in page.headers["Content-Type"]

@@ -40,27 +40,28 @@ def test_dev_limits_the_workers_to_one():
         server.stop()
 
 
-def test_show_opens_the_first_app_in_the_browser(tmp_path):
+def test_show_opens_every_app_in_the_browser(tmp_path):
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
     browser.chmod(browser.stat().st_mode | stat.S_IEXEC)
-    server = launch("cli", apps=[HELLO], args=["--show"], wait_path="/hello",
+    server = launch("cli", apps=[HELLO, APPS / "http_dirapp"], args=["--show"], wait_path="/hello",
                     env={"BROWSER": f"{browser} %s"})
     try:
-        deadline_ok = _wait_for_file(opened)
+        deadline_ok = _wait_for_file(opened, lines=2)
         assert deadline_ok, server.log_text()[-2000:]
-        assert opened.read_text().strip() == f"http://127.0.0.1:{server.port}/hello"
+        assert sorted(opened.read_text().split()) == [f"http://127.0.0.1:{server.port}/hello",
+                                                      f"http://127.0.0.1:{server.port}/http_dirapp"]
     finally:
         server.stop()
 
 
-def _wait_for_file(path, timeout: float = 10.0) -> bool:
+def _wait_for_file(path, timeout: float = 10.0, lines: int = 1) -> bool:
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
+        if path.exists() and len(path.read_text().split()) >= lines:
             return True
         time.sleep(0.05)
     return False
