@@ -36,7 +36,7 @@ CHILD = textwrap.dedent("""
         def warning(self, msg, *args):
             warnings.append(msg % args)
 
-    cfg.on_starting(types.SimpleNamespace(cfg=cfg, log=Log()))
+    cfg.on_starting(types.SimpleNamespace(cfg=cfg, log=Log(), LISTENERS=['bound']))
     print(json.dumps({"soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "hard": hard,
                       "warnings": warnings, "worker_connections": cfg.worker_connections}))
 """)
