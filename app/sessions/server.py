@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 import secrets
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..apps import curdoc, ids, versions
 from ..apps.load_errors import AppLoadError
@@ -41,6 +41,9 @@ from .tokens import (
     resolve_session_request,
 )
 from .user_sessions import UserSessions
+
+if TYPE_CHECKING:
+    from bokeh.document import Document
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +213,18 @@ class ServerCore:
             return self.applications[key]
         except KeyError:
             raise HTTPError(404, "Not Found") from None
+
+    def update_sessions(self, app_path: str, update: Callable[[Document], Any]) -> int:
+        """Bokeh 3.10's ``update_sessions``, per process as Bokeh's is: ``update(doc)`` for
+        every live session of the app at ``app_path`` (``"/sliders"``), each under its
+        session's lock, so the change reaches each session's connected clients. Callable
+        from Flask request code and from background greenlets; returns once every update
+        has run, the count that completed (see :meth:`ApplicationContext.update_sessions`)."""
+        context = self.applications.get(app_path)
+        if context is None:
+            raise ValueError(f"Application {app_path} does not exist on this server "
+                             f"(its apps: {', '.join(self.applications)})")
+        return context.update_sessions(update)
 
     def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> PageSession:
         """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.
