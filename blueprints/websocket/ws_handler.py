@@ -147,9 +147,7 @@ class WSHandler(AuthRequestHandler):
                     raise Refusal("expired", 403, f"Invalid session token: {EXPIRED}")
         except Refusal as refusal:
             core.metrics.websocket_refused(refusal.why)
-            response = error_response(refusal)
-            response.headers.update(refusal.headers)
-            return response
+            return error_response(refusal)
         except HTTPError as error:
             return error_response(error)
         request.environ[ADMISSION_KEY] = admission
