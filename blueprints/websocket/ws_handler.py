@@ -327,7 +327,7 @@ class WSHandler(AuthRequestHandler):
         if self._closed:
             return
         self._closed = True
-        self._close_code = (code, reason, by_peer)
+        self._close_code = (int(code), reason, by_peer)  # wsproto's IntEnum prints as a name on 3.10
         try:
             with self.write_lock, gevent.Timeout(CLOSE_WRITE_TIMEOUT):
                 chunks, self._pending = self._pending, []
