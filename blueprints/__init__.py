@@ -9,7 +9,19 @@ May import anything of ``bokeh_flask.app``; nothing there imports this package.
 """
 from __future__ import annotations
 
+from typing import Any
+
+from ..app.auth.access import AccessRule
 from .auth.flask_login_auth import FlaskLoginAuth
 from .extension import BokehServer, create_app
 
-__all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
+__all__ = ["AccessRule", "BokehServer", "FlaskLoginAuth", "OAuthLogin", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """``OAuthLogin`` loads Authlib's side only when asked for (the ``oauth`` extra)."""
+    if name == "OAuthLogin":
+        from .auth.oauth_login import OAuthLogin
+
+        return OAuthLogin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,9 +5,10 @@ builds the core for a Flask app from its config, the ``BOKEH_*`` environment and
 settings, and registers the blueprints. State lives in ``app.extensions["bokeh_flask"]``,
 so one extension object can serve several Flask apps.
 
-``auth=`` picks the authentication (see :mod:`blueprints.auth.login_handlers`): a ``FlaskLoginAuth``, any
-other ``AuthProvider``, or the path of a ``bokeh serve``-style auth module; without it the
-``auth_module`` setting (``BOKEH_AUTH_MODULE``) applies, else there is none.
+``auth=`` picks the authentication (see :mod:`blueprints.auth.login_handlers`): a ``FlaskLoginAuth``, an
+``OAuthLogin`` (single sign-on), any other ``AuthProvider``, or the path of a ``bokeh
+serve``-style auth module; without it the ``oauth_*`` settings (``--oauth-provider``) or
+the ``auth_module`` setting (``BOKEH_AUTH_MODULE``) apply, else there is none.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..app.apps.sources import AppSources
-from ..app.auth.providers import AuthProvider
-from ..app.config.settings import build_settings, normalize_prefix
+from ..app.auth.providers import AuthError, AuthProvider
+from ..app.config.settings import Settings, build_settings, normalize_prefix
 from ..app.process.worker_class import refuse_unsuitable_worker
 from ..app.sessions.server import ServerCore
 from .auth.flask_login_auth import FlaskLoginAuth
@@ -77,7 +78,8 @@ class BokehServer:
         prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
         # relative app paths resolve against the host app's folder, as its templates do
         core = ServerCore(resolved, apps if apps is not None else self.apps,
-                          auth=auth if auth is not None else self.auth, root_path=app.root_path, prefix=prefix)
+                          auth=_auth(auth if auth is not None else self.auth, resolved),
+                          root_path=app.root_path, prefix=prefix)
         install_auth(app, core, prefix)
         options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
         options.setdefault("subprotocols", ["bokeh"])
@@ -99,6 +101,17 @@ class BokehServer:
         """The ServerCore registered on ``app`` under ``name``."""
         core: ServerCore = app.extensions["bokeh_flask"][name]
         return core
+
+
+def _auth(auth: AuthSpec, settings: Settings) -> AuthSpec:
+    """``auth=``, else single sign-on when the ``oauth_*`` settings ask for it."""
+    if not settings.oauth_provider:
+        return auth
+    if auth is not None:
+        raise AuthError("both auth=... and --oauth-provider (oauth_provider=) are given; use one")
+    from .auth.oauth_login import OAuthLogin
+
+    return OAuthLogin.from_settings(settings)
 
 
 class _RedactTokens(logging.Filter):

@@ -33,15 +33,12 @@ import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence, TypeVar
+from typing import Callable, Protocol, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..config import state_dir
 from ..config.settings import Settings, SettingsError
 from ..sessions.errors import HTTPError
-
-if TYPE_CHECKING:
-    from redis.client import Pipeline
 
 #: A login's ``seen`` time is written at most this often (seconds): checks stay reads.
 TOUCH_INTERVAL = 60.0
@@ -126,6 +123,13 @@ class LoginStore(AttemptStore, Protocol):
     def end(self, login_id: str) -> None:
         """End a login (logout); idempotent."""
 
+    def attach(self, login_id: str, data: str) -> None:
+        """Keep ``data`` with a login until it ends (a single sign-on login's claims and
+        tokens, sealed by their owner: the store sees an opaque string)."""
+
+    def attached(self, login_id: str) -> str | None:
+        """What :meth:`attach` kept with ``login_id`` (None: nothing, or the login ended)."""
+
     def revoke(self, value: str, ttl: float) -> None:
         """Remember, for ``ttl`` seconds, that a cookie value (a remember-me cookie saved
         before a logout) must not log anyone in again."""
@@ -192,27 +196,6 @@ class _SQLiteAttempts:
         return at + self.window - self.now
 
 
-class _RedisAttempts:
-    """:class:`Attempts` read while the reservation WATCHes their keys (so a change after
-    the read makes its MULTI/EXEC fail)."""
-
-    def __init__(self, pipe: Pipeline, names: dict[str, str], now: float, window: float) -> None:
-        self.pipe, self.names, self.now, self.window = pipe, names, now, window
-
-    def count(self, key: str) -> int:
-        return self.pipe.zcount(self.names[key], self.now - self.window, "+inf")
-
-    def frees_in(self, key: str, below: int) -> float:
-        extra = self.count(key) - below
-        if extra < 0:
-            return 0.0
-        oldest = self.pipe.zrangebyscore(self.names[key], self.now - self.window, "+inf",
-                                         start=extra, num=1, withscores=True)
-        # redis-py types no withscores=True overload: its (member, score) pairs look like members
-        score: float = oldest[0][1]  # type: ignore[assignment]
-        return score + self.window - self.now
-
-
 class SQLiteLoginStore:
     """Logins in a SQLite file: one host's workers share it."""
 
@@ -230,6 +213,7 @@ class SQLiteLoginStore:
             db = open_private_sqlite(self.path)
             db.execute("CREATE TABLE IF NOT EXISTS logins (id TEXT PRIMARY KEY, user TEXT, seen REAL)")
             db.execute("CREATE TABLE IF NOT EXISTS revoked (value TEXT PRIMARY KEY, until REAL)")
+            db.execute("CREATE TABLE IF NOT EXISTS attached (id TEXT PRIMARY KEY, data TEXT)")
             db.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT, at REAL)")
             db.execute("CREATE INDEX IF NOT EXISTS failures_key ON failures (key, at)")
             self._connection, self._pid = db, os.getpid()
@@ -245,6 +229,7 @@ class SQLiteLoginStore:
         db.execute("INSERT INTO logins VALUES (?, ?, ?)", (self._digest(login_id), user, now))
         if self.idle_timeout:
             db.execute("DELETE FROM logins WHERE seen < ?", (now - self.idle_timeout,))
+        db.execute("DELETE FROM attached WHERE id NOT IN (SELECT id FROM logins)")
         db.execute("DELETE FROM revoked WHERE until < ?", (now,))
         return login_id
 
@@ -262,7 +247,16 @@ class SQLiteLoginStore:
         return True
 
     def end(self, login_id: str) -> None:
-        self._db().execute("DELETE FROM logins WHERE id = ?", (self._digest(login_id),))
+        key = self._digest(login_id)
+        self._db().execute("DELETE FROM logins WHERE id = ?", (key,))
+        self._db().execute("DELETE FROM attached WHERE id = ?", (key,))
+
+    def attach(self, login_id: str, data: str) -> None:
+        self._db().execute("INSERT OR REPLACE INTO attached VALUES (?, ?)", (self._digest(login_id), data))
+
+    def attached(self, login_id: str) -> str | None:
+        row = self._db().execute("SELECT data FROM attached WHERE id = ?", (self._digest(login_id),)).fetchone()
+        return None if row is None else str(row[0])
 
     def revoke(self, value: str, ttl: float) -> None:
         self._db().execute("INSERT OR REPLACE INTO revoked VALUES (?, ?)", (self._digest(value), time.time() + ttl))
@@ -309,99 +303,6 @@ class SQLiteLoginStore:
 
     def ping(self) -> None:
         self._db().execute("SELECT 1").fetchone()
-
-
-class RedisLoginStore:
-    """Logins in Redis: every worker of every host shares them."""
-
-    PREFIX = "bokeh-flask:"
-
-    def __init__(self, url: str, idle_timeout: float, namespace: bytes = b"") -> None:
-        try:
-            import redis
-        except ImportError:
-            raise ValueError("a redis:// login store needs the redis package: "
-                             "pip install 'bokeh-flask[redis]'") from None
-        self.idle_timeout = idle_timeout
-        self.namespace = namespace
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-
-    def _digest(self, value: str) -> str:
-        return keyed_digest(value, self.namespace)
-
-    def _login(self, login_id: str) -> str:
-        return f"{self.PREFIX}login:{self._digest(login_id)}"
-
-    def _ttl(self) -> int | None:
-        return int(self.idle_timeout) if self.idle_timeout else None
-
-    def start(self, user: str) -> str:
-        login_id = new_login_id()
-        self.redis.set(self._login(login_id), user, ex=self._ttl())
-        return login_id
-
-    def check(self, login_id: str, user: str) -> bool:
-        key = self._login(login_id)
-        stored = self.redis.get(key)
-        if not isinstance(stored, bytes) or stored.decode("utf-8", "replace") != user:  # None: no such login
-            return False
-        ttl = self._ttl()
-        if ttl and self.redis.ttl(key) < ttl - TOUCH_INTERVAL:
-            self.redis.expire(key, ttl)
-        return True
-
-    def end(self, login_id: str) -> None:
-        self.redis.delete(self._login(login_id))
-
-    def revoke(self, value: str, ttl: float) -> None:
-        self.redis.set(f"{self.PREFIX}revoked:{self._digest(value)}", 1, ex=max(1, int(ttl)))
-
-    def revoked(self, value: str) -> bool:
-        return bool(self.redis.exists(f"{self.PREFIX}revoked:{self._digest(value)}"))
-
-    def _failures_key(self, key: str) -> str:
-        return f"{self.PREFIX}failures:{self._digest(key)}"
-
-    def reserve_attempt(self, keys: Sequence[str], window: float,
-                        refuse: Callable[[Attempts], Refused | None]) -> Ticket | Refused:
-        """Optimistic: the keys are WATCHed while ``refuse`` reads them, and the attempt is
-        written in MULTI/EXEC only if none changed meanwhile; else read again."""
-        from redis.exceptions import RedisError, WatchError
-
-        names = {key: self._failures_key(key) for key in keys}
-        member = secrets.token_hex(8)
-        try:
-            with self.redis.pipeline() as pipe:
-                while True:
-                    try:
-                        pipe.watch(*names.values())  # type: ignore[no-untyped-call]  # unannotated in redis-py
-                        now = time.time()
-                        verdict = refuse(_RedisAttempts(pipe, names, now, window))
-                        if verdict is not None:
-                            return verdict
-                        pipe.multi()
-                        for name in names.values():
-                            pipe.zremrangebyscore(name, 0, f"({now - window}")
-                            pipe.zadd(name, {member: now})
-                            pipe.expire(name, max(1, int(window) + 1))
-                        pipe.execute()
-                        return Ticket(tuple((name, member) for name in names.values()), now)
-                    except WatchError:
-                        continue
-        except RedisError as exc:
-            raise StoreUnavailable(f"login store redis: {exc}") from None
-
-    def release_attempt(self, ticket: Ticket) -> None:
-        pipe = self.redis.pipeline()
-        for name, member in ticket.entries:
-            pipe.zrem(name, member)
-        pipe.execute()
-
-    def clear_failures(self, key: str) -> None:
-        self.redis.delete(self._failures_key(key))
-
-    def ping(self) -> None:
-        self.redis.ping()
 
 
 def default_store_url(settings: Settings) -> str:
@@ -451,6 +352,8 @@ def open_store(url: str, idle_timeout: float, namespace: bytes = b"", reachable:
             raise ValueError(f"login store {exc}") from None
     if parts.scheme in ("redis", "rediss", "unix"):
         try:
+            from .redis_logins import RedisLoginStore
+
             store = RedisLoginStore(url, idle_timeout, namespace)
             if reachable:
                 store.ping()

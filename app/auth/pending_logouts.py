@@ -177,6 +177,18 @@ class StoreWithPending:
             self._failed(exc)
             self.pending.add("end", login_id, PENDING_END_TTL)
 
+    def attach(self, login_id: str, data: str) -> None:
+        try:
+            self.store.attach(login_id, data)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
+    def attached(self, login_id: str) -> str | None:
+        try:
+            return self.store.attached(login_id)
+        except Exception as exc:
+            raise self._failed(exc) from None
+
     def revoke(self, value: str, ttl: float) -> None:
         try:
             self.store.revoke(value, ttl)

@@ -20,8 +20,8 @@ import dataclasses
 import importlib.util
 import os
 import uuid
-from types import ModuleType
-from typing import Any, Callable
+from types import MappingProxyType, ModuleType
+from typing import Any, Callable, Mapping
 
 from ..config.settings import Settings, SettingsError
 from ..sessions.requests import RequestInfo
@@ -121,6 +121,14 @@ class AuthProvider:
     def enabled(self) -> bool:
         """True when requests need a user (NullAuth: False)."""
         return self.get_user is not None or self.get_user_async is not None
+
+    def claims(self, user: Any) -> Mapping[str, Any] | None:
+        """What the login says about ``user`` beyond its identity (single sign-on claims)."""
+        return None
+
+    def authorize(self, user: Any, app_key: str) -> bool:
+        """Whether the logged-in ``user`` may use the app at ``app_key`` (all may by default)."""
+        return True
 
     def identity(self, user: Any) -> str:
         """The string that names ``user`` in tokens and ``session_context.user``.
@@ -283,8 +291,16 @@ class AuthenticatedRequest(RequestInfo):
 
     user: str | None = None
     login_cookies: frozenset[str] = frozenset()
+    #: what the login says about the user (a single sign-on login's claims), server side only
+    claims: Mapping[str, Any] | None = None
 
 
 def request_user(request: RequestInfo | None) -> str | None:
     """The identity attached to ``request`` by the web layer, if any."""
     return request.user if isinstance(request, AuthenticatedRequest) else None
+
+
+def request_claims(request: RequestInfo | None) -> Mapping[str, Any]:
+    """The claims of the request's login (empty without one, or with a password login)."""
+    claims = request.claims if isinstance(request, AuthenticatedRequest) else None
+    return MappingProxyType(dict(claims or {}))

@@ -6,6 +6,7 @@ typed), or None; :func:`.settings.validate` raises the first as :class:`.Setting
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Callable, Mapping
 from urllib.parse import urlsplit
@@ -69,6 +70,17 @@ def header_token(value: str, flag: str) -> str | None:
     return f"{flag}: the token must be printable ASCII without spaces (it travels in an Authorization header)"
 
 
+def json_object(value: str, flag: str) -> str | None:
+    """A JSON object of strings (extra query parameters)."""
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        return f"{flag}: not JSON ({exc})"
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        return f'{flag}: expected a JSON object of strings, such as {{"prompt": "login"}}'
+    return None
+
+
 #: A check across settings: the problem, or None. ``labels`` maps a setting to the name
 #: messages give it (``--metrics-token-file`` for a token read from that file).
 Across = Callable[["Settings", Mapping[str, str]], "str | None"]
@@ -100,6 +112,31 @@ def _origins_parse(settings: Settings, labels: Mapping[str, str]) -> str | None:
     return None
 
 
+def _oauth_complete(settings: Settings, labels: Mapping[str, str]) -> str | None:
+    """Single sign-on needs its client and a cookie secret; its other settings need it."""
+    if not settings.oauth_provider:
+        named = [labels[name] for name in ("oauth_issuer", "oauth_key", "oauth_secret", "oauth_redirect_uri",
+                                           "oauth_user_claim", "oauth_allow_users", "oauth_allow_domains",
+                                           "oauth_allow_groups") if getattr(settings, name)]
+        return f"{named[0]} needs --oauth-provider" if named else None
+    needed = {"oauth_key": f"{labels['oauth_key']} CLIENT_ID",
+              "oauth_secret": "--oauth-secret-file PATH (or BOKEH_FLASK_OAUTH_SECRET): the client secret"}
+    if settings.oauth_provider == "oidc":
+        needed = {"oauth_issuer": f"{labels['oauth_issuer']} URL", **needed}
+    for name, what in needed.items():
+        if not getattr(settings, name):
+            return f"--oauth-provider {settings.oauth_provider} needs {what}"
+    if settings.auth_module:
+        return f"{labels['auth_module']} and --oauth-provider cannot be used together: pick one login"
+    if not settings.cookie_secret:
+        return ("--oauth-provider keeps the login in a signed cookie: give --cookie-secret-file PATH "
+                "(make the secret with `bokeh-flask secret`) or BOKEH_COOKIE_SECRET")
+    if settings.cookie_samesite == "Strict":
+        return ("--cookie-samesite Strict drops the login cookie on the provider's redirect back, "
+                "so no login could finish: use Lax (the default) or None")
+    return None
+
+
 ACROSS: tuple[Across, ...] = (_signing_needs_a_secret, _include_or_exclude, _metrics_token_needs_metrics,
-                              _origins_parse)
+                              _origins_parse, _oauth_complete)
 

@@ -95,6 +95,8 @@ class Option:
     #: rest follows the type: ``type=int``, ``nargs="+"`` for tuples, ``store_true`` for a
     #: bool that is off by default and ``--x/--no-x`` for one that is on.
     cli: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: Other flag names that mean the same (Panel's, where its flag does the same thing).
+    aliases: tuple[str, ...] = ()
     #: Environment variables that set it: Bokeh's ``BOKEH_*`` or our ``BOKEH_FLASK_*``.
     env: tuple[str, ...] = ()
     #: Key of a ``--use-config`` YAML file (Bokeh's setting name) that sets it.
@@ -130,7 +132,7 @@ class Option:
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return (f"--{self.name.replace('_', '-')}",) if self.flag else ()
+        return (f"--{self.name.replace('_', '-')}", *self.aliases) if self.flag else ()
 
     @property
     def label(self) -> str:

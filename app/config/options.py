@@ -12,7 +12,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import between, existing_file, greater_than_zero, header_token, one_of, url, zero_or_more
+from .checks import (
+    between,
+    existing_file,
+    greater_than_zero,
+    header_token,
+    json_object,
+    one_of,
+    url,
+    zero_or_more,
+)
 from .declare import Option, SettingsError, declared, option
 
 #: zlib settings of permessage-deflate when only one of the two options is given:
@@ -23,6 +32,8 @@ DEFAULT_COMPRESSION_MEM_LEVEL = 8
 SESSION_ID_MODES = ("unsigned", "signed", "external-signed")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 SAMESITE_VALUES = ("Lax", "Strict", "None")
+#: ``--oauth-provider``: any OpenID Connect provider, or GitHub's OAuth 2 (it has no OIDC).
+OAUTH_PROVIDERS = ("oidc", "github")
 
 
 def normalize_prefix(prefix: str | None) -> str:
@@ -174,6 +185,55 @@ class Settings:
     login_attempt_window: int = option(
         300, "how long a failed login counts, in seconds", cli=_SECONDS,
         env=("BOKEH_LOGIN_ATTEMPT_WINDOW",), check=greater_than_zero)
+    oauth_provider: str | None = option(
+        None, "log in through single sign-on instead of a password: oidc (any OpenID Connect provider, "
+        "at --oauth-issuer) or github", cli={"choices": OAUTH_PROVIDERS},
+        env=("BOKEH_FLASK_OAUTH_PROVIDER", "PANEL_OAUTH_PROVIDER"), check=one_of(*OAUTH_PROVIDERS),
+        shown_default="none: no single sign-on")
+    oauth_issuer: str | None = option(
+        None, "the provider's issuer URL, whose /.well-known/openid-configuration names its endpoints "
+        "and keys (github: a GitHub Enterprise server)", cli={"metavar": "URL"},
+        env=("BOKEH_FLASK_OAUTH_ISSUER",), check=url("https", "http"),
+        shown_default="none; github: https://github.com")
+    oauth_key: str | None = option(
+        None, "the client id registered with the provider", cli={"metavar": "CLIENT_ID"},
+        env=("BOKEH_FLASK_OAUTH_KEY", "PANEL_OAUTH_KEY"))
+    oauth_secret: str | None = option(
+        None, "the client secret (no flag: it would show in `ps`; see --oauth-secret-file)", flag=False,
+        secret=True, env=("BOKEH_FLASK_OAUTH_SECRET", "PANEL_OAUTH_SECRET"))
+    oauth_secret_file: str | None = option(
+        None, "a file holding the client secret", cli={"metavar": "PATH"},
+        env=("BOKEH_FLASK_OAUTH_SECRET_FILE",), path=True, reads_into="oauth_secret")
+    oauth_scope: tuple[str, ...] = option(
+        (), "scopes to ask for (add offline_access, or Google's access_type, for refresh tokens)",
+        cli={"nargs": "+", "metavar": "SCOPE"}, env=("BOKEH_FLASK_OAUTH_SCOPE",),
+        shown_default="oidc: openid email profile; github: read:user user:email")
+    oauth_redirect_uri: str | None = option(
+        None, "the callback URL registered with the provider: <prefix>/login as browsers reach it",
+        cli={"metavar": "URL"}, env=("BOKEH_FLASK_OAUTH_REDIRECT_URI", "PANEL_OAUTH_REDIRECT_URI"),
+        check=url("https", "http"), shown_default="<prefix>/login on the host the browser asked")
+    oauth_extra_params: str | None = option(
+        None, "extra parameters of the authorization request, as a JSON object of strings "
+        '(Google: {"hd": "example.com"})', cli={"metavar": "JSON"},
+        env=("BOKEH_FLASK_OAUTH_EXTRA_PARAMS", "PANEL_OAUTH_EXTRA_PARAMS"), check=json_object)
+    oauth_user_claim: str | None = option(
+        None, "the claim that names the user (session_context.user; also --oauth-jwt-user)",
+        cli={"metavar": "CLAIM"}, aliases=("--oauth-jwt-user",),
+        env=("BOKEH_FLASK_OAUTH_USER_CLAIM", "PANEL_OAUTH_JWT_USER"),
+        shown_default="oidc: email; github: login")
+    oauth_allow_users: tuple[str, ...] = option(
+        (), "only these users (as --oauth-user-claim names them) may use the apps",
+        cli={"nargs": "+", "metavar": "USER"}, env=("BOKEH_FLASK_OAUTH_ALLOW_USERS",),
+        shown_default="any user the provider logs in")
+    oauth_allow_domains: tuple[str, ...] = option(
+        (), "users whose verified email is in one of these domains may use the apps",
+        cli={"nargs": "+", "metavar": "DOMAIN"}, env=("BOKEH_FLASK_OAUTH_ALLOW_DOMAINS",))
+    oauth_allow_groups: tuple[str, ...] = option(
+        (), "members of one of these groups (or roles: --oauth-groups-claim) may use the apps",
+        cli={"nargs": "+", "metavar": "GROUP"}, env=("BOKEH_FLASK_OAUTH_ALLOW_GROUPS",))
+    oauth_groups_claim: str = option(
+        "groups", "the claim listing the user's groups or roles (Keycloak, Entra ID: roles)",
+        cli={"metavar": "CLAIM"}, env=("BOKEH_FLASK_OAUTH_GROUPS_CLAIM",))
     state_dir: str | None = option(
         None, "the server's private directory (mode 0700) for the files and sockets it makes on the host",
         cli={"metavar": "DIR"}, env=("BOKEH_FLASK_STATE_DIR",), path=True, master=True,

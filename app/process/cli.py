@@ -26,6 +26,7 @@ from ..apps.app_keys import ADMIN_KEY, EXAMPLE_APPS, key_for_path, refuse_admin_
 from ..apps.load_errors import describe
 from ..apps.versions import check_supported
 from ..auth.logins import check_reachable
+from ..auth.oauth_config import check_provider
 from ..config import state_dir
 from ..config.declare import Option
 from ..config.settings import OPTIONS, Settings, SettingsError, build_settings
@@ -72,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="serve HTTPS with this certificate (default: $BOKEH_SSL_CERTFILE, else HTTP)")
     serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"), metavar="KEYFILE",
                        help="the certificate's private key (default: $BOKEH_SSL_KEYFILE)")
+    serve.add_argument("--oauth-secret", dest="oauth_secret_flag", default=None, metavar="SECRET",
+                       help="refused: a secret on the command line shows in `ps`; use --oauth-secret-file "
+                            "PATH or BOKEH_FLASK_OAUTH_SECRET")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[],
                        help="sys.argv for the apps: everything after it (default: none)")
     return parser
@@ -124,6 +128,9 @@ def _settings_from_args(ns: argparse.Namespace) -> tuple[Settings, dict[str, Any
         overrides["workers"] = 1
         if ns.address is None and not ns.unix_socket:
             overrides["address"] = DEV_ADDRESS
+    if ns.oauth_secret_flag is not None:  # Panel's flag, which shows the secret to every user of the host
+        raise SettingsError("--oauth-secret would show the client secret in `ps` to every user of this "
+                            "machine: put it in a file for --oauth-secret-file PATH, or in BOKEH_FLASK_OAUTH_SECRET")
     settings = build_settings(overrides=overrides)
     if settings.auth_module:
         # load it here, in the master, so a bad module is one line and exit 2 instead of
@@ -158,6 +165,7 @@ def serve(ns: argparse.Namespace) -> int:
         refuse_admin_key(_keys(paths))
     state_dir.prepare(settings.state_dir)  # one that is not private: one line, before anything starts
     check_reachable(settings)  # a Redis flag without the package or the server: one line too
+    check_provider(settings)  # single sign-on: Authlib installed, the issuer's metadata answers
     _check_apps_load(paths)
     bind = f"unix:{ns.unix_socket}" if ns.unix_socket else None
     if bind is None:  # before gunicorn's first line (its on_starting hook checks again)

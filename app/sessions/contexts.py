@@ -14,7 +14,8 @@ import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Mapping
 
 import gevent
 from bokeh.application import Application
@@ -26,7 +27,7 @@ from gevent.event import AsyncResult
 
 from ..apps import bokeh_compat, ids, panel_support
 from ..apps.load_errors import AppLoadError
-from ..auth.providers import request_user
+from ..auth.providers import request_claims, request_user
 from ..runtime import asyncio_loop
 from ..runtime.asyncio_loop import resolve
 from .requests import RequestInfo, RequestProxy
@@ -57,13 +58,14 @@ class SessionContext(BokehSessionContext):
 
     def __init__(self, server_context: ServerContext, session_id: str, document: Document,
                  request: RequestProxy, token: str, logout_url: str | None,
-                 user: str | None = None) -> None:
+                 user: str | None = None, claims: Mapping[str, Any] | None = None) -> None:
         super().__init__(server_context, ID(session_id))
         self._document = document
         self._request = request
         self._token = token
         self._logout_url = logout_url
         self._user = user
+        self._claims: Mapping[str, Any] = claims if claims is not None else MappingProxyType({})
         #: weak: the session holds this context, and a cycle would keep a discarded
         #: session (and its document) alive until a full garbage collection
         self._session_ref: weakref.ref[ServerSession] | None = None
@@ -105,6 +107,13 @@ class SessionContext(BokehSessionContext):
     def user(self) -> str | None:
         """The identity of the user who owns this session (None when auth is off)."""
         return self._user
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """What the user's single sign-on login says about them (the provider's claims: name,
+        email, groups, ...), read-only; empty without one. Kept on the server: no token or
+        page carries them."""
+        return self._claims
 
     def with_locked_document(self, func: Callable[[Document], Any]) -> Awaitable[Any]:
         """Run ``func(doc)`` (plain or ``async def``) under the session's lock, when awaited.
@@ -225,7 +234,7 @@ class ApplicationContext:
         doc = Document()
         context = SessionContext(self.server_context, session_id, doc,
                                  RequestProxy(request, payload), token, self.options.logout_url,
-                                 request_user(request))
+                                 request_user(request), request_claims(request))
         doc._session_context = weakref.ref(context)
         tasks = asyncio_loop.TaskOwner()
         with asyncio_loop.owned_by(tasks):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
@@ -53,11 +53,13 @@ REMEMBER_FOR = timedelta(days=14)
 
 
 class LoginUser(UserMixin):  # type: ignore[misc]  # flask_login has no type information
-    """The user of the standalone login page: a name and the login it came with."""
+    """The user of the standalone login page: a name and the login it came with (and, for a
+    single sign-on login, what the provider said about the user)."""
 
-    def __init__(self, name: str, login_id: str) -> None:
+    def __init__(self, name: str, login_id: str, claims: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self.login_id = login_id
+        self.claims: Mapping[str, Any] = claims or {}
 
     def get_id(self) -> str:
         """What Flask-Login keeps in its cookies: the login id first (it has no ``:``)."""
@@ -73,10 +75,13 @@ class FlaskLoginAuth(AuthProvider):
     standalone; with a host app they are the host's own URLs, used as given.
     """
 
+    #: Whether the provider brings its own login page whatever its arguments (single sign-on).
+    brings_login_page = False
+
     def __init__(self, check_credentials: Callable[[str, str], bool] | None = None, *,
                  login_url: str | None = None, logout_url: str | None = None) -> None:
         self.check_credentials = check_credentials
-        self.standalone = check_credentials is not None
+        self.standalone = check_credentials is not None or self.brings_login_page
         self._login_url = login_url or ("/login" if self.standalone else None)
         self._logout_url = logout_url or ("/logout" if self.standalone else None)
         self._cookie_names: tuple[str, ...] = ("session", "remember_token")
@@ -120,6 +125,23 @@ class FlaskLoginAuth(AuthProvider):
 
     def identity(self, user: Any) -> str:
         return user.name if isinstance(user, LoginUser) else str(user.get_id())
+
+    def claims(self, user: Any) -> Mapping[str, Any] | None:
+        return user.claims if isinstance(user, LoginUser) else None
+
+    def load_login(self, login_id: str, name: str) -> LoginUser | None:
+        """The standalone login a cookie names, while the store holds it."""
+        assert self.store is not None
+        return LoginUser(name, login_id) if self.store.check(login_id, name) else None
+
+    def logout_target(self, login: LoginUser) -> str | None:
+        """Where the browser goes once ``login`` has ended here (None: the login page).
+        Called before the login ends, while what it keeps can still be read."""
+        return None
+
+    def logged_out_page(self) -> Response | None:
+        """The answer to the logout page without a login (None: go to the login page)."""
+        return None
 
     @property
     def login_cookies(self) -> tuple[str, ...]:
@@ -187,7 +209,7 @@ class FlaskLoginAuth(AuthProvider):
         @manager.user_loader  # type: ignore[untyped-decorator]  # flask_login has no type information
         def load(user_id: str) -> LoginUser | None:
             login_id, sep, name = user_id.partition(":")
-            return LoginUser(name, login_id) if sep and store.check(login_id, name) else None
+            return self.load_login(login_id, name) if sep else None
 
         path = prefix or "/"
         secure_always = settings.cookie_samesite == "None"  # browsers require it with None

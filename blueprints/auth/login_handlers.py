@@ -46,7 +46,7 @@ PAGE_HEADERS = {
 _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
 
 
-def _local_target(target: str | None, default: str) -> str:
+def local_target(target: str | None, default: str) -> str:
     """``next`` only if it is a path on this site: no scheme, no host, no backslash, no
     control character or space (which could split a header); else ``default``."""
     if target and target.startswith("/") and not target.startswith("//"):
@@ -57,7 +57,7 @@ def _local_target(target: str | None, default: str) -> str:
     return default
 
 
-def _csrf_token() -> str:
+def csrf_token() -> str:
     token = session.get(CSRF_SESSION_KEY)
     if not token:
         token = session[CSRF_SESSION_KEY] = secrets.token_urlsafe(32)
@@ -72,9 +72,16 @@ def _check_csrf(what: str) -> None:
                              f"reload the {what} page and try again")
 
 
-def _page(template: str, status: int = 200, **context: Any) -> Response:
+def page(template: str, status: int = 200, **context: Any) -> Response:
     html = _templates.get_template(template).render(**context)
     return Response(html, status=status, content_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+def forbidden_page(core: ServerCore, identity: str, app_key: str) -> Response:
+    """403 for a logged-in user whom the provider does not allow to use the app: who they
+    are, and a logout button (to log in with another account)."""
+    action = request.script_root + (core.logout_url or "/")
+    return page("forbidden.html", 403, action=action, csrf_token=csrf_token(), user=identity, app=app_key)
 
 
 class LoginView(BokehView):
@@ -89,8 +96,8 @@ class LoginView(BokehView):
         return provider
 
     def _form(self, error: str = "", status: int = 200) -> Response:
-        return _page("login.html", status, action=request.script_root + request.path,
-                     csrf_token=_csrf_token(), error=error, next=request.values.get("next", ""))
+        return page("login.html", status, action=request.script_root + request.path,
+                     csrf_token=csrf_token(), error=error, next=request.values.get("next", ""))
 
     def get(self) -> Response:
         return self._form()
@@ -117,7 +124,7 @@ class LoginView(BokehView):
         session.pop(CSRF_SESSION_KEY, None)  # a fresh token for the next form
         login_user(LoginUser(username, store.start(username)), remember=request.form.get("remember") == "yes")
         home = request.script_root + (self.route_options["prefix"] or "") + "/"
-        return redirect(_local_target(request.form.get("next"), home))
+        return redirect(local_target(request.form.get("next"), home))
 
 
 class LogoutView(BokehView):
@@ -135,21 +142,25 @@ class LogoutView(BokehView):
             named = session_login()
             name = named.name if named is not None else None
         if name is None:
-            return redirect(request.script_root + (self.core.login_url or "/"))
-        return _page("logout.html", action=request.script_root + request.path,
-                     csrf_token=_csrf_token(), user=name)
+            provider = self.core.auth_provider
+            answer = provider.logged_out_page() if isinstance(provider, FlaskLoginAuth) else None
+            return answer or redirect(request.script_root + (self.core.login_url or "/"))
+        return page("logout.html", action=request.script_root + request.path,
+                     csrf_token=csrf_token(), user=name)
 
     def post(self) -> BaseResponse:
         _check_csrf("logout")
         named = session_login()
+        target = None
         if named is not None:
             provider = self.core.auth_provider
             assert isinstance(provider, FlaskLoginAuth) and provider.store is not None
+            target = provider.logout_target(named)
             provider.store.end(named.login_id)  # from here on no worker of this host loads it
             logout_user()
             self.core.end_user_sessions(named.name)
         session.pop(CSRF_SESSION_KEY, None)
-        return redirect(request.script_root + (self.core.login_url or "/"))
+        return redirect(target or request.script_root + (self.core.login_url or "/"))
 
 
 class TornadoHandlerView(View):

@@ -14,7 +14,7 @@ writes it into the session token and onto ``session_context.user``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from flask import redirect, request
@@ -69,16 +69,27 @@ def current_identity(core: ServerCore) -> str | None:
     return core.auth_provider.identity(user) if user else None
 
 
-def require_user(core: ServerCore) -> str | None:
+def require_user(core: ServerCore, app_key: str | None = None) -> str | None:
     """The login's identity for a request that needs one (None: authentication is off);
-    :class:`HTTPError` 403 without a login (a websocket cannot follow a redirect)."""
+    :class:`HTTPError` 403 without a login (a websocket cannot follow a redirect), or for
+    a user the provider does not allow to use the app at ``app_key``."""
     provider = core.auth_provider
     if not provider.enabled:
         return None
     user = current_user(core)
     if not user:
         raise HTTPError(403, "Forbidden: no authenticated user")
-    return provider.identity(user)
+    identity = provider.identity(user)
+    if app_key is not None and not provider.authorize(user, app_key):
+        log.warning("%s may not use the app %s: refused", identity, app_key)
+        raise HTTPError(403, f"Forbidden: {identity} may not use this app")
+    return identity
+
+
+def request_claims(core: ServerCore) -> Mapping[str, Any] | None:
+    """The current login's claims (single sign-on), for the core's session context."""
+    user = current_user(core) if core.auth_provider.enabled else None
+    return core.auth_provider.claims(user) if user else None
 
 
 class AuthRequestHandler:
@@ -118,12 +129,22 @@ class AuthRequestHandler:
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = self.user_identity
         info.login_cookies = login_cookies(self.core)
+        info.claims = request_claims(self.core)
         return info
 
     def prepare(self) -> Response | None:
-        """Refuse or redirect a request without a user; None lets the view run."""
-        if self.current_user:
-            return None
+        """Refuse or redirect a request without a user, or whose user may not use the app
+        (403 with a page naming the user and offering to log out); None lets the view run."""
+        user = self.current_user
+        if user:
+            app_key = getattr(self, "route_options", {}).get("app_key")
+            if app_key is None or self.core.auth_provider.authorize(user, app_key):
+                return None
+            from .login_handlers import forbidden_page
+
+            identity = self.core.auth_provider.identity(user)
+            log.warning("%s may not use the app %s: refused", identity, app_key)
+            return forbidden_page(self.core, identity, app_key)
         login_url = self.get_login_url()
         if request.method in ("GET", "HEAD") and login_url:
             if "?" not in login_url:

@@ -49,7 +49,7 @@ from ...app.sessions.handshake import Admission, Handshake, Refusal, admit, pars
 from ...app.sessions.requests import RequestInfo
 from ...app.sessions.server import ServerCore
 from ...app.sessions.tokens import EXPIRED, short_id
-from ..auth.users import AuthRequestHandler, require_user
+from ..auth.users import AuthRequestHandler, request_claims, require_user
 from ..views import error_response
 from . import descriptor_passing as handover
 from .ws_compression import deflated_chunks, tuned_connection
@@ -138,7 +138,7 @@ class WSHandler(AuthRequestHandler):
             origin=headers.get("Origin"), host=headers.get("Host"), served=served_address(request.environ),
             subprotocols=parse_subprotocols(headers.get("Sec-WebSocket-Protocol")))
         try:
-            admission = admit(core, handshake, lambda: require_user(core))
+            admission = admit(core, handshake, lambda: require_user(core, handshake.app_key))
             if admission.owner is not None:
                 if handover.hand_over(admission.owner, request.environ, admission.session_id):
                     return handover.HandedOver()
@@ -174,6 +174,7 @@ class WSHandler(AuthRequestHandler):
         assert isinstance(admission, Admission)
         info = AuthenticatedRequest.from_environ(request.environ)
         info.user = admission.user
+        info.claims = request_claims(core) if admission.user is not None else None
         detached = detach(ws)
         protocol, sock = ws.ws.connection, detached or ws.sock
         assert protocol is not None and sock is not None  # the handshake is done
