@@ -17,7 +17,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 import requests
@@ -89,11 +89,14 @@ def launch_sso_server(provider: Server, args: list[str] | None = None, apps: lis
 
 def start_login(session: requests.Session, url: str) -> str:
     """GET an app page while logged out and follow our redirects: the provider's authorize URL."""
+    ours = urlsplit(url).netloc
     answer = session.get(url, allow_redirects=False, timeout=TIMEOUT)
-    while answer.status_code == 302 and "/oauth2/authorize" not in answer.headers["Location"]:
-        answer = session.get(urljoin(answer.url, answer.headers["Location"]), allow_redirects=False, timeout=TIMEOUT)
-    assert answer.status_code == 302, (answer.status_code, answer.text[:300])
-    return answer.headers["Location"]
+    while answer.status_code == 302:
+        target = urljoin(answer.url, answer.headers["Location"])
+        if urlsplit(target).netloc != ours:
+            return target
+        answer = session.get(target, allow_redirects=False, timeout=TIMEOUT)
+    raise AssertionError((answer.status_code, answer.text[:300]))
 
 
 def authorize(session: requests.Session, authorize_url: str, sub: str) -> str:
