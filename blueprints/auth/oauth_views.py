@@ -54,6 +54,10 @@ class OAuthLoginView(BokehView):
                 return self._finish(provider, home)
             session[NEXT_KEY] = local_target(request.args.get("next"), home)
             assert provider.client is not None
+            # the discovery document is read again at each login: a provider that is down
+            # gets this page naming it (not the browser's error at the provider), and
+            # changed endpoints or keys are followed without a restart
+            provider.client.server_metadata.pop("_loaded_at", None)
             try:
                 answer: BaseResponse = provider.client.authorize_redirect(provider.callback_url(),
                                                                           **provider.extra_params)

@@ -42,7 +42,7 @@ def fault():
     return "", 204
 
 
-@app.get("/authorize")
+@app.route("/authorize", methods=["GET", "POST"])
 def authorize():
     code = secrets.token_urlsafe(16)
     state["codes"][code] = (request.args.get("nonce"), request.args["client_id"])
