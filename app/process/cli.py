@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ssl-keyfile", default=os.environ.get("BOKEH_SSL_KEYFILE"), metavar="KEYFILE",
                        help="the certificate's private key (default: $BOKEH_SSL_KEYFILE)")
     serve.add_argument("--oauth-secret", dest="oauth_secret_flag", default=None, metavar="SECRET",
-                       help="refused: a secret on the command line shows in `ps`; use --oauth-secret-file "
-                            "PATH or BOKEH_FLASK_OAUTH_SECRET")
+                       help="Panel's flag, refused: a secret on the command line shows in `ps`; use "
+                            "--oauth-secret-file PATH or BOKEH_FLASK_OAUTH_SECRET (default: none)")
     serve.add_argument("--args", nargs=argparse.REMAINDER, default=[],
                        help="sys.argv for the apps: everything after it (default: none)")
     return parser

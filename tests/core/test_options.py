@@ -152,7 +152,7 @@ def test_every_setting_with_a_flag_has_exactly_it_and_the_rest_are_the_commands_
             assert declaration.name not in by_dest
     commands_own = set(by_dest) - set(OPTIONS) - {"help", "files"}
     assert commands_own == {"unix_socket", "num_procs", "glob", "show", "log_file", "log_format",
-                            "ssl_certfile", "ssl_keyfile", "args"}
+                            "ssl_certfile", "ssl_keyfile", "args", "oauth_secret_flag"}
 
 
 @pytest.fixture
