@@ -151,6 +151,16 @@ def test_the_provider_saying_no_is_a_403_page(sso):
     assert refused.status_code == 403 and "did not log you in" in page_message(refused.text)
 
 
+def test_a_login_without_the_user_claim_is_a_403_page(sso, provider):
+    set_user(provider, "nomail", name="No Mail")  # no email claim, in the ID token or userinfo
+    session = requests.Session()
+    callback = authorize(session, start_login(session, sso.url + "/claims"), "nomail")
+    answer = session.get(callback, timeout=TIMEOUT, allow_redirects=False)
+    assert answer.status_code == 403
+    assert page_message(answer.text) == f"127.0.0.1:{provider.port} did not say who you are (no 'email' claim)."
+    sso.wait_for_log("no 'email' claim (claims: ")
+
+
 def test_the_secrets_are_in_no_command_line_and_no_log_line(sso):
     sso_login(sso.url + "/claims", ALICE)
     for pid in (sso.process.pid, *sso.worker_pids()):

@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 import requests
 
+from tests.support.auth import BokehSocket, cookie_header, handshake_status, page_token
 from tests.support.oidc import (
     CLAIMS_APP,
     TIMEOUT,
@@ -109,11 +110,19 @@ def test_a_login_is_renewed_until_the_provider_refuses_and_a_provider_gone_is_a_
         session = sso_login(server.url + "/claims", ALICE)
         renewed = f"renewed the login of {ALICE} at the provider"
         _poll_until(server, session, lambda answer: renewed in server.log_text())
+        token = page_token(session, server.url + "/claims")  # a tab open through what follows
+        tab = BokehSocket(server.ws_url + "/claims/ws", token, cookie_header(session))
         requests.post(f"{short_tokens.url}/users/{ALICE}/revoke-tokens", timeout=TIMEOUT).raise_for_status()
         # once the renewed token is due again, the provider refuses: the login ends
         answer = _poll_until(server, session, lambda answer: answer.status_code == 302)
         assert "/login?next=%2Fclaims%2Fmetadata" in answer.headers["Location"]
         server.wait_for_log(f"the login of {ALICE} ended: the provider refused to renew it")
+        # not a logout: the open tab keeps its session; a reconnect waits for a login, then works
+        assert tab.texts()["who"] == ALICE
+        assert handshake_status(server.ws_url + "/claims/ws", token, cookie_header(session))[0] == 403
+        again = sso_login(server.url + "/claims", ALICE)
+        assert handshake_status(server.ws_url + "/claims/ws", token, cookie_header(again))[0] == 101
+        tab.close()
 
         short_tokens.stop()  # the provider is gone: the next login cannot start
         answer = session.get(server.url + "/login", timeout=TIMEOUT, allow_redirects=False)

@@ -11,6 +11,7 @@ and bokeh-flask servers that log in through them.
 """
 from __future__ import annotations
 
+import html as html_lib
 import importlib.util
 import os
 import re
@@ -121,4 +122,4 @@ _MESSAGE_RE = re.compile(r'id="sso-message">([^<]*)<')
 def page_message(html: str) -> str:
     """The message of a single sign-on page (a refusal, the logged-out page)."""
     found = _MESSAGE_RE.search(html)
-    return found.group(1) if found else html[:300]
+    return html_lib.unescape(found.group(1)) if found else html[:300]
