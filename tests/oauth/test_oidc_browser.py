@@ -130,5 +130,7 @@ def test_a_host_app_with_a_rule_per_app_and_a_hook(host_app, provider, page):
     bob = sso_login(host_app.url + "/bokeh/claims", "bob@example.com")
     assert bob.get(host_app.url + "/bokeh/claims", timeout=TIMEOUT).status_code == 200
     assert bob.get(host_app.url + "/bokeh/staff", timeout=TIMEOUT).status_code == 403
+    index = bob.get(host_app.url + "/bokeh/", timeout=TIMEOUT, allow_redirects=False)
+    assert index.headers["Location"] == "/bokeh/claims"  # the index's only app bob may use
     blocked = sso_login(host_app.url + "/bokeh/claims", "blocked@example.com")
     assert blocked.get(host_app.url + "/bokeh/claims", timeout=TIMEOUT).status_code == 403
