@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlencode
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from ...app.auth.access import AccessRule
 from ...app.auth.oauth_config import ProviderSpec, Sealer, extra_params, rule_for, settings_spec, spec_for
@@ -149,8 +149,7 @@ class OAuthLogin(FlaskLoginAuth):
         if data is not None and _expired(data):
             data = self._refresh(login_id, data)
         if data is None:
-            self.store.end(login_id)
-            g.bokeh_flask_stale_login = True  # not a logout: the user's sessions stay
+            self.store.end(login_id)  # not a logout: the user's sessions stay
             return None
         return LoginUser(name, login_id, data.get("claims") or {})
 
