@@ -19,7 +19,7 @@ import json
 import logging
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from bokeh.core.types import ID
 from bokeh.util.token import generate_jwt_token, generate_session_id
@@ -256,13 +256,25 @@ def _select(values: Mapping[str, str], include: tuple[str, ...], exclude: tuple[
     return {k: v for k, v in values.items() if k not in exclude}
 
 
+#: The token payload key of the reference to the page's request facts kept on the server
+#: (see :mod:`.request_context`).
+CONTEXT_KEY = "bokeh_flask_context"
+#: Stores a session's page facts (session id, payload); returns their reference, or None
+#: when they could not be kept (the token then carries them, as Bokeh's do).
+KeepFacts = Callable[[str, dict[str, Any]], str | None]
+
+
 def resolve_session_request(
-    request: RequestInfo, tokens: TokenService, settings: Settings, extra: Mapping[str, Any] | None
+    request: RequestInfo, tokens: TokenService, settings: Settings, extra: Mapping[str, Any] | None,
+    carried: Mapping[str, Any] | None = None, keep: KeepFacts | None = None,
 ) -> tuple[str, str]:
     """Bokeh's SessionHandler decision order (``bokeh.server.views.session_handler``):
     return ``(session_id, token)``.
 
-    ``extra`` is what the app's ``process_request`` added. Raises :class:`HTTPError` 403
+    ``extra`` is what the app's ``process_request`` added: with the request's headers,
+    cookies and arguments, the page's facts, which ``keep`` stores on the server (the token
+    then holds their reference) or the token carries. ``carried`` always travels in the
+    token (the user, the owning worker: checked before any session is built). Raises :class:`HTTPError` 403
     for conflicting or invalid ids and tokens; an empty id or an oversized token is a 400
     (Bokeh answers 500, or inflates it), a request too large to mint a token for a 431.
     """
@@ -298,6 +310,9 @@ def resolve_session_request(
     if extra:
         payload.update(extra)
     payload.pop("session_id", None)
+    ref = keep(session_id, payload) if keep is not None else None
+    payload = {CONTEXT_KEY: ref} if ref is not None else payload
+    payload.update(carried or {})
     try:
         return session_id, tokens.new_token(session_id, payload)
     except TokenTooLarge as exc:
