@@ -22,7 +22,6 @@ as a forged token is.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -35,7 +34,7 @@ from ..auth.logins import keyed_digest, namespace_for, open_private_sqlite
 from ..config import state_dir
 from ..config.settings import Settings
 from .errors import HTTPError
-from .tokens import CONTEXT_KEY, short_id
+from .tokens import CONTEXT_KEY, payload_from_json, payload_to_json, short_id
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +53,11 @@ class PageFacts:
     payload: dict[str, Any]
 
     def to_json(self) -> str:
-        return json.dumps({"session_id": self.session_id, "user": self.user, "payload": self.payload})
+        return payload_to_json({"session_id": self.session_id, "user": self.user, "payload": self.payload})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> PageFacts:
-        data = json.loads(text)
+        data = payload_from_json(text)
         return cls(data["session_id"], data["user"], data["payload"])
 
 
@@ -149,16 +148,19 @@ class PageFactsKeeper:
         self.ttl = ttl
         self._failing = False
 
-    def keep(self, session_id: str, user: str | None, payload: dict[str, Any]) -> str | None:
-        """Store ``payload`` for this session; its reference, or None when the store cannot
-        take it (the token then carries the facts itself, as Bokeh's do)."""
+    def keep(self, session_id: str, user: str | None, payload: dict[str, Any]) -> str:
+        """Store ``payload`` for this session and return its reference. A store that cannot
+        take it is warned about once: the token stays small all the same (a page's cookies
+        would make it too long for proxies), and a rebuild of this session uses the
+        websocket request's facts."""
         ref = secrets.token_urlsafe(16)
         try:
             self.store.put(ref, PageFacts(session_id, user, payload), self.ttl)
         except Exception as exc:
-            self._warn(f"cannot keep a page's request facts ({exc}): its token carries them")
-            return None
-        self._recovered()
+            self._warn(f"cannot keep a page's request facts ({exc}): a session rebuilt elsewhere "
+                       "will see its websocket request instead")
+        else:
+            self._recovered()
         return ref
 
     def expand(self, session_id: str, user: str | None, payload: dict[str, Any]) -> dict[str, Any]:

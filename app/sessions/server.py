@@ -256,7 +256,7 @@ class ServerCore:
             carried[handover.OWNER_KEY] = self.worker_key
         facts: dict[str, Any] = {}
 
-        def keep(session_id: str, payload: dict[str, Any]) -> str | None:
+        def keep(session_id: str, payload: dict[str, Any]) -> str:
             facts.update(payload)
             return self.facts.keep(session_id, user, payload)
 

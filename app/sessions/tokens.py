@@ -225,6 +225,16 @@ def _bytes_hook(obj: dict[str, Any]) -> Any:
     return _b64decode(obj["bytes"]) if obj.keys() == {"bytes"} else obj
 
 
+def payload_to_json(payload: Mapping[str, Any]) -> str:
+    """A token payload as JSON, ``bytes`` (request arguments) as Bokeh encodes them."""
+    return json.dumps(payload, default=_bytes_json)
+
+
+def payload_from_json(text: str | bytes) -> Any:
+    """The inverse of :func:`payload_to_json`."""
+    return json.loads(text, object_hook=_bytes_hook)
+
+
 #: Headers that carry credentials: with authentication on, never in a token.
 CREDENTIAL_HEADERS = ("Cookie", "Authorization", "Proxy-Authorization")
 
@@ -259,9 +269,8 @@ def _select(values: Mapping[str, str], include: tuple[str, ...], exclude: tuple[
 #: The token payload key of the reference to the page's request facts kept on the server
 #: (see :mod:`.request_context`).
 CONTEXT_KEY = "bokeh_flask_context"
-#: Stores a session's page facts (session id, payload); returns their reference, or None
-#: when they could not be kept (the token then carries them, as Bokeh's do).
-KeepFacts = Callable[[str, dict[str, Any]], str | None]
+#: Stores a session's page facts (session id, payload) and returns their reference.
+KeepFacts = Callable[[str, dict[str, Any]], str]
 
 
 def resolve_session_request(
@@ -273,10 +282,11 @@ def resolve_session_request(
 
     ``extra`` is what the app's ``process_request`` added: with the request's headers,
     cookies and arguments, the page's facts, which ``keep`` stores on the server (the token
-    then holds their reference) or the token carries. ``carried`` always travels in the
-    token (the user, the owning worker: checked before any session is built). Raises :class:`HTTPError` 403
-    for conflicting or invalid ids and tokens; an empty id or an oversized token is a 400
-    (Bokeh answers 500, or inflates it), a request too large to mint a token for a 431.
+    then holds their reference; without ``keep`` the token carries them, as Bokeh's do).
+    ``carried`` always travels in the token (the user, the owning worker: checked before any
+    session is built). Raises :class:`HTTPError` 403 for conflicting or invalid ids and
+    tokens; an empty id or an oversized token is a 400 (Bokeh answers 500, or inflates it), a
+    request too large to mint a token for a 431.
     """
     token = last_argument(request.arguments, "bokeh-token")
     session_id = last_argument(request.arguments, "bokeh-session-id")
@@ -310,8 +320,8 @@ def resolve_session_request(
     if extra:
         payload.update(extra)
     payload.pop("session_id", None)
-    ref = keep(session_id, payload) if keep is not None else None
-    payload = {CONTEXT_KEY: ref} if ref is not None else payload
+    if keep is not None:
+        payload = {CONTEXT_KEY: keep(session_id, payload)}
     payload.update(carried or {})
     try:
         return session_id, tokens.new_token(session_id, payload)
