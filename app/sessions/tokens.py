@@ -320,13 +320,16 @@ def resolve_session_request(
     if extra:
         payload.update(extra)
     payload.pop("session_id", None)
-    if keep is not None:
-        payload = {CONTEXT_KEY: keep(session_id, payload)}
-    payload.update(carried or {})
     try:
+        if keep is not None:
+            # the same bound as in a token, so a request cannot store more than it could carry
+            if len(payload_to_json(payload).encode("utf-8")) > MAX_TOKEN_PAYLOAD:
+                raise TokenTooLarge(f"token payload is over the limit of {MAX_TOKEN_PAYLOAD} bytes")
+            payload = {CONTEXT_KEY: keep(session_id, payload)}
+        payload.update(carried or {})
         return session_id, tokens.new_token(session_id, payload)
     except TokenTooLarge as exc:
-        log.warning("Refusing a page request: its headers and cookies make a session token too large (%s); "
-                    "leave some out with --exclude-headers or --exclude-cookies", exc)
-        raise HTTPError(431, "Request Header Fields Too Large: the headers and cookies do not fit "
-                             "in a session token") from None
+        log.warning("Refusing a page request: its headers and cookies are too large to keep for its session "
+                    "(%s); leave some out with --exclude-headers or --exclude-cookies", exc)
+        raise HTTPError(431, "Request Header Fields Too Large: the headers and cookies are too large "
+                             "to keep for a session") from None
