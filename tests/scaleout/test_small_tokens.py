@@ -23,10 +23,10 @@ from websocket import WebSocketBadStatusException
 from bokeh_flask.app.sessions.tokens import CONTEXT_KEY, decode_token
 from tests.support.browser import assert_no_console_errors, model_value, wait_for_model
 from tests.support.nginx import SITE_CONFIG, error_log, start_nginx
-from tests.support.servers import APPS, launch, start_redis
+from tests.support.servers import APPS, launch
 from tests.support.wire import BokehWS, model_by_name, model_changed
 
-APP = APPS / "request_facts.py"
+APP = APPS / "request_facts_app.py"
 MAX_TOKEN = 1024
 #: cookie jars of 0, 2, 4 and 7 KiB: 7 KiB is about the largest nginx's default 8 KiB
 #: header line lets through on the page request itself
@@ -43,7 +43,7 @@ def _digests(jar: dict[str, str]) -> dict[str, str]:
 
 
 def _page(base_url: str, jar: dict[str, str], **params: str) -> str:
-    response = requests.get(f"{base_url}/request_facts", params=params, cookies=jar,
+    response = requests.get(f"{base_url}/request_facts_app", params=params, cookies=jar,
                             headers={"X-Page": "from-the-page"}, timeout=10)
     assert response.status_code == 200, response.text[:500]
     return response.text.replace('\\"', '"').split('"token":"', 1)[1].split('"', 1)[0]
@@ -63,16 +63,6 @@ def _round_trip(ws: BokehWS, doc: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def redis_url():
-    process, url = start_redis()
-    try:
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@pytest.fixture(scope="module")
 def two_hosts(redis_url, tmp_path_factory):
     """Two servers with their own state directories (as on two machines), sharing one
     secret and one Redis."""
@@ -81,7 +71,7 @@ def two_hosts(redis_url, tmp_path_factory):
         for name in ("a", "b"):
             state = tmp_path_factory.mktemp(f"host-{name}")
             state.chmod(0o700)
-            servers.append(launch("cli", apps=[APP], wait_path="/request_facts", args=[
+            servers.append(launch("cli", apps=[APP], wait_path="/request_facts_app", args=[
                 "--state-dir", str(state), "--redis-url", redis_url, "--workers", "2"],
                 env={"BOKEH_SECRET_KEY": "k" * 44, "BOKEH_SIGN_SESSIONS": "yes"}))
         yield servers
@@ -102,9 +92,10 @@ def test_a_rebuild_on_another_host_sees_the_page_request(two_hosts):
     a, b = two_hosts
     jar = _jar(7)
     token = _page(a.url, jar, who="ann")
-    with BokehWS(f"{b.ws_url}/request_facts/ws", token) as ws:
+    with BokehWS(f"{b.ws_url}/request_facts_app/ws", token) as ws:
         facts, doc = _facts(ws)
-        assert facts == {"cookies": _digests(jar), "x_page": "from-the-page", "arguments": {"who": "ann"}}
+        assert facts["cookies"] == _digests(jar) and facts["arguments"] == {"who": ["ann"]}
+        assert facts["headers"]["X-Page"] == "from-the-page"
         _round_trip(ws, doc)
 
 
@@ -116,13 +107,14 @@ def test_without_a_shared_store_a_rebuild_uses_the_websocket_request(tmp_path):
         for name in ("a", "b"):
             state = tmp_path / name
             state.mkdir(mode=0o700)
-            servers.append(launch("cli", apps=[APP], wait_path="/request_facts",
+            servers.append(launch("cli", apps=[APP], wait_path="/request_facts_app",
                                   args=["--state-dir", str(state)], env={"BOKEH_SECRET_KEY": "k" * 44}))
         a, b = servers
         token = _page(a.url, {"page": "p"}, who="ann")
-        with BokehWS(f"{b.ws_url}/request_facts/ws", token, cookie="ws=w") as ws:
+        with BokehWS(f"{b.ws_url}/request_facts_app/ws", token, cookie="ws=w") as ws:
             facts, doc = _facts(ws)
-            assert facts == {"cookies": _digests({"ws": "w"}), "x_page": "", "arguments": {}}
+            assert facts["cookies"] == _digests({"ws": "w"}) and facts["arguments"] == {}
+            assert "X-Page" not in facts["headers"] and facts["headers"]["Connection"] == "Upgrade"
             _round_trip(ws, doc)
         b.wait_for_log("the page's request facts are gone")
     finally:
@@ -135,13 +127,13 @@ def test_a_token_naming_another_sessions_facts_is_refused(tmp_path):
     context reference of another session's token is refused before any session is built."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    server = launch("cli", apps=[APP], wait_path="/request_facts", args=["--state-dir", str(state)])
+    server = launch("cli", apps=[APP], wait_path="/request_facts_app", args=["--state-dir", str(state)])
     try:
         token = _page(server.url, {"secret": "victim"})
         reference = decode_token(token)[1][CONTEXT_KEY]
         forged = generate_jwt_token(generate_session_id(), extra_payload={CONTEXT_KEY: reference})
         with pytest.raises(WebSocketBadStatusException) as refused:
-            BokehWS(f"{server.ws_url}/request_facts/ws", forged)
+            BokehWS(f"{server.ws_url}/request_facts_app/ws", forged)
         assert refused.value.status_code == 403
         server.wait_for_log("its request context belongs to another session")
     finally:
@@ -156,7 +148,7 @@ def test_a_7_kib_cookie_jar_opens_its_websocket_through_nginx_defaults(two_hosts
     try:
         jar = _jar(7)
         page.context.add_cookies([{"name": k, "value": v, "url": proxy.url} for k, v in jar.items()])
-        page.goto(f"{proxy.url}/request_facts?who=ann")
+        page.goto(f"{proxy.url}/request_facts_app?who=ann")
         wait_for_model(page, "facts", "v.includes('who')")
         assert json.loads(model_value(page, "facts"))["cookies"] == _digests(jar)
         box = page.locator("div.bk-TextInput input.bk-input")

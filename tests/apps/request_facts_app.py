@@ -1,4 +1,4 @@
-"""Shows the request its session was made from (cookies, a page header, arguments) and
+"""Shows the request its session was made from (cookie digests, headers, arguments) and
 the process that built it, with a text box echoed back through Python."""
 import hashlib
 import json
@@ -12,8 +12,8 @@ request = curdoc().session_context.request
 facts = {
     "cookies": {name: hashlib.sha256(value.encode()).hexdigest()[:12]
                 for name, value in sorted(request.cookies.items())},
-    "x_page": request.headers.get("X-Page", ""),
-    "arguments": {k: v[-1].decode() for k, v in sorted(request.arguments.items())},
+    "headers": dict(request.headers),
+    "arguments": {k: [x.decode() for x in v] for k, v in sorted(request.arguments.items())},
 }
 echo = Div(name="echo", text="")
 box = TextInput(name="box")
