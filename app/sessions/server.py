@@ -28,6 +28,7 @@ from ..config.origins import OriginAllowlist
 from ..config.settings import Settings
 from ..runtime import asyncio_loop, handover, memory, metrics, worker_stats
 from ..runtime.periodic import PeriodicCallback
+from . import request_context
 from .cleanup import SessionCleanup
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext, ContextOptions
@@ -90,7 +91,12 @@ class ServerCore:
             from ..apps.admin_app import with_admin  # Bokeh models: only when asked for
 
             applications = with_admin(applications, stats_directory)
-        options = ContextOptions(logout_url=self.logout_url, static_root=self.static_root, dev=settings.dev)
+        #: the page's request facts, kept on the server so tokens stay small
+        self.facts = request_context.PageFactsKeeper(
+            request_context.for_settings(settings),
+            settings.session_token_expiration + request_context.KEEP_AFTER_EXPIRY)
+        options = ContextOptions(logout_url=self.logout_url, static_root=self.static_root, dev=settings.dev,
+                                 facts=self.facts)
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(key, application, self.metrics.app(key), options,
                                     (load_errors or {}).get(key))
@@ -242,18 +248,27 @@ class ServerCore:
             raise context.load_error
         extra = self._process_request(context, request)
         user = request_user(request)
+        carried: dict[str, Any] = {}
         if user is not None:
-            extra = {**extra, TOKEN_USER_KEY: user}
+            carried[TOKEN_USER_KEY] = user
         if self.worker_key is not None:
             # the websocket of this page goes to this worker, whichever one accepts it
-            extra = {**extra, handover.OWNER_KEY: self.worker_key}
-        session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
+            carried[handover.OWNER_KEY] = self.worker_key
+        facts: dict[str, Any] = {}
+
+        def keep(session_id: str, payload: dict[str, Any]) -> str:
+            facts.update(payload)
+            return self.facts.keep(session_id, user, payload)
+
+        session_id, token = resolve_session_request(request, self.tokens, self.settings, extra, carried, keep)
         if user is not None:
             check_token_user(decode_token(token)[1], user)
             refuse_ended(context, session_id, user)
         if context.get_session(session_id, user) is None:
             self._refuse_when_full(context)
-        return PageSession(context.create_session_if_needed(session_id, token, request), token)
+        # a session this page makes is built from the facts at hand, not read back from the store
+        built_from = {**facts, **carried} if facts else None
+        return PageSession(context.create_session_if_needed(session_id, token, request, built_from), token)
 
     def live_sessions(self) -> int:
         return sum(len(context.sessions) for context in self.applications.values())
