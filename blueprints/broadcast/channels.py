@@ -164,10 +164,16 @@ class RedisChannel:
         self._unreachable = False
 
     def start(self, receive: Receive) -> list[Message]:
-        """Subscribe in a greenlet of its own (a Redis that is down must not hold up the
-        worker's first request); what it missed arrives once it has subscribed."""
+        """The newest values now (the session a worker's first request builds gets them),
+        then subscribe in a greenlet of its own, which reads them again once subscribed,
+        so nothing sent in between is missed. A Redis that is down costs the first request
+        at most the connect timeout; the listener says so and keeps trying."""
+        try:
+            newest = self.newest()
+        except Exception:  # the redis client's errors: the listener logs the outage
+            newest = []
         self._listener = gevent.spawn(self._listen, receive)
-        return []
+        return newest
 
     def stop(self) -> None:
         if self._listener is not None:
