@@ -208,9 +208,9 @@ class RedisChannel:
                     if item is None:
                         pubsub.ping()
                     elif item["type"] == "message":
-                        message = _parse(item["data"])
-                        if message is not None:
-                            receive(message)
+                        arrived = _parse(item["data"])
+                        if arrived is not None:
+                            receive(arrived)
             except (redis.RedisError, OSError) as exc:
                 self._down(exc)
             finally:

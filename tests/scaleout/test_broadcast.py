@@ -24,7 +24,7 @@ from bokeh.util.token import get_session_id, get_token_payload
 from tests.support.servers import BIN, Server, free_port, spawn
 from tests.support.wire import BokehWS, Closed, model_by_name, model_changed, model_changes, page_token
 
-HOST_APP = Path(__file__).resolve().parent / "apps" / "broadcast_host.py"
+HOST_APP = Path(__file__).resolve().parents[1] / "http" / "apps" / "broadcast_host.py"
 WORKERS = 2
 OWNER_KEY = "bokeh_flask_worker"
 
