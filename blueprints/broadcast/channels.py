@@ -89,6 +89,9 @@ class HostChannel:
         self.path = path
         self.scope = scope
         self._db: sqlite3.Connection = open_private_sqlite(path)
+        # no fsync per broadcast (WAL still survives a crashed worker; a power cut may lose
+        # the last values, which the next broadcast replaces anyway)
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS broadcasts (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
                          "scope TEXT, app TEXT, name TEXT, stamp TEXT, value TEXT, at REAL)")
         self._last = 0
