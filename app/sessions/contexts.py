@@ -29,6 +29,7 @@ from ..apps.load_errors import AppLoadError
 from ..auth.providers import request_user
 from ..runtime import asyncio_loop
 from ..runtime.asyncio_loop import resolve
+from .broadcasts import AppBroadcasts
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
 from .tokens import decode_token, short_id
@@ -184,6 +185,8 @@ class ApplicationContext:
         #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult[ServerSession]] = {}
+        #: the newest broadcast values, and running their handlers in these sessions
+        self.broadcasts = AppBroadcasts(key, self.sessions, metrics)
         #: why the app's code could not be loaded (``--dev`` serves its error page instead)
         self.load_error = load_error
 
@@ -222,6 +225,8 @@ class ApplicationContext:
             del self._pending[key]
         session.key = key
         self.sessions[key] = session
+        # after joining the sessions, so a broadcast arriving meanwhile reaches it either way
+        self.broadcasts.replay(session)
         self.metrics.session_created()
         pending.set(session)
         log.debug("session %s created for app %s", short_id(session_id), self.url)

@@ -29,6 +29,7 @@ from ..config.settings import Settings
 from ..runtime import asyncio_loop, handover, memory, metrics, worker_stats
 from ..runtime.periodic import PeriodicCallback
 from . import request_context
+from .broadcasts import BroadcastChannel, Broadcasts
 from .cleanup import SessionCleanup
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext, ContextOptions
@@ -59,9 +60,12 @@ class ServerCore:
 
     def __init__(self, settings: Settings, apps: AppSources = None,
                  auth: AuthProvider | str | os.PathLike[str] | None = None,
-                 root_path: str | None = None, prefix: str = "") -> None:
+                 root_path: str | None = None, prefix: str = "",
+                 broadcast_channel: BroadcastChannel | None = None) -> None:
         """``prefix`` is where the routes are mounted (a host app's ``url_prefix`` joined with
-        the ``prefix`` setting): the login, logout and static URLs apps see derive from it."""
+        the ``prefix`` setting): the login, logout and static URLs apps see derive from it.
+        ``broadcast_channel`` carries broadcasts between workers and hosts (None: this
+        process only)."""
         versions.check_supported()
         if settings.use_config:
             # the file's other Bokeh settings (resources, minified ...) apply to Bokeh itself
@@ -102,6 +106,8 @@ class ServerCore:
                                     (load_errors or {}).get(key))
             for key, application in applications.items()
         }
+        #: values for every session of an app on every worker and host (:meth:`broadcast`)
+        self.broadcasts = Broadcasts(self.applications, broadcast_channel)
         self.connections: set[ServerConnection] = set()
         self._going_away: set[ServerConnection] = set()  # closed by a drain, not yet gone
         enabled = self.auth_provider.enabled
@@ -158,6 +164,7 @@ class ServerCore:
             self._jobs.append(PeriodicCallback(self.users.apply_events, logout_events.POLL_INTERVAL))
         for job in self._jobs:
             job.start()
+        self.broadcasts.start()
         self.metrics.update_process()  # this worker shows in a scrape from the start
         self.metrics.capacity(self.settings.max_sessions)
         for context in self.applications.values():
@@ -210,6 +217,7 @@ class ServerCore:
         for job in self._jobs:
             job.stop()
         self._jobs = []
+        self.broadcasts.stop()
         for context in self.applications.values():
             context.run_unload_hook()
             context.metrics.session_discarded("shutdown", len(context.sessions))
@@ -236,6 +244,14 @@ class ServerCore:
             raise ValueError(f"Application {app_path} does not exist on this server "
                              f"(its apps: {', '.join(self.applications)})")
         return context.update_sessions(update)
+
+    def broadcast(self, app_path: str, name: str, value: Any) -> int:
+        """Run the handler registered as ``name`` for the app at ``app_path``
+        (:func:`.broadcasts.on_broadcast`) as ``handler(doc, value)`` for every session of the
+        app on every worker and host (see :mod:`.broadcasts`); ``value`` travels as JSON.
+        Returns once this worker's sessions have run it: the count that did."""
+        self.ensure_started()
+        return self.broadcasts.publish(app_path, name, value)
 
     def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> PageSession:
         """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.

@@ -73,6 +73,8 @@ class ServerSession:
         self._last_unsubscribe = time.monotonic()
         #: the asyncio tasks and timers this session's code started (cancelled on destroy)
         self.tasks = tasks if tasks is not None else TaskOwner()
+        #: the stamp of the last broadcast of each name run here (:mod:`.broadcasts`)
+        self.broadcast_stamps: dict[str, str] = {}
         self._callbacks = CallbackGroup(self._run_callback)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
