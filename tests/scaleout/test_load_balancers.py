@@ -26,6 +26,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -52,19 +53,36 @@ def hosts(redis_url):
     hosts.stop()
 
 
-@pytest.fixture(params=BALANCERS)
-def balancer(request, hosts, tmp_path) -> Server:
-    """A balancer of its own per test: nothing it learnt of a stopped host carries over."""
-    if request.param == "haproxy":
+def _start_balancer(kind: str, hosts: Hosts, folder: Path) -> Server:
+    folder.mkdir(exist_ok=True)
+    if kind == "haproxy":
         require_haproxy()
-        proxy = start_haproxy(hosts.upstreams, tmp_path)
-    else:
-        require_nginx()
-        proxy = start_nginx(hosts.upstreams, tmp_path, site=AFFINITY_CONFIG)
+        return start_haproxy(hosts.upstreams, folder)
+    require_nginx()
+    return start_nginx(hosts.upstreams, folder, site=AFFINITY_CONFIG)
+
+
+@pytest.fixture(params=BALANCERS)
+def balancer(request, hosts, tmp_path) -> Iterator[Server]:
+    """A balancer of its own per test: nothing it learnt of a stopped host carries over."""
+    hosts.ensure_running()
+    proxy = _start_balancer(request.param, hosts, tmp_path)
     yield proxy
     proxy.stop()
-    if request.param == "nginx":
-        assert "[emerg]" not in error_log(proxy) and "[alert]" not in error_log(proxy)
+
+
+@pytest.fixture
+def balancers(hosts, tmp_path) -> Iterator[dict[str, Server]]:
+    """Both balancers at once in front of the same hosts: one lost host tests both."""
+    hosts.ensure_running()
+    proxies: dict[str, Server] = {}
+    try:
+        for kind in BALANCERS:
+            proxies[kind] = _start_balancer(kind, hosts, tmp_path / kind)
+        yield proxies
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
 
 
 def _browser(proxy: Server, user: str) -> RawBrowser:
@@ -123,62 +141,105 @@ def test_every_tab_meets_its_pages_document_built_once(balancer, hosts):
         assert delays[-1] < LOGOUT_BOUND
         for tab in bob:  # another user's tabs stay served
             assert RawBrowser.document(tab)[0] == tab.nonce
+        # no request failed over: the health checks passed, nginx met no upstream error
+        complaints = error_log(balancer) if balancer.kind == "nginx" else balancer.log_text()
+        assert "[error]" not in complaints and " is DOWN" not in complaints, complaints[-3000:]
     finally:
         for tab in tabs:
             tab.ws.close()
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
-def test_tabs_of_a_lost_host_come_back_on_the_other(balancer, hosts, page, how):
-    page.context.request.post(balancer.url + "/signin", form={"name": "alice"}, max_redirects=0)
-    page.goto(f"{balancer.url}/{APP.stem}?tab=99")
-    wait_for_model(page, "where", "v.startsWith('nonce=')")
-    chromium_where = model_value(page, "where")
-    victim = hosts.of_pid(int(chromium_where.rsplit("=", 1)[1]))
-    survivor = 1 - victim
-    tabs = _tabs_on_every_host(balancer, hosts, "alice", 4)
-    moved = [tab for tab in tabs if hosts.of_pid(tab.pid) == victim]
-    stayed = [tab for tab in tabs if tab not in moved]
-    master = hosts.servers[victim].process.pid
-    try:
-        dropped: dict[int, float] = {}
-        back: dict[int, float] = {}
+class ChromiumTab:
+    """A chromium tab of the browser whose cookies (login, affinity) ``like`` holds: it
+    loads its page through ``proxy`` on the same host as that browser's tabs."""
 
-        def come_back(tab: Tab) -> None:
-            tab.ws.wait_closed()
-            dropped[tab.number] = time.monotonic()
-            back[tab.number] = tab.browser.reconnect(tab, dropped[tab.number])
+    def __init__(self, page, proxy: Server, like: RawBrowser) -> None:
+        self.page = page
+        page.context.add_cookies([{"name": c.name, "value": c.value or "", "domain": "127.0.0.1", "path": "/"}
+                                  for c in like.http.cookies])
+        page.goto(f"{proxy.url}/{APP.stem}?tab=99")
+        wait_for_model(page, "where", "v.startsWith('nonce=')")
+        self.where = model_value(page, "where")
 
-        with ThreadPoolExecutor(len(moved)) as pool:
-            started = time.monotonic()
-            if how == signal.SIGTERM:
-                os.kill(master, signal.SIGTERM)  # as `systemctl stop` or a rolling update
-            else:
-                os.killpg(master, signal.SIGKILL)  # the host is gone, workers and all
-            returns = [pool.submit(come_back, tab) for tab in moved]
-            wait_for_model(page, "where", f"v !== {chromium_where!r}", timeout=int(FAILOVER_BOUND * 1000) + 5000)
-            chromium_back = time.monotonic() - started
-            for done in returns:
-                done.result()
-        for tab in moved:
+    @property
+    def pid(self) -> int:
+        return int(model_value(self.page, "where").rsplit("=", 1)[1])
+
+
+class Failover:
+    """The tabs of one balancer, and when each dropped and came back."""
+
+    def __init__(self, proxy: Server, hosts: Hosts, victim: int) -> None:
+        self.proxy = proxy
+        self.tabs = _tabs_on_every_host(proxy, hosts, "alice", 4)
+        self.moved = [tab for tab in self.tabs if hosts.of_pid(tab.pid) == victim]
+        self.stayed = [tab for tab in self.tabs if tab not in self.moved]
+        self.dropped: dict[int, float] = {}
+        self.back: dict[int, float] = {}
+        self.chromium: ChromiumTab
+
+    def open_chromium(self, page, hosts: Hosts, victim: int) -> None:
+        self.chromium = ChromiumTab(page, self.proxy, self.moved[0].browser)
+        assert hosts.of_pid(self.chromium.pid) == victim, "chromium's tab is not on its browser's host"
+
+    def come_back(self, tab: Tab) -> None:
+        tab.ws.wait_closed()
+        self.dropped[tab.number] = time.monotonic()
+        self.back[tab.number] = tab.browser.reconnect(tab, self.dropped[tab.number])
+
+    def check(self, hosts: Hosts, survivor: int) -> None:
+        for tab in self.moved:
             nonce, pid, who = RawBrowser.document(tab)
             assert hosts.of_pid(pid) == survivor and nonce != tab.nonce  # rebuilt there, not kept
             assert who == f"user=alice tab={tab.number}"  # with the page's request context
             assert hosts.created_count(tab.session_id) == 2  # the page's, and once on the survivor
-        chromium_pid = int(model_value(page, "where").rsplit("=", 1)[1])
-        assert hosts.of_pid(chromium_pid) == survivor and model_value(page, "who") == "user=alice tab=99"
-        for tab in stayed:  # untouched: the same document, the same websocket
+        assert hosts.of_pid(self.chromium.pid) == survivor
+        assert model_value(self.chromium.page, "who") == "user=alice tab=99"
+        for tab in self.stayed:  # untouched: the same document, the same websocket
             assert RawBrowser.document(tab)[:2] == (tab.nonce, tab.pid)
-        outage = [back[n] - dropped[n] for n in sorted(back)]
-        print(f"\n{balancer.kind}, host {how.name}: {len(moved)} raw tabs back "
-              f"{', '.join(f'{s * 1000:.0f}' for s in outage)} ms after their drop "
-              f"(signal to drop {', '.join(f'{(dropped[n] - started) * 1000:.0f}' for n in sorted(dropped))} ms); "
-              f"chromium tab back {chromium_back * 1000:.0f} ms after the signal")
-        assert max(outage) < FAILOVER_BOUND and chromium_back < FAILOVER_BOUND
+
+    def report(self, how: signal.Signals, started: float, chromium_back: float) -> str:
+        outage = [self.back[n] - self.dropped[n] for n in sorted(self.back)]
+        assert max(outage) < FAILOVER_BOUND and chromium_back - started < FAILOVER_BOUND
+        return (f"{self.proxy.kind}, host {how.name}: {len(outage)} raw tabs back "
+                f"{', '.join(f'{s * 1000:.0f}' for s in outage)} ms after their drop (signal to drop "
+                f"{', '.join(f'{(self.dropped[n] - started) * 1000:.0f}' for n in sorted(self.dropped))} ms); "
+                f"chromium tab back {(chromium_back - started) * 1000:.0f} ms after the signal")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_tabs_of_a_lost_host_come_back_on_the_other(balancers, hosts, page, how):
+    victim, survivor = 0, 1
+    runs = [Failover(proxy, hosts, victim) for proxy in balancers.values()]
+    for run, tab in zip(runs, (page, page.context.new_page())):  # cookies name no port: one context
+        run.open_chromium(tab, hosts, victim)
+    moved = [(run, tab) for run in runs for tab in run.moved]
+    master = hosts.servers[victim].process
+    try:
+        with ThreadPoolExecutor(len(moved)) as pool:
+            started = time.monotonic()
+            if how == signal.SIGTERM:
+                os.kill(master.pid, signal.SIGTERM)  # as `systemctl stop` or a rolling update
+            else:
+                os.killpg(master.pid, signal.SIGKILL)  # the host is gone, workers and all
+            returns = [pool.submit(run.come_back, tab) for run, tab in moved]
+            chromium_back = {}
+            for run in runs:
+                wait_for_model(run.chromium.page, "where", f"v !== {run.chromium.where!r}",
+                               timeout=int(FAILOVER_BOUND * 1000) + 5000)
+                chromium_back[run.proxy.kind] = time.monotonic()
+            for done in returns:
+                done.result()
+        master.wait(timeout=30)  # a stopped host exits once drained
+        print()
+        for run in runs:
+            run.check(hosts, survivor)
+            print(run.report(how, started, chromium_back[run.proxy.kind]))
+        tabs = [tab for run in runs for tab in run.tabs]
         delays = _closed_by_logout(tabs, tabs[0].browser.logout)
         assert delays[-1] < LOGOUT_BOUND
     finally:
-        for tab in tabs:
-            tab.ws.close()
-        hosts.restart(victim)
+        for run in runs:
+            for tab in run.tabs:
+                tab.ws.close()

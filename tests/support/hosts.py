@@ -2,11 +2,11 @@
 
 ``Hosts`` runs each host as ``bokeh-flask serve`` with gunicorn workers of its own, a
 private directory of its own (so no host reads another's files, as on separate machines)
-and one shared Redis; a host stopped by a test starts again on its port, so the balancer's
-config stays valid. ``RawBrowser`` is what a browser does through the balancer, with a
-cookie jar of its own (its login and the balancer's affinity cookie): it loads a page and
-opens that page's websocket with its cookies, and reconnects a dropped tab on BokehJS's
-schedule.
+and one shared Redis; a host a test stopped starts again on its port (the balancers'
+configs name it) when the next test needs it. ``RawBrowser`` is what a browser does
+through the balancer, with a cookie jar of its own (its login and the balancer's affinity
+cookie): it loads a page and opens that page's websocket with its cookies, and reconnects
+a dropped tab on BokehJS's schedule.
 """
 from __future__ import annotations
 
@@ -59,11 +59,13 @@ class Hosts:
                 return index
         raise AssertionError(f"pid {pid} is no worker of a live host")
 
-    def restart(self, index: int) -> None:
-        """Start host ``index`` again on its port (after the test stopped or killed it)."""
-        old = self.servers[index]
-        old.stop()
-        self.servers[index] = self._start(index, port=old.port)
+    def ensure_running(self) -> None:
+        """Start each host a test stopped or killed again, on its port (the balancers'
+        configs name it)."""
+        for index, old in enumerate(self.servers):
+            if old.process.poll() is not None:
+                old.stop()
+                self.servers[index] = self._start(index, port=old.port)
 
     def created_count(self, session_id: str) -> int:
         """How often the app's code ran for this session, on every host (debug log lines)."""
