@@ -21,7 +21,9 @@ boot again per failover case).
 from __future__ import annotations
 
 import os
+import re
 import signal
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +31,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
 from tests.support.browser import model_value, wait_for_model
 from tests.support.haproxy import require_haproxy, start_haproxy
 from tests.support.hosts import Hosts, RawBrowser, Tab
 from tests.support.nginx import AFFINITY_CONFIG, error_log, require_nginx, start_nginx
-from tests.support.servers import APPS, Server
+from tests.support.servers import APPS, ROOT, Server
 
 APP = APPS / "lb_tab.py"
 BALANCERS = ("haproxy", "nginx")
@@ -243,3 +246,15 @@ def test_tabs_of_a_lost_host_come_back_on_the_other(balancers, hosts, page, how)
         for run in runs:
             for tab in run.tabs:
                 tab.ws.close()
+
+
+def test_readme_shows_every_recipe_and_the_ingress_annotations_as_shipped():
+    readme = (ROOT / "README.md").read_text()
+    deploy = ROOT / "examples" / "deploy"
+    for recipe in sorted(deploy.iterdir()):
+        assert f"`{recipe.name}`" in readme, f"README's Deployment section does not name examples/deploy/{recipe.name}"
+    ingress = yaml.safe_load((deploy / "ingress-nginx.yaml").read_text())
+    assert ingress["kind"] == "Ingress" and ingress["apiVersion"] == "networking.k8s.io/v1"
+    shown = re.search(r"^  ```yaml\n(?P<body>(?:  nginx\.ingress.*\n)+)  ```$", readme, re.M)
+    assert shown, "README shows no ingress-nginx annotations block"
+    assert yaml.safe_load(textwrap.dedent(shown.group("body"))) == ingress["metadata"]["annotations"]
