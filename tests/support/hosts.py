@@ -132,15 +132,16 @@ class RawBrowser:
         nonce, pid = _WHERE_RE.fullmatch(model_by_name(doc, "where")["attributes"]["text"]).groups()
         return nonce, int(pid), model_by_name(doc, "who")["attributes"]["text"]
 
-    def reconnect(self, tab: Tab, dropped_at: float) -> float:
+    def reconnect(self, tab: Tab, dropped_at: float) -> tuple[float, list[str]]:
         """Reconnect as BokehJS does, with the tab's token and this browser's cookies, at
-        each of its delays after the drop; the time the new websocket opened."""
-        failures = []
+        each of its delays after the drop; (the time the new websocket opened, the
+        attempts that failed before)."""
+        failures: list[str] = []
         for delay in BOKEHJS_RECONNECT_DELAYS:
             time.sleep(max(0.0, dropped_at + delay - time.monotonic()))
             try:
                 tab.ws = self.connect(tab.token)
-                return time.monotonic()
+                return time.monotonic(), failures
             except (OSError, websocket.WebSocketException) as exc:
-                failures.append(f"{delay} s: {exc!r}"[:300])
+                failures.append(f"at {delay} s: {exc!r}"[:300])
         raise AssertionError("the tab did not come back:\n" + "\n".join(failures))
