@@ -190,7 +190,7 @@ class Failover:
     def come_back(self, tab: Tab) -> None:
         tab.ws.wait_closed()
         self.dropped[tab.number] = time.monotonic()
-        self.back[tab.number], failed = tab.browser.reconnect(tab, self.dropped[tab.number])
+        self.back[tab.number], failed = tab.browser.reconnect(tab)
         self.failed_attempts += failed
 
     def check(self, hosts: Hosts, survivor: int) -> None:

@@ -25,7 +25,8 @@ from tests.support.auth import COOKIE_SECRET, SIGNED_AUTH, TIMEOUT
 from tests.support.servers import Server, launch
 from tests.support.wire import BokehWS, model_by_name
 
-#: BokehJS (>= 3.8) tries to reconnect a dropped websocket this many seconds after the drop.
+#: BokehJS (>= 3.8) reconnects a dropped websocket at once, then after each failed attempt
+#: waits this many seconds more (``_reconnect_delay``: 2 s * 2 ** attempts), five attempts in all.
 BOKEHJS_RECONNECT_DELAYS = (0, 2, 4, 8, 16)
 
 _NONCE_RE = re.compile(r"<title>nonce ([0-9a-f]+)</title>")
@@ -132,16 +133,15 @@ class RawBrowser:
         nonce, pid = _WHERE_RE.fullmatch(model_by_name(doc, "where")["attributes"]["text"]).groups()
         return nonce, int(pid), model_by_name(doc, "who")["attributes"]["text"]
 
-    def reconnect(self, tab: Tab, dropped_at: float) -> tuple[float, list[str]]:
-        """Reconnect as BokehJS does, with the tab's token and this browser's cookies, at
-        each of its delays after the drop; (the time the new websocket opened, the
-        attempts that failed before)."""
+    def reconnect(self, tab: Tab) -> tuple[float, list[str]]:
+        """Reconnect as BokehJS does, with the tab's token and this browser's cookies, on
+        its schedule; (the time the new websocket opened, the attempts that failed before)."""
         failures: list[str] = []
         for delay in BOKEHJS_RECONNECT_DELAYS:
-            time.sleep(max(0.0, dropped_at + delay - time.monotonic()))
+            time.sleep(delay)
             try:
                 tab.ws = self.connect(tab.token)
                 return time.monotonic(), failures
             except (OSError, websocket.WebSocketException) as exc:
-                failures.append(f"at {delay} s: {exc!r}"[:300])
+                failures.append(f"after {delay} s more: {exc!r}"[:300])
         raise AssertionError("the tab did not come back:\n" + "\n".join(failures))
