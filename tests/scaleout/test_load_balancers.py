@@ -15,9 +15,10 @@ with cookie jars of their own, and in each failover a chromium tab per balancer.
   (user, arguments); the other host's tabs stay as they were; the user's logout then
   reaches the moved tabs. The times are printed (``pytest -s``).
 
-Runtime: 55-85 s on the shared 2-core machine at a load average of 13-20, most of it host
-boots (two side by side at the start, one again between the two failovers); each balancer
-starts afresh per test (0.1 s).
+Runtime: 55-112 s on the shared 2-core machine at a load average of 13-23, most of it
+host boots (two side by side at the start, one again between the two failovers; a boot
+takes about 5 s on an idle machine, 18 s at load 20); each balancer starts afresh per test
+(0.1 s).
 """
 from __future__ import annotations
 
