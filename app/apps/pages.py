@@ -20,6 +20,7 @@ from bokeh.embed.util import RenderItem
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
+from . import panel_support
 from .load_errors import AppLoadError
 from .static_files import versioned
 
@@ -60,7 +61,8 @@ def bundle_for(resources: Resources | None) -> Bundle:
     key = (id(resources), len(HasProps.model_class_reverse_map))
     bundle = _bundles.get(key)
     if bundle is None:
-        bundle = _bundles[key] = bundle_for_objs_and_resources(None, resources)
+        bundle = _bundles[key] = panel_support.serve_bundle_locally(
+            bundle_for_objs_and_resources(None, resources), resources)
     return Bundle(bundle.js_files, bundle.js_raw, bundle.css_files, bundle.css_raw, bundle.hashes)
 
 
