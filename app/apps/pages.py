@@ -70,7 +70,8 @@ def doc_page(page: PageSession, resources: Resources) -> str:
     """The app page; honours ``doc.template``, ``doc.template_variables`` and the title."""
     doc = page.document
     item = RenderItem(token=page.token, roots=doc.roots, use_for_title=True)
-    return html_page_for_render_items(bundle_for(resources), {}, [item], doc.title,
+    bundle = panel_support.page_bundle(doc, resources) or bundle_for(resources)
+    return html_page_for_render_items(bundle, {}, [item], doc.title,
                                       template=doc.template,
                                       template_variables=doc.template_variables or {})
 

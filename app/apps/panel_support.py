@@ -85,3 +85,25 @@ def _run_onload_callbacks(document: Document, event: DocumentReady) -> None:
         while document in state._onload:
             for callback, threaded in state._onload.pop(document):
                 state.execute(callback, schedule="thread" if threaded else False)
+
+
+def page_bundle(document: Document, resources: Resources | None) -> Bundle | None:
+    """Panel's own page bundle for a document whose roots are Panel's, as ``panel serve``
+    renders it; None for any other document (it gets Bokeh's cached bundle).
+
+    Bokeh's bundle lacks what only Panel's ``Resources`` adds, from the session's Panel
+    config: its design's JavaScript (``BootstrapTemplate`` fails with "bootstrap is not
+    defined" without ``bootstrap.bundle.min.js``, under ``bokeh serve`` too), custom
+    components' files, ES modules and raw CSS. It is built per page (it depends on the
+    session's config, which ``panel serve`` reads per page too): tens of milliseconds,
+    against Bokeh's bundle built once. Only ``server`` mode: Panel's bundle has no
+    ``server-dev`` case, and CDN or inline pages load nothing from us anyway."""
+    if resources is None or resources.mode != "server" or "panel.io.resources" not in sys.modules:
+        return None
+    if not any(type(root).__module__.startswith("panel.") for root in document.roots):
+        return None
+    from panel.io.resources import bundle_resources
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(document):
+        return serve_bundle_locally(bundle_resources(document.roots, resources), resources)
