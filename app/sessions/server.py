@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Seconds a client refused by a full worker is told to wait (``Retry-After``): about how
+#: long the unused sessions of closed tabs take to go.
+FULL_RETRY_AFTER = 15
+
 
 
 class ServerCore:
@@ -149,6 +153,7 @@ class ServerCore:
         for job in self._jobs:
             job.start()
         self.metrics.update_process()  # this worker shows in a scrape from the start
+        self.metrics.capacity(self.settings.max_sessions)
         for context in self.applications.values():
             context.run_load_hook()
         self.loaded = True
@@ -162,7 +167,7 @@ class ServerCore:
             return f"app {', '.join(failed)} failed to load (see the server log)"
         if not self.loaded:
             return "starting: on_server_loaded hooks are running"
-        return self.auth_provider.unavailable() or self.users.unavailable()
+        return self.full() or self.auth_provider.unavailable() or self.users.unavailable()
 
     def accept_handovers(self, key: str) -> None:
         """This gunicorn worker now listens, as ``key``, for websockets its siblings hand
@@ -246,7 +251,30 @@ class ServerCore:
         if user is not None:
             check_token_user(decode_token(token)[1], user)
             refuse_ended(context, session_id, user)
+        if context.get_session(session_id, user) is None:
+            self._refuse_when_full(context)
         return PageSession(context.create_session_if_needed(session_id, token, request), token)
+
+    def live_sessions(self) -> int:
+        return sum(len(context.sessions) for context in self.applications.values())
+
+    def full(self) -> str | None:
+        """Why this worker takes no new session (``--max-sessions`` reached), or None."""
+        cap = self.settings.max_sessions
+        live = self.live_sessions()
+        if cap and live >= cap:
+            return f"full: {live} live sessions (--max-sessions {cap})"
+        return None
+
+    def _refuse_when_full(self, context: ApplicationContext) -> None:
+        """A page that would make a new session on a full worker: 503 with ``Retry-After``,
+        so a load balancer tries another; the worker's own sessions keep working."""
+        reason = self.full()
+        if reason is not None:
+            self.metrics.page_refused(context.url, "capacity")
+            log.warning("Refusing a new session of app %s: this worker is %s", context.url, reason)
+            raise HTTPError(503, f"Service Unavailable: this server is {reason}; try again shortly",
+                            {"Retry-After": str(FULL_RETRY_AFTER)})
 
     @staticmethod
     def _process_request(context: ApplicationContext, request: RequestInfo) -> Mapping[str, Any]:
