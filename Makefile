@@ -22,6 +22,9 @@ PORT   ?= 5006
 BIN     = $(VENV)/bin
 # pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
 BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
+# What the tests need: the test extra (Panel 1.10 from Python 3.12 on), or with BOKEH the
+# test-tools extra and the newest Panel pip finds for that Bokeh (Panel 1.10 needs Bokeh 3.10)
+TEST_REQUIREMENTS = $(if $(BOKEH),'.[test-tools]' 'panel>=1.5','.[test]')
 
 .PHONY: serve test test-quick lint install install-test chromium nginx haproxy redis clean
 
@@ -38,7 +41,7 @@ $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[test]' $(BOKEH_PIN)
+	$(BIN)/pip install -e $(TEST_REQUIREMENTS) $(BOKEH_PIN)
 	touch $@
 
 install: $(VENV)/.installed-serve

@@ -265,7 +265,7 @@ class ApplicationContext:
                 failed = next((h for h in self.application.handlers if h.failed), None)
                 if failed is not None:
                     raise AppLoadError.from_handler(self.url, failed)
-        panel_support.serve_assets_locally(doc, self.options.static_root)
+        panel_support.prepare_document(doc, self.options.static_root)
         session = ServerSession(session_id, doc, token, tasks)
         session.context = context
         context.attach(session)
