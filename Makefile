@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine:
 #   make serve   - install, then serve the bundled example apps at http://localhost:5006/
-#   make test    - install (with Debian's chromium, nginx and redis-server for the tests,
+#   make test    - install (with Debian's chromium, nginx, haproxy and redis-server for the tests,
 #                  SYSTEM_PACKAGES=no to skip those), then run every test
 # make test-quick runs the engine, HTTP, websocket and CLI suites only (a few minutes).
 # Another interpreter or Bokeh: make test PYTHON=python3.12, make test PYTHON=python3.10 BOKEH=3.6
@@ -22,8 +22,11 @@ PORT   ?= 5006
 BIN     = $(VENV)/bin
 # pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
 BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
+# What the tests need: the test extra (Panel 1.10 from Python 3.12 on), or with BOKEH the
+# test-tools extra and the newest Panel pip finds for that Bokeh (Panel 1.10 needs Bokeh 3.10)
+TEST_REQUIREMENTS = $(if $(BOKEH),'.[test-tools]' 'panel>=1.5','.[test]')
 
-.PHONY: serve test test-quick lint install install-test chromium nginx redis clean
+.PHONY: serve test test-quick lint install install-test chromium nginx haproxy redis clean
 
 $(BIN)/python:
 	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter; give one that runs, e.g." \
@@ -38,7 +41,7 @@ $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[test]' $(BOKEH_PIN)
+	$(BIN)/pip install -e $(TEST_REQUIREMENTS) $(BOKEH_PIN)
 	touch $@
 
 install: $(VENV)/.installed-serve
@@ -73,6 +76,10 @@ endef
 nginx:
 	$(call service_package,/usr/sbin/nginx,nginx,nginx tests)
 
+# The load-balancer tests put two servers behind HAProxy (and nginx).
+haproxy:
+	$(call service_package,/usr/sbin/haproxy,haproxy,haproxy tests)
+
 # The cross-host login tests share a Redis login store.
 redis:
 	$(call service_package,/usr/bin/redis-server,redis-server,redis tests)
@@ -80,7 +87,7 @@ redis:
 serve: install
 	$(BIN)/bokeh-flask serve --port $(PORT)
 
-TEST_SYSTEM_PACKAGES = $(if $(filter no,$(SYSTEM_PACKAGES)),,chromium nginx redis)
+TEST_SYSTEM_PACKAGES = $(if $(filter no,$(SYSTEM_PACKAGES)),,chromium nginx haproxy redis)
 
 test: install-test $(TEST_SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["AccessRule", "BokehServer", "FlaskLoginAuth", "OAuthLogin", "create_app"]
+__all__ = ["AccessRule", "BokehServer", "BroadcastError", "FlaskLoginAuth", "OAuthLogin", "broadcast", "create_app",
+           "on_broadcast"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,6 +20,7 @@ from bokeh.embed.util import RenderItem
 from bokeh.resources import Resources
 from bokeh.settings import settings as bokeh_settings
 
+from . import panel_support
 from .load_errors import AppLoadError
 from .static_files import versioned
 
@@ -60,7 +61,8 @@ def bundle_for(resources: Resources | None) -> Bundle:
     key = (id(resources), len(HasProps.model_class_reverse_map))
     bundle = _bundles.get(key)
     if bundle is None:
-        bundle = _bundles[key] = bundle_for_objs_and_resources(None, resources)
+        bundle = _bundles[key] = panel_support.serve_bundle_locally(
+            bundle_for_objs_and_resources(None, resources), resources)
     return Bundle(bundle.js_files, bundle.js_raw, bundle.css_files, bundle.css_raw, bundle.hashes)
 
 
@@ -68,7 +70,8 @@ def doc_page(page: PageSession, resources: Resources) -> str:
     """The app page; honours ``doc.template``, ``doc.template_variables`` and the title."""
     doc = page.document
     item = RenderItem(token=page.token, roots=doc.roots, use_for_title=True)
-    return html_page_for_render_items(bundle_for(resources), {}, [item], doc.title,
+    bundle = panel_support.page_bundle(doc, resources) or bundle_for(resources)
+    return html_page_for_render_items(bundle, {}, [item], doc.title,
                                       template=doc.template,
                                       template_variables=doc.template_variables or {})
 
