@@ -113,7 +113,9 @@ class OAuthLogin(FlaskLoginAuth):
 
         super().init_app(app, core, prefix)
         self.prefix = prefix
-        logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").getEffectiveLevel()))
+        # Authlib logs the PKCE verifier at debug level: its lines stay at info or above
+        authlib_log = logging.getLogger("authlib")
+        authlib_log.setLevel(max(logging.INFO, authlib_log.getEffectiveLevel()))
         self.sealer = Sealer(app.secret_key or "")
         client_kwargs = {"scope": " ".join(self.spec.scope), "default_timeout": PROVIDER_TIMEOUT}
         endpoints: dict[str, Any]
