@@ -262,11 +262,18 @@ def resolve_session_request(
     """Bokeh's SessionHandler decision order (``bokeh.server.views.session_handler``):
     return ``(session_id, token)``.
 
-    ``extra`` is what the app's ``process_request`` added. Raises :class:`HTTPError` 403
-    for conflicting or invalid ids and tokens; an empty id or an oversized token is a 400
-    (Bokeh answers 500, or inflates it), a request too large to mint a token for a 431.
+    The token comes from the ``bokeh-token`` argument or, as Bokeh 4's pages send it to
+    ``embed.json``, the ``Bokeh-Token`` header (both: 403). ``extra`` is what the app's
+    ``process_request`` added. Raises :class:`HTTPError` 403 for conflicting or invalid ids
+    and tokens; an empty id or an oversized token is a 400 (Bokeh answers 500, or inflates
+    it), a request too large to mint a token for a 431.
     """
     token = last_argument(request.arguments, "bokeh-token")
+    header_token = request.headers.get("Bokeh-Token")
+    if header_token is not None:
+        if token is not None:
+            raise HTTPError(403, "session token was provided as an argument and header")
+        token = header_token.strip()
     session_id = last_argument(request.arguments, "bokeh-session-id")
     header_id = request.headers.get("Bokeh-Session-Id")
     if header_id is not None:
