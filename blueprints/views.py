@@ -33,7 +33,7 @@ def error_response(error: HTTPError) -> Response:
     if error.status == 404:  # as bokeh serve's access log: a mistyped URL shows in the log
         log.info("404 %s %s (%s)", request.method, request.path, request.remote_addr)
     return Response(f"{error.status}: {error.reason}\n", status=error.status,
-                    content_type="text/plain; charset=utf-8")
+                    content_type="text/plain; charset=utf-8", headers=error.headers)
 
 
 def http_exception_response(error: HTTPException) -> Response:

@@ -178,6 +178,11 @@ class Settings:
         None, "the server's private directory (mode 0700) for the files and sockets it makes on the host",
         cli={"metavar": "DIR"}, env=("BOKEH_FLASK_STATE_DIR",), path=True, master=True,
         shown_default="$XDG_RUNTIME_DIR/bokeh-flask, else <temp dir>/bokeh-flask-<uid>")
+    max_sessions: int = option(
+        0, "live sessions a worker holds at most: past it, a page that would make a new session "
+        "answers 503 with Retry-After (so a load balancer sends the visitor elsewhere) and /readyz "
+        "says the worker is full, while its sessions keep working (0: no limit)", cli={"metavar": "N"},
+        env=("BOKEH_FLASK_MAX_SESSIONS",), check=zero_or_more, shown_default="0: no limit")
     workers: int = option(
         1, "worker processes (bokeh-flask serve and gunicorn.conf.py)", cli={"metavar": "N"},
         env=("BOKEH_FLASK_WORKERS",), check=greater_than_zero, master=True)

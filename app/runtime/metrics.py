@@ -86,6 +86,12 @@ class Metrics:
     def websocket_refused(self, reason: str) -> None:
         pass
 
+    def page_refused(self, app: str, reason: str) -> None:
+        pass
+
+    def capacity(self, max_sessions: int) -> None:
+        pass
+
     def update_process(self) -> None:
         pass
 
@@ -114,6 +120,12 @@ class _Instruments:
                                  ["app"], multiprocess_mode="livesum")
         self.refused = Counter("bokeh_flask_websocket_refused",
                                "Websocket handshakes refused, by why", ["reason"])
+        self.pages_refused = Counter("bokeh_flask_pages_refused",
+                                     "Pages refused before any session was made, by why (capacity)",
+                                     ["app", "reason"])
+        self.max_sessions = Gauge("bokeh_flask_max_sessions",
+                                  "Live sessions a worker holds at most (--max-sessions; 0: no limit)",
+                                  multiprocess_mode="liveall")
         self.messages = Counter("bokeh_flask_messages", "Bokeh protocol messages",
                                 ["app", "msgtype", "direction"])
         self.message_seconds = Histogram("bokeh_flask_message_seconds",
@@ -239,6 +251,12 @@ class LiveMetrics(Metrics):
 
     def websocket_refused(self, reason: str) -> None:
         self._i.refused.labels(reason).inc()
+
+    def page_refused(self, app: str, reason: str) -> None:
+        self._i.pages_refused.labels(app, reason).inc()
+
+    def capacity(self, max_sessions: int) -> None:
+        self._i.max_sessions.set(max_sessions)
 
     def update_process(self) -> None:
         """This worker's memory and descriptors, from the client's standard process collector."""

@@ -250,6 +250,29 @@ class ApplicationContext:
         context.attach(session)
         return session
 
+    def update_sessions(self, update: Callable[[Document], Any]) -> int:
+        """Bokeh 3.10's ``update_sessions`` for this app: ``update(doc)`` for each session
+        live when it starts, each under its session's lock in a greenlet of its own (the
+        sessions are updated concurrently, as Bokeh gathers them), ``async def`` ones
+        awaited. Returns once every update has run: the count that completed. One that
+        raises is logged with the app and session; the others still run."""
+
+        def run(session: ServerSession) -> bool:
+            try:
+                session.with_document_locked(update, session.document)
+            except SessionDestroyed:
+                return False
+            except Exception:
+                log.exception("update_sessions: the update failed for session %s of app %s",
+                              short_id(session.id), self.url)
+                self.metrics.error("update")
+                return False
+            return True
+
+        runs = [gevent.spawn(run, session) for session in list(self.sessions.values())]
+        gevent.joinall(runs)
+        return sum(1 for greenlet in runs if greenlet.value)
+
     def discard_session(self, session: ServerSession) -> None:
         """Destroy an unused session, then run its destroy hooks outside the lock."""
         if session.connection_count > 0:

@@ -16,12 +16,14 @@ CLOSE_SESSION_GONE = 4000
 
 
 class HTTPError(Exception):
-    """A request that cannot be served: answered with ``status`` and a plain-text ``reason``."""
+    """A request that cannot be served: answered with ``status``, a plain-text ``reason``
+    and any ``headers`` the answer must carry (``Retry-After`` ...)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers or {}
 
 
 class WebSocketClose(Exception):

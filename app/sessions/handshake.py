@@ -37,9 +37,8 @@ class Refusal(HTTPError):
     (``why``) and any headers the answer must carry."""
 
     def __init__(self, why: str, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, reason)
+        super().__init__(status, reason, headers)
         self.why = why
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 import secrets
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..apps import curdoc, ids, versions
 from ..apps.load_errors import AppLoadError
@@ -42,7 +42,14 @@ from .tokens import (
 )
 from .user_sessions import UserSessions
 
+if TYPE_CHECKING:
+    from bokeh.document import Document
+
 log = logging.getLogger(__name__)
+
+#: Seconds a client refused by a full worker is told to wait (``Retry-After``): about how
+#: long the unused sessions of closed tabs take to go.
+FULL_RETRY_AFTER = 15
 
 
 
@@ -146,6 +153,7 @@ class ServerCore:
         for job in self._jobs:
             job.start()
         self.metrics.update_process()  # this worker shows in a scrape from the start
+        self.metrics.capacity(self.settings.max_sessions)
         for context in self.applications.values():
             context.run_load_hook()
         self.loaded = True
@@ -159,7 +167,7 @@ class ServerCore:
             return f"app {', '.join(failed)} failed to load (see the server log)"
         if not self.loaded:
             return "starting: on_server_loaded hooks are running"
-        return self.auth_provider.unavailable() or self.users.unavailable()
+        return self.full() or self.auth_provider.unavailable() or self.users.unavailable()
 
     def accept_handovers(self, key: str) -> None:
         """This gunicorn worker now listens, as ``key``, for websockets its siblings hand
@@ -211,6 +219,18 @@ class ServerCore:
         except KeyError:
             raise HTTPError(404, "Not Found") from None
 
+    def update_sessions(self, app_path: str, update: Callable[[Document], Any]) -> int:
+        """Bokeh 3.10's ``update_sessions``, per process as Bokeh's is: ``update(doc)`` for
+        every live session of the app at ``app_path`` (``"/sliders"``), each under its
+        session's lock, so the change reaches each session's connected clients. Callable
+        from Flask request code and from background greenlets; returns once every update
+        has run, the count that completed (see :meth:`ApplicationContext.update_sessions`)."""
+        context = self.applications.get(app_path)
+        if context is None:
+            raise ValueError(f"Application {app_path} does not exist on this server "
+                             f"(its apps: {', '.join(self.applications)})")
+        return context.update_sessions(update)
+
     def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> PageSession:
         """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.
 
@@ -231,7 +251,30 @@ class ServerCore:
         if user is not None:
             check_token_user(decode_token(token)[1], user)
             refuse_ended(context, session_id, user)
+        if context.get_session(session_id, user) is None:
+            self._refuse_when_full(context)
         return PageSession(context.create_session_if_needed(session_id, token, request), token)
+
+    def live_sessions(self) -> int:
+        return sum(len(context.sessions) for context in self.applications.values())
+
+    def full(self) -> str | None:
+        """Why this worker takes no new session (``--max-sessions`` reached), or None."""
+        cap = self.settings.max_sessions
+        live = self.live_sessions()
+        if cap and live >= cap:
+            return f"full: {live} live sessions (--max-sessions {cap})"
+        return None
+
+    def _refuse_when_full(self, context: ApplicationContext) -> None:
+        """A page that would make a new session on a full worker: 503 with ``Retry-After``,
+        so a load balancer tries another; the worker's own sessions keep working."""
+        reason = self.full()
+        if reason is not None:
+            self.metrics.page_refused(context.url, "capacity")
+            log.warning("Refusing a new session of app %s: this worker is %s", context.url, reason)
+            raise HTTPError(503, f"Service Unavailable: this server is {reason}; try again shortly",
+                            {"Retry-After": str(FULL_RETRY_AFTER)})
 
     @staticmethod
     def _process_request(context: ApplicationContext, request: RequestInfo) -> Mapping[str, Any]:

@@ -147,9 +147,7 @@ class WSHandler(AuthRequestHandler):
                     raise Refusal("expired", 403, f"Invalid session token: {EXPIRED}")
         except Refusal as refusal:
             core.metrics.websocket_refused(refusal.why)
-            response = error_response(refusal)
-            response.headers.update(refusal.headers)
-            return response
+            return error_response(refusal)
         except HTTPError as error:
             return error_response(error)
         request.environ[ADMISSION_KEY] = admission
@@ -329,7 +327,7 @@ class WSHandler(AuthRequestHandler):
         if self._closed:
             return
         self._closed = True
-        self._close_code = (code, reason, by_peer)
+        self._close_code = (int(code), reason, by_peer)  # wsproto's IntEnum prints as a name on 3.10
         try:
             with self.write_lock, gevent.Timeout(CLOSE_WRITE_TIMEOUT):
                 chunks, self._pending = self._pending, []
