@@ -13,6 +13,7 @@ a Bokeh release newer than the newest tested.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from importlib import metadata
@@ -30,6 +31,10 @@ TESTED_BOKEH_PRERELEASE = "4.0.0.dev8"
 OLDEST_PYTHON = (3, 10)
 #: The newest Python CI tests; newer ones start with a warning.
 NEWEST_TESTED_PYTHON = (3, 13)
+
+#: Set in the environment once the warnings are shown, so the workers a server forks (which
+#: inherit it) and a process's later ServerCores do not repeat them.
+NOTED_ENV = "BOKEH_FLASK_UNTESTED_NOTED"
 
 #: A final release (a post-release included): digits and dots, then optionally ``.postN``.
 _RELEASE = re.compile(r"\d+(\.\d+)*(\.?post\d+)?")
@@ -95,3 +100,13 @@ def check_supported(python: tuple[int, ...] | None = None, bokeh_version: str | 
         warnings.append(f"Bokeh {found} is newer than the newest release bokeh-flask is tested with "
                         f"({_dotted(NEWEST_TESTED_BOKEH)}.x): it runs, untested")
     return warnings
+
+
+def untested_notices() -> list[str]:
+    """:func:`check_supported` (it raises the same), with its warnings only the first time in
+    this process and the ones it starts: one line at start, not one per worker."""
+    notices = check_supported()
+    if os.environ.get(NOTED_ENV) == "1":
+        return []
+    os.environ[NOTED_ENV] = "1"
+    return notices

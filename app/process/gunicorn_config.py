@@ -16,7 +16,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-from ..apps.versions import check_supported
+from ..apps.versions import untested_notices
 from ..config import state_dir
 from ..config.settings import Settings, SettingsError
 from . import preflight
@@ -77,7 +77,7 @@ def on_starting(settings: Settings) -> Any:
     ``--admin`` the directory of the workers' stats files (:mod:`..runtime.worker_stats`)."""
     def hook(server: Any) -> None:
         try:
-            for warning in check_supported():
+            for warning in untested_notices():
                 print(f"bokeh-flask: warning: {warning}", file=sys.stderr, flush=True)
             if not server.LISTENERS and not preflight.inherited_listeners():
                 preflight.check_binds(server.cfg.address)

@@ -61,7 +61,8 @@ class ServerCore:
                  root_path: str | None = None, prefix: str = "") -> None:
         """``prefix`` is where the routes are mounted (a host app's ``url_prefix`` joined with
         the ``prefix`` setting): the login, logout and static URLs apps see derive from it."""
-        versions.check_supported()
+        for notice in versions.untested_notices():  # flask run and host apps: once per process
+            log.warning("%s", notice)
         if settings.use_config:
             # the file's other Bokeh settings (resources, minified ...) apply to Bokeh itself
             from bokeh.settings import settings as bokeh_settings
