@@ -80,7 +80,8 @@ def test_supported_ranges_match_pyproject():
 
 def test_readme_matrix_names_the_newest_tested_python_and_the_prerelease():
     text = (ROOT / "README.md").read_text()
-    assert f"Python {NEWEST_TESTED_PYTHON[0]}.{NEWEST_TESTED_PYTHON[1]}" in text
+    newest = f"{NEWEST_TESTED_PYTHON[0]}.{NEWEST_TESTED_PYTHON[1]}"
+    assert f"Python 3.10 to {newest}" in text and f"tested on ({newest})" in text
     assert f"Bokeh {TESTED_BOKEH_PRERELEASE}" in text
 
 
