@@ -17,9 +17,9 @@ from bokeh.protocol.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bokeh_flask.app.apps.bokeh_compat import message_frames
 from bokeh_flask.app.sessions.connection import ConnectionState, ServerConnection
 from bokeh_flask.app.sessions.errors import WebSocketClose
-from bokeh_flask.app.apps.bokeh_compat import message_frames
 from tests.support.bokeh_version import BOKEH4, bokeh3_only, bokeh4_only, client_message, text_frames
 from tests.support.core import FakeTransport, make_core, new_session
 

@@ -37,3 +37,11 @@ def text_frames(msgtype: str, msgid: str = "1", content: Any = None, **header: A
     if BOKEH4:
         return [json.dumps({"header": head, "content": body, "buffers": []})]
     return [json.dumps(head), "{}", json.dumps(body)]
+
+
+def embed_path(app: str, query: str = "") -> str:
+    """``<app>/autoload.js`` (with the element id it requires) or Bokeh 4's
+    ``<app>/embed.json``, each with ``query`` added."""
+    if BOKEH4:
+        return f"{app}/embed.json" + (f"?{query}" if query else "")
+    return f"{app}/autoload.js?bokeh-autoload-element=e" + (f"&{query}" if query else "")
