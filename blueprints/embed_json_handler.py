@@ -1,9 +1,14 @@
 """EmbedJsonHandler: Bokeh 4's ``<prefix>/<app>/embed.json``, where BokehJS 4 gets a session
 token (and the extensions to load) before it opens ``<app>/ws``.
 
-Bokeh 4's ``server_document()`` host pages and Bokeh 4's own app page ask for it; BokehJS 3
-never does, so the route exists only with Bokeh 4 (:mod:`.routes`), as autoload.js only
-with Bokeh 3. The checks run in Bokeh 4's order (``bokeh.server.views.embed_json_handler``):
+Bokeh 4's ``server_document()`` host pages and Bokeh 4's own app page ask for it. Under
+Bokeh 3 the route is left out rather than answered with an equivalent (:mod:`.routes`; as
+``bokeh serve`` 3.x, which has none): BokehJS 3 never asks for it (its embeds load
+``autoload.js``, which stays), and the body's ``requires`` and ``assets`` are Bokeh 4's
+resolved extension bundles (``bokeh.embed.resources``), which Bokeh 3 cannot compute, so an
+"equivalent" would be a second resolver written for a client that does not exist. Under
+Bokeh 4 autoload.js is gone likewise. The checks run in Bokeh 4's order
+(``bokeh.server.views.embed_json_handler``):
 
 1. the ``Origin``, against the websocket allowlist: a foreign one gets 403 and no CORS
    header at all, before authentication, so a foreign page learns nothing of the login;

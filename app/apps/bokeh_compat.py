@@ -71,8 +71,9 @@ BOKEH_VERSION = version_tuple(bokeh.__version__)
 #: Bokeh <= 3.9: ``bokeh.io.doc._PATCHED_CURDOCS`` is a plain list shared by every greenlet.
 CURDOC_STACK_IS_LIST = isinstance(bokeh.io.doc._PATCHED_CURDOCS, list)
 
-#: Pulled and pushed documents carry their arrays as binary buffers (Bokeh >= 3.9).
-DOCUMENT_BUFFERS = hasattr(Message, "add_buffers")
+#: Pulled and pushed documents carry their arrays as binary buffers (Bokeh >= 3.9; Bokeh 4's
+#: envelope messages always do).
+DOCUMENT_BUFFERS = hasattr(Message, "add_buffers") or not hasattr(bokeh.protocol, "Protocol")
 
 #: BokehJS reconnects a dropped websocket with the same token (Bokeh >= 3.8).
 BOKEHJS_RECONNECTS = BOKEH_VERSION >= (3, 8)

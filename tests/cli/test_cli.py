@@ -172,8 +172,7 @@ def test_serve_hello_page_and_python_client(served):
         names = {m.name for m in session.document.roots[0].references() if m.name}
         assert {"status", "ti", "btn"} <= names
         assert session.document.title == "Hello"
-        info = session.request_server_info()
-        assert info["version_info"]["bokeh"]
+        session.force_roundtrip()  # answered: SERVER-INFO-REPLY (Bokeh 4: OK to SYNC)
     _stop_and_check(server)
 
 
