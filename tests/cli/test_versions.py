@@ -8,6 +8,7 @@ found first on the path, so ``importlib.metadata`` reports 3.5.0 as installed.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -84,6 +85,13 @@ def test_readme_matrix_names_the_newest_tested_python_and_the_prerelease():
     assert f"Python 3.10 to {newest}" in text and f"tested on ({newest})" in text
     assert f"the Bokeh 4.0 pre-release {TESTED_BOKEH_PRERELEASE}" in text
     assert f"| {TESTED_BOKEH_PRERELEASE} (pinned" in text
+
+
+def test_the_ci_lanes_pin_the_prerelease_the_notice_names():
+    """A bump of the pre-release lane (.ci/run's ``BOKEH_SPEC=bokeh==...``) is a bump of
+    ``TESTED_BOKEH_PRERELEASE`` too, so the start-up notice says what CI tested."""
+    pins = re.findall(r"BOKEH_SPEC=bokeh==(\S+)", (ROOT / ".ci" / "run").read_text())
+    assert all(pin == TESTED_BOKEH_PRERELEASE for pin in pins), pins
 
 
 def test_running_interpreter_and_bokeh_are_supported():
