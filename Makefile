@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine:
 #   make serve   - install, then serve the bundled example apps at http://localhost:5006/
-#   make test    - install (with Debian's chromium, nginx and redis-server for the tests,
+#   make test    - install (with Debian's chromium, nginx, haproxy and redis-server for the tests,
 #                  SYSTEM_PACKAGES=no to skip those), then run every test
 # make test-quick runs the engine, HTTP, websocket and CLI suites only (a few minutes).
 # Another interpreter or Bokeh: make test PYTHON=python3.12, make test PYTHON=python3.10 BOKEH=3.6
@@ -27,11 +27,12 @@ BIN     = $(VENV)/bin
 # pip's pin: BOKEH_SPEC as given, else BOKEH=3.6 as any 3.6.x; nothing without either: the
 # newest Bokeh release this Python gets
 BOKEH_PIN = $(if $(BOKEH_SPEC),'$(BOKEH_SPEC)',$(if $(BOKEH),'bokeh==$(BOKEH).*'))
-# The test tools; Panel (for tests/browser/test_panel*.py) has no release for Bokeh 4 yet, so
-# a Bokeh 4 virtualenv gets them without it (test-base)
-TEST_EXTRA = $(if $(filter bokeh==4% 4%,$(BOKEH_SPEC) $(BOKEH)),test-base,test)
+# What the tests need: the test extra (Panel 1.10 from Python 3.12 on); with BOKEH the
+# test-tools extra and the newest Panel pip finds for that Bokeh (Panel 1.10 needs Bokeh 3.10);
+# with BOKEH_SPEC (a Bokeh 4 pre-release, which no Panel release supports yet) test-tools only
+TEST_REQUIREMENTS = $(if $(BOKEH_SPEC),'.[test-tools]',$(if $(BOKEH),'.[test-tools]' 'panel>=1.5','.[test]'))
 
-.PHONY: serve test test-quick lint install install-test chromium nginx redis clean
+.PHONY: serve test test-quick lint install install-test chromium nginx haproxy redis clean
 
 $(BIN)/python:
 	@test -n "$(PYVER)" || { echo "make: $(PYTHON) is not a Python interpreter; give one that runs, e.g." \
@@ -46,7 +47,7 @@ $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[$(TEST_EXTRA)]' $(BOKEH_PIN)
+	$(BIN)/pip install -e $(TEST_REQUIREMENTS) $(BOKEH_PIN)
 	touch $@
 
 install: $(VENV)/.installed-serve
@@ -81,6 +82,10 @@ endef
 nginx:
 	$(call service_package,/usr/sbin/nginx,nginx,nginx tests)
 
+# The load-balancer tests put two servers behind HAProxy (and nginx).
+haproxy:
+	$(call service_package,/usr/sbin/haproxy,haproxy,haproxy tests)
+
 # The cross-host login tests share a Redis login store.
 redis:
 	$(call service_package,/usr/bin/redis-server,redis-server,redis tests)
@@ -88,7 +93,7 @@ redis:
 serve: install
 	$(BIN)/bokeh-flask serve --port $(PORT)
 
-TEST_SYSTEM_PACKAGES = $(if $(filter no,$(SYSTEM_PACKAGES)),,chromium nginx redis)
+TEST_SYSTEM_PACKAGES = $(if $(filter no,$(SYSTEM_PACKAGES)),,chromium nginx haproxy redis)
 
 test: install-test $(TEST_SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -408,3 +408,37 @@ class RoundTripper:
             if ok and t_patch is not None:
                 return t_patch - t0
         raise ConnectionError("no Div PATCH-DOC / OK for a round trip within 50 messages")
+
+
+class SliderTripper:
+    """Drives examples/sliders.py: Slider ``offset`` value -> Python recomputes the
+    ColumnDataSource's data and the ``status`` Div; one round trip = the OK and the
+    PATCH-DOC carrying the status text for this value."""
+
+    def __init__(self, session: Session, tag: str) -> None:
+        self.ws = session.ws
+        doc = session.doc.content["doc"]
+        self.slider = model_id_by_name(doc, "offset")
+        self.status = model_id_by_name(doc, "status")
+        self.n = int("".join(c for c in tag if c.isdigit()) or 0) * 7
+
+    def once(self) -> float:
+        self.n += 1
+        value = round((self.n % 99) / 10 - 4.9, 1) or 0.05
+        content = ('{"events":[{"kind":"ModelChanged","model":{"id":"%s"},"attr":"value","new":%s}]}'
+                   % (self.slider, value))
+        t0 = time.perf_counter()
+        msgid = self.ws.send_msg("PATCH-DOC", content_json=content)
+        got_status = ok = False
+        for _ in range(50):
+            msg = self.ws.recv_msg()
+            if msg.msgtype == "PATCH-DOC" and not got_status:
+                got_status = any(ev.get("attr") == "text" and ev.get("model", {}).get("id") == self.status
+                                 for ev in msg.content.get("events", []))
+            elif msg.reqid == msgid:
+                if msg.msgtype != "OK":
+                    raise ConnectionError(f"PATCH-DOC answered with {msg.msgtype}: {msg.content_raw[:200]!r}")
+                ok = True
+            if ok and got_status:
+                return time.perf_counter() - t0
+        raise ConnectionError("no status PATCH-DOC / OK for a slider round trip within 50 messages")

@@ -28,14 +28,14 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from client import HTTP, BokehWS, RoundTripper, Session, get_page, roots_of, walk  # noqa: E402
+from client import HTTP, BokehWS, RoundTripper, Session, SliderTripper, get_page, roots_of, walk  # noqa: E402
 from servers import BIN, KINDS, LABEL, ROOT, Server, start_pair  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -256,11 +256,13 @@ def w_roundtrip(server: Server, cfg: Config, quickack: bool = False) -> dict[str
             "mean_ms": ms(statistics.fmean(samples)), "max_ms": ms(max(samples)), "_samples": samples}
 
 
-def w_throughput(server: Server, cfg: Config, quickack: bool = False) -> dict[str, Any]:
+def w_throughput(server: Server, cfg: Config, quickack: bool = False, app: str = "trivial") -> dict[str, Any]:
+    """Measures 2/3 (the trivial app's echo) and 3c (``app="sliders"``: a slider's value)."""
     n = cfg.concurrency
-    sessions = [Session(server.host, server.port, "trivial", quickack=quickack) for _ in range(n)]
+    tripper = RoundTripper if app == "trivial" else SliderTripper
+    sessions = [Session(server.host, server.port, app, quickack=quickack) for _ in range(n)]
     try:
-        trips = [RoundTripper(s, f"t{i}") for i, s in enumerate(sessions)]
+        trips = [tripper(s, f"t{i}") for i, s in enumerate(sessions)]
         for t in trips:
             for _ in range(20):
                 t.once()
@@ -901,6 +903,11 @@ def both(servers: dict[str, Server], cfg: Config, index: int, fn: Callable[[Serv
     return {k: pool(v) for k, v in per.items()}
 
 
+def _ratio_at_most(r: dict[str, Any], key: str, limit: float) -> bool:
+    f, b = r["flask"].get(key), r["bokeh"].get(key)
+    return bool(f and b and f / b <= limit)
+
+
 def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
     log(f"\n== {name} (measure {', '.join(map(str, GROUPS[name]))}) ==")
     rep.details.setdefault("code_sha256_by_group", {})[name] = code_digest()  # servers start after this
@@ -932,6 +939,12 @@ def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
                     q["bokeh"]["msgs_per_s"], "higher"))
         rep.add(Row("3b", "  CPU per message, client TCP_QUICKACK", "ms", q["flask"]["cpu_per_msg_ms"],
                     q["bokeh"]["cpu_per_msg_ms"], "lower"))
+        with pair(log_dir) as sv:
+            sl = both(sv, cfg, 1, lambda s, c: w_throughput(s, c, quickack=True, app="sliders"))
+        rep.details["3c_sliders_throughput_quickack"] = sl
+        rep.add(Row("3c", f"server CPU per message, sliders, {cfg.concurrency} sessions (QUICKACK)", "ms",
+                    sl["flask"]["cpu_per_msg_ms"], sl["bokeh"]["cpu_per_msg_ms"], "lower", "<= 0.33x",
+                    _ratio_at_most(sl, "cpu_per_msg_ms", 0.33)))
     elif name == "pages":
         with pair(log_dir, extra=NO_EXPIRY) as sv:
             r = both(sv, cfg, 2, w_pages("trivial"))
@@ -940,7 +953,12 @@ def run_group(name: str, cfg: Config, rep: Report, log_dir: Path) -> None:
         rep.add(Row("4", f"page req/s, trivial app, c={cfg.concurrency}, 1 worker", "req/s", r["flask"]["rps"],
                     r["bokeh"]["rps"], "higher", ">= 1.2x", ratio >= 1.2))
         rep.add(Row("4b", "server CPU per page, trivial app", "ms", r["flask"]["cpu_per_page_ms"],
-                    r["bokeh"]["cpu_per_page_ms"], "lower"))
+                    r["bokeh"]["cpu_per_page_ms"], "lower", "<= 0.5x", _ratio_at_most(r, "cpu_per_page_ms", 0.5)))
+        with pair(log_dir, extra=NO_EXPIRY) as sv:
+            one = both(sv, cfg, 2, lambda s, c: w_pages("trivial")(s, replace(c, concurrency=1)))
+        rep.details["4c_pages_c1"] = one
+        rep.add(Row("4c", "server CPU per page, trivial app, c=1", "ms", one["flask"]["cpu_per_page_ms"],
+                    one["bokeh"]["cpu_per_page_ms"], "lower", "<= 0.5x", _ratio_at_most(one, "cpu_per_page_ms", 0.5)))
     elif name == "sliders":
         app = AppCost(APPS["sliders"])
         batch = -(-cfg.app_cost_runs // (4 * cfg.rounds))  # a batch before and after each run

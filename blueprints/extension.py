@@ -28,6 +28,7 @@ from ..app.process.worker_class import refuse_unsuitable_worker
 from ..app.sessions.server import ServerCore
 from .auth.flask_login_auth import FlaskLoginAuth
 from .auth.login_handlers import install_auth, with_cookie_secret
+from .broadcast import channel_for, register_core
 from .routes import register_routes
 from .views import http_exception_response
 from .websocket.ws_socket import NoEvent, NoReaderThread
@@ -77,7 +78,9 @@ class BokehServer:
         prefix = normalize_prefix("/".join(p.strip("/") for p in (mount, resolved.prefix) if p.strip("/")))
         # relative app paths resolve against the host app's folder, as its templates do
         core = ServerCore(resolved, apps if apps is not None else self.apps,
-                          auth=auth if auth is not None else self.auth, root_path=app.root_path, prefix=prefix)
+                          auth=auth if auth is not None else self.auth, root_path=app.root_path, prefix=prefix,
+                          broadcast_channel=channel_for(resolved))
+        register_core(core)
         install_auth(app, core, prefix)
         options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
         options.setdefault("subprotocols", ["bokeh"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BokehServer", "FlaskLoginAuth", "create_app"]
+__all__ = ["BokehServer", "BroadcastError", "FlaskLoginAuth", "broadcast", "create_app", "on_broadcast"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,6 +3,7 @@ Playwright."""
 from __future__ import annotations
 
 import signal
+import subprocess
 from typing import Any, Iterator
 
 import pytest
@@ -34,17 +35,24 @@ def stop_asyncio_loop() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A Debian redis-server of the test's own on a free loopback port (no persistence);
-    skipped locally without it, a failure under CI=true."""
+def redis_server() -> Iterator[tuple[subprocess.Popen, str]]:
+    """A Debian redis-server of the test's own on a free loopback port (no persistence), as
+    its process (a test may stop it) and URL; skipped locally without it, a failure under
+    CI=true."""
     if not REDIS_SERVER.exists():
         if IN_CI:
             pytest.fail(f"{REDIS_SERVER} is missing; CI must install Debian's redis-server")
         pytest.skip(f"{REDIS_SERVER} is not installed")
     process, url = start_redis()
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    yield process, url
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server: tuple[subprocess.Popen, str]) -> str:
+    return redis_server[1]
 
 
 @pytest.fixture

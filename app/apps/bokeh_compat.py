@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
     from ..sessions.session import PageSession
 
+from . import panel_support
 from .versions import version_tuple
 
 BOKEH_VERSION = version_tuple(bokeh.__version__)
@@ -318,7 +319,8 @@ def _bundle_for(resources: Resources | None) -> Any:
     key = (id(resources), len(HasProps.model_class_reverse_map))
     bundle = _bundles.get(key)
     if bundle is None:
-        bundle = _bundles[key] = _bundle.bundle_for_objs_and_resources(None, resources)
+        bundle = _bundles[key] = panel_support.serve_bundle_locally(
+            _bundle.bundle_for_objs_and_resources(None, resources), resources)
     return _bundle.Bundle(bundle.js_files, bundle.js_raw, bundle.css_files, bundle.css_raw, bundle.hashes)
 
 
@@ -334,7 +336,8 @@ def doc_page(page: PageSession, resources: Resources) -> str:
                                                    template_variables=doc.template_variables)
         return html
     item = _embed_util.RenderItem(token=page.token, roots=doc.roots, use_for_title=True)
-    html = _elements.html_page_for_render_items(_bundle_for(resources), {}, [item], doc.title,
+    bundle = panel_support.page_bundle(doc, resources) or _bundle_for(resources)
+    html = _elements.html_page_for_render_items(bundle, {}, [item], doc.title,
                                                 template=doc.template,
                                                 template_variables=doc.template_variables or {})
     return html

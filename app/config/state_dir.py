@@ -7,6 +7,7 @@ directory that only its own user can enter (mode 0700), with files of mode 0600:
 
 - ``logins.sqlite3``: the default login store and the host's logout events;
 - ``pending-logouts.sqlite3``: logouts a shared store has not confirmed yet;
+- ``broadcasts.sqlite3``: broadcasts between the workers of a server on this host;
 - ``stats-<group>/`` and ``metrics-*/``: ``--admin``'s and ``--metrics``' worker files;
 - ``handover-<worker key>.sock``: each worker's listener for handed websockets.
 

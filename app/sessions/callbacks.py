@@ -46,6 +46,8 @@ class CallbackGroup:
         #: session -> group -> session cycle, so a discarded session is freed at once
         self._runner: Runner | None = runner
         self._scheduled: dict[str, _Scheduled] = {}
+        #: next-tick callbacks whose greenlet has not started yet (see :meth:`unstarted_next_ticks`)
+        self._unstarted: set[str] = set()
         self._hub = gevent.get_hub()
         self._thread_id = _real_get_ident()
         self._closed = False
@@ -66,6 +68,7 @@ class CallbackGroup:
         elif isinstance(callback, TimeoutCallback):
             entry.greenlet = gevent.spawn_later(callback.timeout / 1000.0, self._once, callback, entry)
         elif isinstance(callback, NextTickCallback):
+            self._unstarted.add(callback.id)
             entry.greenlet = gevent.spawn(self._once, callback, entry)
         else:
             del self._scheduled[callback.id]
@@ -76,14 +79,20 @@ class CallbackGroup:
             self._hub.loop.run_callback_threadsafe(self.remove, callback)
             return
         entry = self._scheduled.pop(callback.id, None)
+        self._unstarted.discard(callback.id)
         if entry is not None:
             self._cancel(entry)
+
+    def unstarted_next_ticks(self) -> bool:
+        """Whether a next-tick callback waits for its greenlet to start."""
+        return bool(self._unstarted)
 
     def remove_all(self) -> None:
         """Cancel everything and refuse new callbacks (the session is being destroyed)."""
         self._closed = True
         self._runner = None
         entries, self._scheduled = list(self._scheduled.values()), {}
+        self._unstarted.clear()
         for entry in entries:
             self._cancel(entry)
 
@@ -111,6 +120,7 @@ class CallbackGroup:
             entry.running = False
 
     def _once(self, callback: SessionCallback, entry: _Scheduled) -> None:
+        self._unstarted.discard(callback.id)
         if not entry.cancelled:
             # one-shot callbacks remove themselves from the Document before running
             self._run(callback, entry)

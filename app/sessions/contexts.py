@@ -29,12 +29,14 @@ from ..apps.load_errors import AppLoadError
 from ..auth.providers import request_user
 from ..runtime import asyncio_loop
 from ..runtime.asyncio_loop import resolve
+from .broadcasts import AppBroadcasts
 from .requests import RequestInfo, RequestProxy
 from .session import ServerSession, SessionDestroyed
 from .tokens import decode_token, short_id
 
 if TYPE_CHECKING:
     from ..runtime.metrics import AppMetrics
+    from .request_context import PageFactsKeeper
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,14 @@ class SessionContext(BokehSessionContext):
     """``doc.session_context``: the session id, the request that made it, the lock."""
 
     def __init__(self, server_context: ServerContext, session_id: str, document: Document,
-                 request: RequestProxy, token: str, logout_url: str | None,
+                 request: RequestProxy, token: str, payload: dict[str, Any], logout_url: str | None,
                  user: str | None = None) -> None:
         super().__init__(server_context, ID(session_id))
         self._document = document
         self._request = request
         self._token = token
+        #: the token's payload with the page's facts (kept on the server, not in the token)
+        self._payload = payload
         self._logout_url = logout_url
         self._user = user
         #: weak: the session holds this context, and a cycle would keep a discarded
@@ -95,7 +99,9 @@ class SessionContext(BokehSessionContext):
 
     @property
     def token_payload(self) -> dict[str, Any]:
-        return decode_token(self._token)[1]
+        """What Bokeh's token would carry: the page's headers, cookies, arguments and
+        ``process_request`` values, whether the token holds them or a reference to them."""
+        return dict(self._payload)
 
     @property
     def logout_url(self) -> str | None:
@@ -154,6 +160,8 @@ class ContextOptions:
     static_root: str = "/static/"
     #: ``--dev``: an app whose code fails shows where instead of what it built
     dev: bool = False
+    #: where a token's reference to the page's facts is read back (None: tokens carry them)
+    facts: PageFactsKeeper | None = None
 
 
 DEFAULT_OPTIONS = ContextOptions()
@@ -177,6 +185,8 @@ class ApplicationContext:
         #: live sessions by :func:`session_key`
         self.sessions: dict[str, ServerSession] = {}
         self._pending: dict[str, AsyncResult[ServerSession]] = {}
+        #: the newest broadcast values, and running their handlers in these sessions
+        self.broadcasts = AppBroadcasts(key, self.sessions, metrics)
         #: why the app's code could not be loaded (``--dev`` serves its error page instead)
         self.load_error = load_error
 
@@ -184,9 +194,13 @@ class ApplicationContext:
         """The live session ``user`` (None: auth off) has under ``session_id``."""
         return self.sessions.get(session_key(session_id, user))
 
-    def create_session_if_needed(self, session_id: str, token: str,
-                                 request: RequestInfo | None) -> ServerSession:
+    def create_session_if_needed(self, session_id: str, token: str, request: RequestInfo | None,
+                                 payload: dict[str, Any] | None = None) -> ServerSession:
         """Get the live session with this id or build it by running the app code.
+
+        ``payload`` is the token's payload with the page's facts, when the caller has them
+        (the page request that minted the token); else they are read back from where the
+        token's reference says (:mod:`.request_context`).
 
         A new session belongs to the request's authenticated user (see :mod:`app.auth.providers`),
         and with authentication on the id names a session within that user's own: another
@@ -203,7 +217,7 @@ class ApplicationContext:
             return built
         pending = self._pending[key] = AsyncResult()
         try:
-            session = self._create_session(session_id, token, request)
+            session = self._create_session(session_id, token, request, payload)
         except BaseException as exc:
             pending.set_exception(exc)
             raise
@@ -211,20 +225,27 @@ class ApplicationContext:
             del self._pending[key]
         session.key = key
         self.sessions[key] = session
+        # after joining the sessions, so a broadcast arriving meanwhile reaches it either way
+        self.broadcasts.replay(session)
         self.metrics.session_created()
         pending.set(session)
         log.debug("session %s created for app %s", short_id(session_id), self.url)
         return session
 
-    def _create_session(self, session_id: str, token: str, request: RequestInfo | None) -> ServerSession:
+    def _create_session(self, session_id: str, token: str, request: RequestInfo | None,
+                        payload: dict[str, Any] | None) -> ServerSession:
         with ids.session_ids(session_id):
-            return self._build_session(session_id, token, request)
+            return self._build_session(session_id, token, request, payload)
 
-    def _build_session(self, session_id: str, token: str, request: RequestInfo | None) -> ServerSession:
-        payload = decode_token(token)[1]
+    def _build_session(self, session_id: str, token: str, request: RequestInfo | None,
+                       payload: dict[str, Any] | None) -> ServerSession:
+        if payload is None:
+            payload = decode_token(token)[1]
+            if self.options.facts is not None:
+                payload = self.options.facts.expand(session_id, request_user(request), payload)
         doc = Document()
         context = SessionContext(self.server_context, session_id, doc,
-                                 RequestProxy(request, payload), token, self.options.logout_url,
+                                 RequestProxy(request, payload), token, payload, self.options.logout_url,
                                  request_user(request))
         doc._session_context = weakref.ref(context)
         tasks = asyncio_loop.TaskOwner()
@@ -244,7 +265,7 @@ class ApplicationContext:
                 failed = next((h for h in self.application.handlers if h.failed), None)
                 if failed is not None:
                     raise AppLoadError.from_handler(self.url, failed)
-        panel_support.serve_assets_locally(doc, self.options.static_root)
+        panel_support.prepare_document(doc, self.options.static_root)
         session = ServerSession(session_id, doc, token, tasks)
         session.context = context
         context.attach(session)

@@ -108,9 +108,16 @@ def admit(core: ServerCore, handshake: Handshake, authenticate: Callable[[], str
     context = core.application_context(handshake.app_key)  # 404, not a refusal: no such app
     session_id, expired = _check_token(core, context, token, user)
     owner = owner_of(core, context, session_id, token, user)
-    if expired and owner is None and context.get_session(session_id, user) is None:
+    rebuilt_here = owner is None and context.get_session(session_id, user) is None
+    if expired and rebuilt_here:
         log.info("Refusing websocket: %s", EXPIRED)
         raise Refusal("expired", 403, f"Invalid session token: {EXPIRED}")
+    if rebuilt_here:  # its page facts must be this session's, before the upgrade
+        try:
+            core.facts.expand(session_id, user, decode_token(token)[1])
+        except HTTPError as error:
+            log.warning("Refusing websocket of session %s: %s", short_id(session_id), error.reason)
+            raise Refusal("token", error.status, error.reason) from None
     return Admission(context, session_id, token, expired, user, owner)
 
 

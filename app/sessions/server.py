@@ -28,6 +28,8 @@ from ..config.origins import OriginAllowlist
 from ..config.settings import Settings
 from ..runtime import asyncio_loop, handover, memory, metrics, worker_stats
 from ..runtime.periodic import PeriodicCallback
+from . import request_context
+from .broadcasts import BroadcastChannel, Broadcasts
 from .cleanup import SessionCleanup
 from .connection import ServerConnection, Transport
 from .contexts import ApplicationContext, ContextOptions
@@ -58,9 +60,12 @@ class ServerCore:
 
     def __init__(self, settings: Settings, apps: AppSources = None,
                  auth: AuthProvider | str | os.PathLike[str] | None = None,
-                 root_path: str | None = None, prefix: str = "") -> None:
+                 root_path: str | None = None, prefix: str = "",
+                 broadcast_channel: BroadcastChannel | None = None) -> None:
         """``prefix`` is where the routes are mounted (a host app's ``url_prefix`` joined with
-        the ``prefix`` setting): the login, logout and static URLs apps see derive from it."""
+        the ``prefix`` setting): the login, logout and static URLs apps see derive from it.
+        ``broadcast_channel`` carries broadcasts between workers and hosts (None: this
+        process only)."""
         for notice in versions.untested_notices():  # flask run and host apps: once per process
             log.warning("%s", notice)
         if settings.use_config:
@@ -91,12 +96,19 @@ class ServerCore:
             from ..apps.admin_app import with_admin  # Bokeh models: only when asked for
 
             applications = with_admin(applications, stats_directory)
-        options = ContextOptions(logout_url=self.logout_url, static_root=self.static_root, dev=settings.dev)
+        #: the page's request facts, kept on the server so tokens stay small
+        self.facts = request_context.PageFactsKeeper(
+            request_context.for_settings(settings),
+            settings.session_token_expiration + request_context.KEEP_AFTER_EXPIRY)
+        options = ContextOptions(logout_url=self.logout_url, static_root=self.static_root, dev=settings.dev,
+                                 facts=self.facts)
         self.applications: dict[str, ApplicationContext] = {
             key: ApplicationContext(key, application, self.metrics.app(key), options,
                                     (load_errors or {}).get(key))
             for key, application in applications.items()
         }
+        #: values for every session of an app on every worker and host (:meth:`broadcast`)
+        self.broadcasts = Broadcasts(self.applications, broadcast_channel)
         self.connections: set[ServerConnection] = set()
         self._going_away: set[ServerConnection] = set()  # closed by a drain, not yet gone
         enabled = self.auth_provider.enabled
@@ -153,6 +165,7 @@ class ServerCore:
             self._jobs.append(PeriodicCallback(self.users.apply_events, logout_events.POLL_INTERVAL))
         for job in self._jobs:
             job.start()
+        self.broadcasts.start()
         self.metrics.update_process()  # this worker shows in a scrape from the start
         self.metrics.capacity(self.settings.max_sessions)
         for context in self.applications.values():
@@ -205,6 +218,7 @@ class ServerCore:
         for job in self._jobs:
             job.stop()
         self._jobs = []
+        self.broadcasts.stop()
         for context in self.applications.values():
             context.run_unload_hook()
             context.metrics.session_discarded("shutdown", len(context.sessions))
@@ -232,6 +246,14 @@ class ServerCore:
                              f"(its apps: {', '.join(self.applications)})")
         return context.update_sessions(update)
 
+    def broadcast(self, app_path: str, name: str, value: Any) -> int:
+        """Run the handler registered as ``name`` for the app at ``app_path``
+        (:func:`.broadcasts.on_broadcast`) as ``handler(doc, value)`` for every session of the
+        app on every worker and host (see :mod:`.broadcasts`); ``value`` travels as JSON.
+        Returns once this worker's sessions have run it: the count that did."""
+        self.ensure_started()
+        return self.broadcasts.publish(app_path, name, value)
+
     def session_for_request(self, context: ApplicationContext, request: RequestInfo) -> PageSession:
         """Bokeh's SessionHandler.get_session: resolve id and token, get or create the session.
 
@@ -243,18 +265,27 @@ class ServerCore:
             raise context.load_error
         extra = self._process_request(context, request)
         user = request_user(request)
+        carried: dict[str, Any] = {}
         if user is not None:
-            extra = {**extra, TOKEN_USER_KEY: user}
+            carried[TOKEN_USER_KEY] = user
         if self.worker_key is not None:
             # the websocket of this page goes to this worker, whichever one accepts it
-            extra = {**extra, handover.OWNER_KEY: self.worker_key}
-        session_id, token = resolve_session_request(request, self.tokens, self.settings, extra)
+            carried[handover.OWNER_KEY] = self.worker_key
+        facts: dict[str, Any] = {}
+
+        def keep(session_id: str, payload: dict[str, Any]) -> str:
+            facts.update(payload)
+            return self.facts.keep(session_id, user, payload)
+
+        session_id, token = resolve_session_request(request, self.tokens, self.settings, extra, carried, keep)
         if user is not None:
             check_token_user(decode_token(token)[1], user)
             refuse_ended(context, session_id, user)
         if context.get_session(session_id, user) is None:
             self._refuse_when_full(context)
-        return PageSession(context.create_session_if_needed(session_id, token, request), token)
+        # a session this page makes is built from the facts at hand, not read back from the store
+        built_from = {**facts, **carried} if facts else None
+        return PageSession(context.create_session_if_needed(session_id, token, request, built_from), token)
 
     def live_sessions(self) -> int:
         return sum(len(context.sessions) for context in self.applications.values())

@@ -68,6 +68,8 @@ class ServerSession:
         self._last_unsubscribe = time.monotonic()
         #: the asyncio tasks and timers this session's code started (cancelled on destroy)
         self.tasks = tasks if tasks is not None else TaskOwner()
+        #: the stamp of the last broadcast of each name run here (:mod:`.broadcasts`)
+        self.broadcast_stamps: dict[str, str] = {}
         self._callbacks = CallbackGroup(self._run_callback)
         document.callbacks.on_change_dispatch_to(self)
         for callback in document.session_callbacks:
@@ -156,10 +158,23 @@ class ServerSession:
         connection.send_message(connection.ok(message))
 
     def patch(self, connection: ServerConnection, message: Message[Any]) -> None:
+        self._let_next_ticks_start()
         with self.locked() as doc:
             # changes the patch causes carry the connection as their setter: not echoed to it
             bokeh_compat.apply_patch(message, doc, setter=connection)
         connection.send_message(connection.ok(message))
+
+    def _let_next_ticks_start(self) -> None:
+        """Before a client's patch is applied, let the next-tick callbacks scheduled so far
+        start, and the coroutines they handed to the asyncio loop take their first step.
+        Under ``bokeh serve`` Tornado reads a connection's next message on a later turn of
+        its loop, after those callbacks, and Panel relies on that: a Tabulator handles its
+        ``table-edit`` event in a next-tick coroutine, which must record the edit before
+        the data patch the browser sends right behind it is applied, or ``on_edit`` never
+        runs. Costs nothing while no next-tick callback waits."""
+        if self._callbacks.unstarted_next_ticks():
+            gevent.sleep(0)  # spawned before us, they start first
+            resolve(_loop_turn())
 
     # -- Document dispatch hooks ----------------------------------------------------------
 
@@ -219,6 +234,10 @@ class ServerSession:
         self.tasks.cancel_all()
         self._connections.clear()
         _destroy_document(self.document, self)
+
+
+async def _loop_turn() -> None:
+    """Done in its first step, which the loop runs after the steps scheduled before it."""
 
 
 def drop_unused_defaults(doc: Document) -> int:

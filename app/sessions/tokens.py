@@ -19,7 +19,7 @@ import json
 import logging
 import zlib
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from bokeh.core.types import ID
 from bokeh.util.token import generate_jwt_token, generate_session_id
@@ -225,6 +225,16 @@ def _bytes_hook(obj: dict[str, Any]) -> Any:
     return _b64decode(obj["bytes"]) if obj.keys() == {"bytes"} else obj
 
 
+def payload_to_json(payload: Mapping[str, Any]) -> str:
+    """A token payload as JSON, ``bytes`` (request arguments) as Bokeh encodes them."""
+    return json.dumps(payload, default=_bytes_json)
+
+
+def payload_from_json(text: str | bytes) -> Any:
+    """The inverse of :func:`payload_to_json`."""
+    return json.loads(text, object_hook=_bytes_hook)
+
+
 #: Headers that carry credentials: with authentication on, never in a token.
 CREDENTIAL_HEADERS = ("Cookie", "Authorization", "Proxy-Authorization")
 
@@ -256,17 +266,29 @@ def _select(values: Mapping[str, str], include: tuple[str, ...], exclude: tuple[
     return {k: v for k, v in values.items() if k not in exclude}
 
 
+#: The token payload key of the reference to the page's request facts kept on the server
+#: (see :mod:`.request_context`).
+CONTEXT_KEY = "bokeh_flask_context"
+#: Stores a session's page facts (session id, payload) and returns their reference.
+KeepFacts = Callable[[str, dict[str, Any]], str]
+
+
 def resolve_session_request(
-    request: RequestInfo, tokens: TokenService, settings: Settings, extra: Mapping[str, Any] | None
+    request: RequestInfo, tokens: TokenService, settings: Settings, extra: Mapping[str, Any] | None,
+    carried: Mapping[str, Any] | None = None, keep: KeepFacts | None = None,
 ) -> tuple[str, str]:
     """Bokeh's SessionHandler decision order (``bokeh.server.views.session_handler``):
     return ``(session_id, token)``.
 
     The token comes from the ``bokeh-token`` argument or, as Bokeh 4's pages send it to
     ``embed.json``, the ``Bokeh-Token`` header (both: 403). ``extra`` is what the app's
-    ``process_request`` added. Raises :class:`HTTPError` 403 for conflicting or invalid ids
-    and tokens; an empty id or an oversized token is a 400 (Bokeh answers 500, or inflates
-    it), a request too large to mint a token for a 431.
+    ``process_request`` added: with the request's headers,
+    cookies and arguments, the page's facts, which ``keep`` stores on the server (the token
+    then holds their reference; without ``keep`` the token carries them, as Bokeh's do).
+    ``carried`` always travels in the token (the user, the owning worker: checked before any
+    session is built). Raises :class:`HTTPError` 403 for conflicting or invalid ids and
+    tokens; an empty id or an oversized token is a 400 (Bokeh answers 500, or inflates it), a
+    request too large to mint a token for a 431.
     """
     token = last_argument(request.arguments, "bokeh-token")
     header_token = request.headers.get("Bokeh-Token")
@@ -306,9 +328,15 @@ def resolve_session_request(
         payload.update(extra)
     payload.pop("session_id", None)
     try:
+        if keep is not None:
+            # the same bound as in a token, so a request cannot store more than it could carry
+            if len(payload_to_json(payload).encode("utf-8")) > MAX_TOKEN_PAYLOAD:
+                raise TokenTooLarge(f"token payload is over the limit of {MAX_TOKEN_PAYLOAD} bytes")
+            payload = {CONTEXT_KEY: keep(session_id, payload)}
+        payload.update(carried or {})
         return session_id, tokens.new_token(session_id, payload)
     except TokenTooLarge as exc:
-        log.warning("Refusing a page request: its headers and cookies make a session token too large (%s); "
-                    "leave some out with --exclude-headers or --exclude-cookies", exc)
-        raise HTTPError(431, "Request Header Fields Too Large: the headers and cookies do not fit "
-                             "in a session token") from None
+        log.warning("Refusing a page request: its headers and cookies are too large to keep for its session "
+                    "(%s); leave some out with --exclude-headers or --exclude-cookies", exc)
+        raise HTTPError(431, "Request Header Fields Too Large: the headers and cookies are too large "
+                             "to keep for a session") from None

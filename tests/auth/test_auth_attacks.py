@@ -58,12 +58,12 @@ def test_session_token_carries_no_login_cookie_nor_cookie_header(two_workers):
     token = page_token(alice, two_workers.url + "/whoami")
     payload = get_token_payload(token)
     assert payload["bokeh_user"] == "alice"
-    assert payload["cookies"] == {"theme": "dark"}  # other cookies: Bokeh's rules
+    # the page's cookies and headers are kept on the server, not in the token
+    assert not {"cookies", "headers"} & payload.keys() and len(token) < 1024
     login_cookie = alice.cookies.get("session")
     assert login_cookie and login_cookie not in json.dumps(payload)
-    assert "Cookie" not in payload["headers"]
     # what a script on the page could read is no login: replayed, it is anonymous
-    stolen = "; ".join(f"{k}={v}" for k, v in payload["cookies"].items())
+    stolen = "theme=dark"
     page = requests.get(two_workers.url + "/whoami", headers={"Cookie": stolen}, timeout=TIMEOUT,
                         allow_redirects=False)
     assert page.status_code == 302 and "/login" in page.headers["Location"]

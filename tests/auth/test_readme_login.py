@@ -41,7 +41,7 @@ def test_the_readme_login_app_runs_as_written(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                anonymous = requests.get(base + "/hello", timeout=2, allow_redirects=False)
+                anonymous = requests.get(base + "/hello", timeout=15, allow_redirects=False)
                 break
             except requests.ConnectionError:
                 assert process.poll() is None and time.monotonic() < deadline, process.stdout.read().decode()

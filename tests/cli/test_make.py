@@ -51,3 +51,20 @@ def test_a_python_that_is_not_there_says_what_to_pass(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "make: python3.99 is not a Python interpreter; give one that runs" in done.stdout + done.stderr
+
+
+def test_test_install_pins_panel_for_the_newest_bokeh_and_leaves_it_to_pip_with_bokeh(tmp_path):
+    """Without BOKEH the test extra (Panel 1.10 from Python 3.12 on); with BOKEH=3.x the
+    test-tools extra beside the newest Panel for that Bokeh, as Panel 1.10 refuses Bokeh < 3.10."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    def pip_line(*args: str) -> list[str]:
+        output = make_dry_run("install-test", f"VENV={venv}", f"PYTHON={sys.executable}", *args)
+        return next(line.split() for line in output.splitlines() if " install -e " in line)
+
+    assert pip_line() == [f"{venv}/bin/pip", "install", "-e", "'.[test]'"]
+    assert pip_line("BOKEH=3.6") == [f"{venv}/bin/pip", "install", "-e", "'.[test-tools]'", "'panel>=1.5'",
+                                     "'bokeh==3.6.*'"]

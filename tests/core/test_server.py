@@ -38,7 +38,9 @@ def test_session_for_request_creates_then_joins_with_fresh_tokens():
     assert s1.document is s2.document
     for s in (s1, s2):
         sid, payload = core.tokens.verify(s.token, check_expiry=True)
-        assert sid == "shared" and payload["arguments"]["a"] == [b"1"]
+        assert sid == "shared" and "arguments" not in payload  # kept on the server
+        assert core.facts.expand(sid, None, payload)["arguments"]["a"] == [b"1"]
+    assert s1.document.session_context.token_payload["arguments"]["a"] == [b"1"]
 
 
 def test_session_for_request_uses_process_request():
@@ -52,7 +54,7 @@ def test_session_for_request_uses_process_request():
     core = make_core({"/x": Application(PR())})
     s = core.session_for_request(core.applications["/x"], RequestInfo.from_environ(
         {"PATH_INFO": "/x", "QUERY_STRING": "q=1"}))
-    payload = decode_token(s.token)[1]
+    payload = core.facts.expand(s.id, None, decode_token(s.token)[1])
     assert payload["uri"] == "/x?q=1" and payload["user"] == "ann"
     assert s.session.context.token_payload["user"] == "ann"
 

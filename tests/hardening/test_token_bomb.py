@@ -100,7 +100,7 @@ def test_page_whose_headers_would_make_a_token_too_large_is_a_431(server):
     headers = {f"X-Filler-{i}": "y" * 15000 for i in range(5)}
     response = requests.get(server.url + "/hello/", headers=headers, timeout=30)
     assert response.status_code == 431, response.text[:300]
-    server.wait_for_log("Refusing a page request: its headers and cookies make a session token too large")
+    server.wait_for_log("Refusing a page request: its headers and cookies are too large to keep for its session")
     assert not tracebacks(server.log_text()[before:])
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 
@@ -10,6 +11,8 @@ from bokeh.util.token import get_session_id, get_token_payload
 
 from tests.support.bokeh_version import BOKEH4
 from tests.support.http import assert_status, count_in_log, get, page_token, request, script_srcs, wait_for_count
+from tests.support.servers import APPS, launch
+from tests.support.wire import BokehWS, model_by_name
 
 _VERSIONED = re.compile(r"^/static/js/([A-Za-z0-9_.\-]+\.js)\?v=([0-9a-f]{128})$")
 
@@ -42,8 +45,21 @@ def test_bokehjs_script_tags_versioned_by_sha512(server):
     assert "bokeh.min.js" in names and "bokeh-widgets.min.js" in names, names
 
 
-def test_token_payload_carries_headers_cookies_and_arguments(server):
-    r = get(server, "/hello?foo=bar&foo=baz&blank=", headers={"X-Custom": "abc"},
+@pytest.fixture(scope="module", params=["gunicorn", "flask"])
+def facts_server(request):
+    """tests/apps/request_facts_app.py, which shows the request its session sees."""
+    s = launch(request.param, apps=[APPS / "request_facts_app.py"], wait_path="/request_facts_app")
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_the_session_sees_the_page_request_which_its_token_does_not_carry(facts_server):
+    """Bokeh's tokens carry the page's headers, cookies and arguments; ours keep them on
+    the server (tokens stay small) and the session sees the same request."""
+    server = facts_server
+    r = get(server, "/request_facts_app?foo=bar&foo=baz&blank=", headers={"X-Custom": "abc"},
             cookies={"c1": "v1", "c2": "v2"})
     assert r.status_code == 200
     token = page_token(r.text)
@@ -51,11 +67,20 @@ def test_token_payload_carries_headers_cookies_and_arguments(server):
     assert len(session_id) == 44 and session_id.isalnum()
     payload = get_token_payload(token)
     assert isinstance(payload["session_expiry"], int)
-    assert payload["headers"]["X-Custom"] == "abc"
-    assert payload["headers"]["Host"] == f"127.0.0.1:{server.port}"
-    assert "Cookie" not in payload["headers"]
-    assert payload["cookies"] == {"c1": "v1", "c2": "v2"}
-    assert payload["arguments"] == {"foo": [b"bar", b"baz"], "blank": [b""]}
+    assert not {"headers", "cookies", "arguments"} & payload.keys() and len(token) < 1024
+    facts = _session_facts(server, token)
+    assert facts["headers"]["X-Custom"] == "abc"
+    assert facts["headers"]["Host"] == f"127.0.0.1:{server.port}"
+    assert facts["headers"]["Cookie"] == "c1=v1; c2=v2"  # rebuilt from the cookies, as Bokeh does
+    assert facts["cookies"] == {name: hashlib.sha256(value.encode()).hexdigest()[:12]
+                                for name, value in {"c1": "v1", "c2": "v2"}.items()}
+    assert facts["arguments"] == {"foo": ["bar", "baz"], "blank": [""]}
+
+
+def _session_facts(server, token: str) -> dict:
+    """What the session built for ``token`` shows of its request (tests/apps/request_facts_app.py)."""
+    with BokehWS(f"{server.ws_url}/request_facts_app/ws", token) as ws:
+        return json.loads(model_by_name(ws.pull().content["doc"], "facts")["attributes"]["text"])
 
 
 def test_each_page_load_gets_a_new_session(server):
@@ -64,13 +89,14 @@ def test_each_page_load_gets_a_new_session(server):
     assert a != b
 
 
-def test_session_id_argument_is_honoured(server):
+def test_session_id_argument_is_honoured(facts_server):
+    server = facts_server
     sid = f"arg-{uuid.uuid4().hex}"
-    r = get(server, f"/hello?bokeh-session-id={sid}")
+    r = get(server, f"/request_facts_app?bokeh-session-id={sid}")
     assert r.status_code == 200
     token = page_token(r.text)
     assert get_session_id(token) == sid
-    assert get_token_payload(token)["arguments"]["bokeh-session-id"] == [sid.encode()]
+    assert "bokeh-session-id" not in _session_facts(server, token)["arguments"]  # as Bokeh's request
 
 
 def test_session_id_header_is_honoured(server):

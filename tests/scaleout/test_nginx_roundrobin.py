@@ -14,7 +14,6 @@ built again).
 from __future__ import annotations
 
 import re
-import secrets
 from itertools import cycle
 from pathlib import Path
 
@@ -124,19 +123,6 @@ def test_many_sessions_round_robin_through_nginx(cluster):
     assert not twice, f"sessions built a second time in another worker of their page's host: {twice}"
     assert len({session for _, session in served}) > len(servers), "every server should use both its workers"
     assert "[error]" not in error_log(proxy), error_log(proxy)[-3000:]
-
-
-def test_large_tokens_pass_through_nginx(cluster):
-    """A 16 KiB random cookie: the page request's Cookie header and the websocket's
-    Sec-WebSocket-Protocol header (the token carries the cookies, zlib-compressed, which
-    random text survives) both exceed nginx's default 8 KiB header buffers; the
-    documented config must let them through."""
-    proxy, _ = cluster
-    for n in range(2):  # with alternation, one of them is rebuilt on the other server
-        token, root_ids = _page(proxy, cookies={"big": secrets.token_urlsafe(12288)}, user=f"u{n}")
-        assert len(token) > 8192
-        with BokehWS(f"{proxy.ws_url}/scaleout_pid/ws", token) as ws:
-            _check_session(ws, root_ids, n)
 
 
 @pytest.mark.browser

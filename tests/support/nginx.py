@@ -1,7 +1,8 @@
 """Debian's nginx in front of real bokeh-flask servers, for the scale-out tests.
 
 The site configuration is ``examples/deploy/nginx.conf``, the one README's Deployment
-section shows, used as it is except for its ``listen`` port and its upstream ``server``
+section shows (or ``nginx-affinity.conf``, the recipe that keeps a browser on one host),
+used as it is except for its ``listen`` port and its upstream ``server``
 lines, so the documented config and the tested one cannot drift apart. It is wrapped in a
 main config that keeps everything in a temporary folder (``daemon off``, pid, logs, temp
 paths) on a free loopback port: the system nginx, its config and port 80 are never touched.
@@ -18,6 +19,8 @@ from tests.support.servers import IN_CI, ROOT, Server, free_port, spawn
 
 NGINX = "/usr/sbin/nginx"
 SITE_CONFIG = ROOT / "examples" / "deploy" / "nginx.conf"
+#: The recipe that keeps each browser on one host (consistent hashing of a cookie).
+AFFINITY_CONFIG = ROOT / "examples" / "deploy" / "nginx-affinity.conf"
 
 _UPSTREAM_RE = re.compile(r"^upstream bokeh_flask \{\n(?P<body>.*?)^\}", re.M | re.S)
 _SERVER_LINE_RE = re.compile(r"^(\s*)server \S+;\n", re.M)
@@ -35,20 +38,21 @@ def require_nginx() -> None:
         pytest.skip(f"{NGINX} is not installed (make nginx)")
 
 
-def site_config(upstreams: list[str], listen: str) -> str:
-    """examples/deploy/nginx.conf with its upstream servers and listen address replaced."""
-    text = SITE_CONFIG.read_text()
+def site_config(upstreams: list[str], listen: str, path: Path = SITE_CONFIG) -> str:
+    """A shipped site config (examples/deploy/nginx.conf unless ``path``) with its upstream
+    servers and listen address replaced."""
+    text = path.read_text()
     block = _UPSTREAM_RE.search(text)
-    assert block, f"no 'upstream bokeh_flask {{ ... }}' block in {SITE_CONFIG}"
+    assert block, f"no 'upstream bokeh_flask {{ ... }}' block in {path}"
     body = block.group("body")
     indent = _SERVER_LINE_RE.search(body)
-    assert indent, f"no upstream server lines in {SITE_CONFIG}"
+    assert indent, f"no upstream server lines in {path}"
     servers = "".join(f"{indent.group(1)}server {address};\n" for address in upstreams)
     body = _SERVER_LINE_RE.sub("", body)
     body = body + servers
     text = text[:block.start("body")] + body + text[block.end("body"):]
     text, count = _LISTEN_RE.subn(rf"\1listen {listen};", text)
-    assert count == 1, f"expected one 'listen 80;' line in {SITE_CONFIG}, found {count}"
+    assert count == 1, f"expected one 'listen 80;' line in {path}, found {count}"
     return text
 
 
@@ -74,15 +78,16 @@ def error_log(proxy: Server) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_nginx(upstreams: list[str], folder: Path, timeout: float = 30.0) -> Server:
-    """Run nginx in the foreground in front of ``upstreams`` and wait until it answers;
-    ``stop()`` is a fast shutdown (SIGTERM): open websockets are cut, not waited for."""
+def start_nginx(upstreams: list[str], folder: Path, timeout: float = 30.0, site: Path = SITE_CONFIG) -> Server:
+    """Run nginx in the foreground with the shipped ``site`` config in front of
+    ``upstreams`` and wait until it answers; ``stop()`` is a fast shutdown (SIGTERM): open
+    websockets are cut, not waited for."""
     require_nginx()
     port = free_port()
-    site = folder / "bokeh-flask.conf"
-    site.write_text(site_config(upstreams, f"127.0.0.1:{port}"))
+    site_path = folder / "bokeh-flask.conf"
+    site_path.write_text(site_config(upstreams, f"127.0.0.1:{port}", site))
     conf = folder / "nginx.conf"
-    conf.write_text(main_config(folder, site))
+    conf.write_text(main_config(folder, site_path))
     command = [NGINX, "-c", str(conf), "-p", str(folder), "-e", str(folder / "error.log")]
     return spawn("nginx", command, port, dict(os.environ), ready=lambda status: status < 500,
                  timeout=timeout, cwd=folder, log_path=folder / "nginx.out")

@@ -104,10 +104,11 @@ _WITH_OPEN_FILES = ("import os, resource, sys; n = int(sys.argv[1]); "
 
 def launch(kind: str, apps: list[str | Path] | None = None, env: dict | None = None,
            args: list[str] | None = None, wait_path: str = "/", timeout: float = 60.0,
-           cwd: Path = ROOT, open_files: int | None = None) -> Server:
+           cwd: Path = ROOT, open_files: int | None = None, port: int | None = None) -> Server:
     """Start a server from ``cwd`` and wait until ``wait_path`` answers (any status below 500);
-    ``open_files`` sets its open-files limit (soft and hard, so gunicorn cannot raise it)."""
-    port = free_port()
+    ``open_files`` sets its open-files limit (soft and hard, so gunicorn cannot raise it);
+    ``port``: a given one (a host started again behind a proxy), else a free one."""
+    port = port or free_port()
     app_paths = [str(a) for a in (apps or [])]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "FLASK_"))}
     full_env.update({"PYTHONUNBUFFERED": "1"})

@@ -111,9 +111,16 @@ class BokehWS:
             else:
                 self.ws.send(frame)
 
-    def send(self, msgtype: str, content: Any = None, buffers: Iterable[tuple[str, bytes]] = (),
-             **header: Any) -> str:
-        """Send one Bokeh message; returns its msgid."""
+    def send_in_one_write(self, frames: Iterable[str | bytes]) -> None:
+        """Send ``frames`` in one socket write, so the server reads them in one go (as a
+        browser's messages sent in one task often arrive)."""
+        self.ws.sock.sendall(b"".join(
+            ABNF.create_frame(f, ABNF.OPCODE_BINARY if isinstance(f, bytes) else ABNF.OPCODE_TEXT).format()
+            for f in frames))
+
+    def message_frames(self, msgtype: str, content: Any = None, buffers: Iterable[tuple[str, bytes]] = (),
+                       **header: Any) -> tuple[str, list[str | bytes]]:
+        """One Bokeh message's msgid and frames."""
         buffers = list(buffers)
         head = {"msgid": self.new_id(), "msgtype": msgtype, **header}
         content = {} if content is None else content
@@ -127,8 +134,14 @@ class BokehWS:
             frames = [json.dumps(head), "{}", json.dumps(content)]
             for buffer_id, data in buffers:
                 frames += [json.dumps({"id": buffer_id}), data]
+        return head["msgid"], frames
+
+    def send(self, msgtype: str, content: Any = None, buffers: Iterable[tuple[str, bytes]] = (),
+             **header: Any) -> str:
+        """Send one Bokeh message; returns its msgid."""
+        msgid, frames = self.message_frames(msgtype, content, buffers, **header)
         self.send_frames(frames)
-        return head["msgid"]
+        return msgid
 
     def patch(self, *events: dict, buffers: Iterable[tuple[str, bytes]] = ()) -> str:
         return self.send("PATCH-DOC", {"events": list(events)}, buffers)

@@ -172,3 +172,17 @@ def test_callback_that_raises_is_logged_with_its_traceback_and_line(server, conn
     assert ws.recv_until(lambda m: m.reqid == msgid)[-1].msgtype == "ERROR"
     ws.barrier()
     assert "Traceback" not in server.log_text()[offset:]
+
+
+def test_next_tick_coroutine_a_message_scheduled_runs_before_the_next_message(server, connect):
+    """Two patches in one socket write (as a browser sends an event and the data change
+    behind it): the unlocked next-tick coroutine the first one scheduled has run before the
+    second is applied, as under ``bokeh serve``. Panel's Tabulator ``on_edit`` depends on it."""
+    ws = connect(server, "ws_nexttick_app")
+    doc = ws.pull().content["doc"]
+    button, field, report = (model_by_name(doc, name)["id"] for name in ("btn", "field", "report"))
+    _, click = ws.message_frames("PATCH-DOC", {"events": [button_click(button)]})
+    msgid, change = ws.message_frames("PATCH-DOC", {"events": [model_changed(field, "value", "x")]})
+    ws.send_in_one_write(click + change)
+    seen = ws.recv_until(lambda m: m.reqid == msgid)
+    assert [e["new"] for e in model_changes(seen, "text", report)] == ["x: 1 click(s) recorded before"]
