@@ -125,7 +125,7 @@ def test_the_default_store_lives_in_the_private_directory_with_private_modes(tmp
     assert directory.stat().st_mode & 0o777 == 0o700
     names = sorted(os.listdir(directory))
     stores = {name for name in names if not name.endswith(("-wal", "-shm"))}
-    assert stores == {"logins.sqlite3", "pending-logouts.sqlite3", "page-facts.sqlite3"}, names  # no secret in names
+    assert stores == {"logins.sqlite3", "pending-logouts.sqlite3", "page-facts.sqlite3", "broadcasts.sqlite3"}, names
     for name in names:
         assert (directory / name).stat().st_mode & 0o777 == 0o600, name
     with sqlite3.connect(directory / "logins.sqlite3") as db:  # only digests, never the name
