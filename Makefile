@@ -6,9 +6,12 @@
 # Another interpreter or Bokeh: make test PYTHON=python3.12, make test PYTHON=python3.10 BOKEH=3.6
 # (each combination gets a virtualenv of its own, .venv-<python>[-bokeh<version>]); under
 # pyenv, PYTHON=python3.12 finds pyenv's newest 3.12 even where its shim refuses to run.
+# An exact release or pre-release: make test PYTHON=python3.12 BOKEH_SPEC=bokeh==4.0.0.dev8
+# (.venv-3.12-bokeh4.0.0.dev8; pip installs a pre-release only when named like this).
 # make lint runs ruff over the checkout (its rules in pyproject.toml), as CI does first.
 PYTHON ?= python3
 BOKEH  ?=
+BOKEH_SPEC ?=
 SYSTEM_PACKAGES ?= yes
 # $(PYTHON) if it runs, else pyenv's newest matching version (a pythonX.Y shim refuses to
 # run an interpreter that is not selected with PYENV_VERSION or `pyenv local`)
@@ -17,14 +20,17 @@ PYTHON_BIN := $(shell p='$(PYTHON)'; if "$$p" -c '' 2>/dev/null; then echo "$$p"
 		v=$$(echo "$$p" | sed 's/^python//'); \
 		ls -d "$$(pyenv root)"/versions/"$$v".*/bin/python 2>/dev/null | sort -V | tail -n 1; fi)
 PYVER  := $(shell "$(PYTHON_BIN)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-VENV   ?= .venv-$(PYVER)$(if $(BOKEH),-bokeh$(BOKEH))
+BOKEH_SUFFIX = $(if $(BOKEH_SPEC),-bokeh$(subst bokeh==,,$(BOKEH_SPEC)),$(if $(BOKEH),-bokeh$(BOKEH)))
+VENV   ?= .venv-$(PYVER)$(BOKEH_SUFFIX)
 PORT   ?= 5006
 BIN     = $(VENV)/bin
-# pip's pin for BOKEH=3.6 (any 3.6.x); nothing without it: the newest Bokeh this Python gets
-BOKEH_PIN = $(if $(BOKEH),'bokeh==$(BOKEH).*')
-# What the tests need: the test extra (Panel 1.10 from Python 3.12 on), or with BOKEH the
-# test-tools extra and the newest Panel pip finds for that Bokeh (Panel 1.10 needs Bokeh 3.10)
-TEST_REQUIREMENTS = $(if $(BOKEH),'.[test-tools]' 'panel>=1.5','.[test]')
+# pip's pin: BOKEH_SPEC as given, else BOKEH=3.6 as any 3.6.x; nothing without either: the
+# newest Bokeh release this Python gets
+BOKEH_PIN = $(if $(BOKEH_SPEC),'$(BOKEH_SPEC)',$(if $(BOKEH),'bokeh==$(BOKEH).*'))
+# What the tests need: the test extra (Panel 1.10 from Python 3.12 on); with BOKEH the
+# test-tools extra and the newest Panel pip finds for that Bokeh (Panel 1.10 needs Bokeh 3.10);
+# with BOKEH_SPEC (a Bokeh 4 pre-release, which no Panel release supports yet) test-tools only
+TEST_REQUIREMENTS = $(if $(BOKEH_SPEC),'.[test-tools]',$(if $(BOKEH),'.[test-tools]' 'panel>=1.5','.[test]'))
 
 .PHONY: serve test test-quick lint install install-test chromium nginx haproxy redis clean
 

@@ -6,7 +6,8 @@ Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``):
 ``P/K`` and ``P/K/``                  DocHandler             GET
 ``P/K/ws``                            WSHandler              websocket (Flask-Sock)
 ``P/K/metadata``                      MetadataHandler        GET
-``P/K/autoload.js``                   AutoloadJsHandler      GET, OPTIONS
+``P/K/autoload.js`` (Bokeh 3)         AutoloadJsHandler      GET, OPTIONS
+``P/K/embed.json`` (Bokeh 4)          EmbedJsonHandler       GET, OPTIONS
 ``P/K/static/<file>``                 StaticHandler          GET, HEAD (app's static/, else BokehJS)
 ``P/``  and ``P``                     RootHandler            GET (unless an app is at ``/`` or the index is off)
 ``P/static/extensions/<pkg>/<file>``  StaticHandler          GET, HEAD (extension bundles)
@@ -19,7 +20,9 @@ Per app key ``K`` under the prefix ``P`` (Bokeh's ``bokeh.server.urls``):
 ``P/metrics`` (``--metrics`` only)    MetricsHandler         GET (no login; bearer token)
 ====================================  =====================  ==========================
 
-No app key may be one of the probe paths (``/healthz``, ``/readyz``, ``/metrics`` when on).
+Each Bokeh gets one of autoload.js and embed.json (its BokehJS asks for only that one), as
+under ``bokeh serve``; both live in the ``<name>_autoload`` blueprint. No app key may be one
+of the probe paths (``/healthz``, ``/readyz``, ``/metrics`` when on).
 
 Each handler gets its own blueprint (``<name>_doc``, ``<name>_ws``, ...), so a host app can
 see and order them like its own.
@@ -35,6 +38,7 @@ from flask.views import View
 from flask_sock import Sock
 from werkzeug.exceptions import HTTPException
 
+from ..app.apps import bokeh_compat
 from ..app.apps.static_files import bokehjs_root
 from ..app.config.settings import SettingsError
 from ..app.process import dev_reload
@@ -43,6 +47,7 @@ from .auth.login_handlers import auth_routes
 from .autoload_js_handler import AutoloadJsHandler
 from .dev_handler import DevBootHandler
 from .doc_handler import DocHandler
+from .embed_json_handler import EmbedJsonHandler
 from .health_handlers import HealthzHandler, ReadyzHandler
 from .metadata_handler import MetadataHandler
 from .metrics_handler import MetricsHandler
@@ -87,8 +92,12 @@ def register_routes(app: Flask, core: ServerCore, prefix: str, name: str) -> Non
             rule("doc", path, DocHandler, f"doc{index}{'_slash' if path.endswith('/') else ''}",
                  ["GET"], app_key=key)
         rule("metadata", base + "/metadata", MetadataHandler, f"metadata{index}", ["GET"], app_key=key)
-        rule("autoload", base + "/autoload.js", AutoloadJsHandler, f"autoload{index}",
-             ["GET", "OPTIONS"], app_key=key)
+        if bokeh_compat.EMBED_JSON:
+            rule("autoload", base + "/embed.json", EmbedJsonHandler, f"embed{index}",
+                 ["GET", "OPTIONS"], app_key=key)
+        else:
+            rule("autoload", base + "/autoload.js", AutoloadJsHandler, f"autoload{index}",
+                 ["GET", "OPTIONS"], app_key=key)
         app_static = context.application.static_path
         if key != "/" or app_static:
             rule("static", base + "/static/<path:filename>", StaticHandler, f"app_static{index}",

@@ -156,7 +156,7 @@ def versioned(relpath: str) -> str:
 
 def extension_root(name: str) -> Path | None:
     """The dist folder of a custom-extension package, registered while bundling."""
-    from bokeh.embed.bundle import extension_dirs
+    from .bokeh_compat import extension_dirs
 
-    root = extension_dirs.get(name)
+    root = extension_dirs().get(name)
     return Path(root) if root is not None else None

@@ -16,6 +16,7 @@ import time
 from types import TracebackType
 from typing import Any
 
+from ..apps.versions import untested_notices
 from ..config import state_dir
 from ..config.settings import Settings, SettingsError
 from . import preflight
@@ -66,7 +67,9 @@ def gunicorn_options(settings: Settings | None = None, bind: str | None = None) 
 
 
 def on_starting(settings: Settings) -> Any:
-    """gunicorn's ``on_starting`` hook: the addresses to bind (:mod:`.preflight`: a port in
+    """gunicorn's ``on_starting`` hook: the Python and Bokeh releases (:mod:`..apps.versions`:
+    one outside the supported range stops the start; one inside it but untested, such as a
+    Bokeh pre-release, gets a one-line warning, once per server), the addresses to bind (:mod:`.preflight`: a port in
     use stops the start in one line), the open-files limit, the server's private directory
     (:mod:`..config.state_dir`; one that is not private stops the start), a Redis that does not
     answer (:func:`..auth.logins.check_reachable`: stops the start), with ``--metrics`` a fresh
@@ -74,6 +77,8 @@ def on_starting(settings: Settings) -> Any:
     ``--admin`` the directory of the workers' stats files (:mod:`..runtime.worker_stats`)."""
     def hook(server: Any) -> None:
         try:
+            for warning in untested_notices():
+                print(f"bokeh-flask: warning: {warning}", file=sys.stderr, flush=True)
             if not server.LISTENERS and not preflight.inherited_listeners():
                 preflight.check_binds(server.cfg.address)
         except SettingsError as exc:

@@ -2,7 +2,8 @@
 
 States are explicit (OPEN after ACK, CLOSED after detach); frames go out through a
 :class:`Transport` the web layer supplies. Incoming fragments are assembled with Bokeh's
-``Receiver``; complete messages are dispatched by :mod:`app.sessions.protocol_handler`.
+``Receiver`` (:class:`app.apps.bokeh_compat.MessageReceiver`: the installed Bokeh's wire
+format); complete messages are dispatched by :mod:`app.sessions.protocol_handler`.
 Malformed input raises :class:`WebSocketClose` with a code in 1000-4999 and a reason that
 never contains a traceback.
 """
@@ -13,25 +14,21 @@ import logging
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
 
-from bokeh.protocol import Protocol
 from bokeh.protocol.exceptions import MessageError, ProtocolError, ValidationError
-from bokeh.protocol.receiver import Receiver
 
+from ..apps import bokeh_compat
+from ..apps.bokeh_compat import MessageReceiver
 from .errors import CLOSE_PROTOCOL_ERROR, WebSocketClose
-from .frames import Frame, message_frames
+from .frames import Frame
 from .tokens import short_id
 
 if TYPE_CHECKING:
     from bokeh.protocol.message import Message
-    from bokeh.protocol.messages.error import error as ErrorMessage
-    from bokeh.protocol.messages.ok import ok as OkMessage
 
     from .contexts import ApplicationContext
     from .session import ServerSession
 
 log = logging.getLogger(__name__)
-
-_protocol = Protocol()
 
 
 class Transport(TypingProtocol):
@@ -65,7 +62,7 @@ class ServerConnection:
         self.state = ConnectionState.OPEN
         self.ping_count = 0
         self.pong_count = 0
-        self._receiver: Receiver | None = None
+        self._receiver: MessageReceiver | None = None
 
     # -- outgoing -----------------------------------------------------------------------
 
@@ -82,19 +79,17 @@ class ServerConnection:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s out to session %s", message.msgtype, short_id(self.session.id))
         # written at once, so buffers can stay views of the document's arrays (no copy)
-        self.write_frames(message_frames(message, views=True), message.msgtype)
+        self.write_frames(bokeh_compat.message_frames(message, views=True), message.msgtype)
 
     def send_ack(self) -> None:
-        self.send_message(_protocol.create("ACK"))
+        self.send_message(bokeh_compat.ack())
 
-    def ok(self, message: Message[Any]) -> OkMessage:
-        return _protocol.create("OK", message.header["msgid"])
+    def ok(self, message: Message[Any]) -> Message[Any]:
+        return bokeh_compat.ok(message)
 
-    def error(self, message: Message[Any], text: str) -> ErrorMessage:
-        """An ERROR reply; never carries a server traceback (Bokeh's reads ``sys.exc_info``)."""
-        reply = _protocol.create("ERROR", message.header["msgid"], text)
-        reply.content["traceback"] = None
-        return reply
+    def error(self, message: Message[Any], text: str) -> Message[Any]:
+        """An ERROR reply; never carries a server traceback."""
+        return bokeh_compat.error(message, text)
 
     def send_ping(self) -> None:
         if self.state is ConnectionState.OPEN:
@@ -112,23 +107,18 @@ class ServerConnection:
     def receive_fragment(self, fragment: str | bytes) -> Message[Any] | None:
         """Feed one websocket message; return a complete Bokeh message or None."""
         if self._receiver is None:
-            self._receiver = Receiver(_protocol)
-        coro = self._receiver.consume(fragment)
+            self._receiver = MessageReceiver()
         try:
-            coro.send(None)
-        except StopIteration as done:
-            if done.value is not None:
-                # Bokeh's Receiver keeps the last message (and its buffers, megabytes for a
-                # patched column) until the next one arrives; an idle connection holds none
-                self._drop_receiver()
-            message: Message[Any] | None = done.value  # what consume() returned
-            return message
+            message = self._receiver.consume(fragment)
         except (MessageError, ProtocolError, ValidationError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, _reason(exc)) from None
         except (KeyError, ValueError, TypeError, AttributeError, UnicodeError, RecursionError) as exc:
             raise WebSocketClose(CLOSE_PROTOCOL_ERROR, f"server failed to parse a message: {_reason(exc)}") from None
-        coro.close()
-        raise WebSocketClose(CLOSE_PROTOCOL_ERROR, "message assembly did not complete")
+        if message is not None:
+            # Bokeh 3's Receiver keeps the last message (and its buffers) until the next one
+            # arrives; an idle connection holds none
+            self._drop_receiver()
+        return message
 
     # -- teardown -----------------------------------------------------------------------
 
@@ -145,11 +135,8 @@ class ServerConnection:
         self._drop_receiver()
 
     def _drop_receiver(self) -> None:
-        """A Receiver refers to itself (its current state is a bound method of its own):
-        that reference goes first, so the Receiver and the message it holds are freed by
-        reference counting at once, not by a later garbage collection."""
         if self._receiver is not None:
-            vars(self._receiver).pop("_current_consumer", None)
+            self._receiver.release()
             self._receiver = None
 
 

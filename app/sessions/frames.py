@@ -1,20 +1,19 @@
-"""Turn a Bokeh protocol message into the websocket frames that carry it (``bokeh.protocol.message``'s wire format).
+"""Put a Bokeh protocol message's frames on the wire.
 
-Text frames for header, metadata and content; then, per buffer, a text frame with its
-``{"id": ...}`` header and a binary frame with its bytes. :func:`wire_chunks` encodes
-frames as a server sends them (RFC 6455 5.2: FIN set, unmasked) without copying large
-payloads: a 1M-point column leaves as the array's own memory. No I/O here.
+Which frames carry a message depends on the Bokeh release
+(:func:`app.apps.bokeh_compat.message_frames`); :func:`wire_chunks` encodes them as a server
+sends them (RFC 6455 5.2: FIN set, unmasked) without copying large payloads: a 1M-point
+column leaves as the array's own memory. No I/O here.
 """
 from __future__ import annotations
 
-import json
 import struct
-from typing import TYPE_CHECKING, Any, Union
+from typing import Union
 
-if TYPE_CHECKING:
-    from bokeh.protocol.message import Message
+from ..apps.bokeh_compat import Frame
 
-Frame = Union[str, bytes, memoryview]
+__all__ = ["Chunk", "Frame", "frame_header", "wire_chunks"]
+
 #: What a socket write takes: small frames packed together, large payloads as they are.
 Chunk = Union[bytes, bytearray, memoryview]
 
@@ -24,25 +23,6 @@ _FIN = 0x80
 #: Payloads from this size on are written from their own memory rather than copied next
 #: to their frame header; smaller frames are packed into one chunk (one iovec, one copy).
 COALESCE_BYTES = 16384
-
-
-def message_frames(message: Message[Any], *, views: bool = False) -> list[Frame]:
-    """The message's frames. Buffers are ``bytes`` (what Bokeh's ``Receiver`` accepts
-    back); with ``views`` they stay byte views of the serialised arrays, which saves a
-    copy of every buffer when the frames are only written out."""
-    frames: list[Frame] = [message.header_json, message.metadata_json, message.content_json]
-    for buffer in message.buffers:
-        frames.append(json.dumps(buffer.ref))
-        frames.append(_byte_view(buffer.data) if views else buffer.to_bytes())
-    return frames
-
-
-def _byte_view(data: bytes | memoryview) -> bytes | memoryview:
-    """``data`` as one-byte items, so its length is its size in bytes; copied only when
-    it is not contiguous (a socket write needs one block of memory)."""
-    if not isinstance(data, memoryview):
-        return data
-    return data.cast("B") if data.c_contiguous else data.tobytes()
 
 
 def frame_header(opcode: int, length: int) -> bytes:

@@ -1,6 +1,7 @@
 """Dispatch complete Bokeh messages from a client to the session (as ``bokeh.server.protocol_handler``).
 
-Client-allowed types map to handlers; a server-only type closes the connection as a
+Client-allowed types map to handlers (the round trip is ``SERVER-INFO-REQ`` on Bokeh 3,
+``SYNC`` on Bokeh 4: :data:`app.apps.bokeh_compat.ROUNDTRIP_REQUEST`); a server-only type closes the connection as a
 protocol error. A handler that fails on the message's content (an unknown model id, a
 wrong value type) answers ERROR with the exception's text and no traceback: the client's
 request is refused, the connection and its session carry on.
@@ -14,11 +15,9 @@ import time
 from typing import Any, Callable
 
 import bokeh
-from bokeh.protocol import Protocol
 from bokeh.protocol.message import Message
-from bokeh.protocol.messages.patch_doc import patch_doc
-from bokeh.protocol.messages.push_doc import push_doc
 
+from ..apps import bokeh_compat
 from .connection import ServerConnection
 from .errors import CLOSE_PROTOCOL_ERROR, CLOSE_SESSION_GONE, WebSocketClose
 from .session import SessionDestroyed
@@ -26,32 +25,28 @@ from .tokens import short_id
 
 log = logging.getLogger(__name__)
 
-_protocol = Protocol()
-
 
 def _pull(connection: ServerConnection, message: Message[Any]) -> None:
     connection.session.pull(connection, message.header["msgid"])
 
 
 def _push(connection: ServerConnection, message: Message[Any]) -> None:
-    assert isinstance(message, push_doc)  # Bokeh's Receiver makes each msgtype's class
     connection.session.push(connection, message)
 
 
 def _patch(connection: ServerConnection, message: Message[Any]) -> None:
-    assert isinstance(message, patch_doc)
     connection.session.patch(connection, message)
 
 
-def _server_info(connection: ServerConnection, message: Message[Any]) -> None:
-    connection.send_message(_protocol.create("SERVER-INFO-REPLY", message.header["msgid"]))
+def _roundtrip(connection: ServerConnection, message: Message[Any]) -> None:
+    connection.send_message(bokeh_compat.roundtrip_reply(message))
 
 
 HANDLERS: dict[str, Callable[[ServerConnection, Message[Any]], None]] = {
     "PULL-DOC-REQ": _pull,
     "PUSH-DOC": _push,
     "PATCH-DOC": _patch,
-    "SERVER-INFO-REQ": _server_info,
+    bokeh_compat.ROUNDTRIP_REQUEST: _roundtrip,
 }
 
 

@@ -66,7 +66,8 @@ class ServerCore:
         the ``prefix`` setting): the login, logout and static URLs apps see derive from it.
         ``broadcast_channel`` carries broadcasts between workers and hosts (None: this
         process only)."""
-        versions.check_supported()
+        for notice in versions.untested_notices():  # flask run and host apps: once per process
+            log.warning("%s", notice)
         if settings.use_config:
             # the file's other Bokeh settings (resources, minified ...) apply to Bokeh itself
             from bokeh.settings import settings as bokeh_settings

@@ -27,24 +27,19 @@ from bokeh.document.locking import UnlockedDocumentProxy
 from bokeh.events import ConnectionLost
 from bokeh.io.doc import patch_curdoc
 from bokeh.model import Model
-from bokeh.protocol import Protocol
 from bokeh.server.callbacks import SessionCallback
 from gevent.lock import Semaphore
 
 from ..apps import bokeh_compat, curdoc
 from ..runtime.asyncio_loop import TaskOwner, owned_by, resolve
 from .callbacks import CallbackGroup
-from .frames import message_frames
 
 if TYPE_CHECKING:
-    from bokeh.protocol.messages.patch_doc import patch_doc
-    from bokeh.protocol.messages.push_doc import push_doc
+    from bokeh.protocol.message import Message
 
     from .connection import ServerConnection
 
 log = logging.getLogger(__name__)
-
-_protocol = Protocol()
 
 
 class SessionDestroyed(Exception):
@@ -153,20 +148,20 @@ class ServerSession:
 
     def pull(self, connection: ServerConnection, reqid: str) -> None:
         with self.locked() as doc:
-            reply = _protocol.create("PULL-DOC-REPLY", ID(reqid), doc)
+            reply = bokeh_compat.pull_doc_reply(ID(reqid), doc)
             drop_unused_defaults(doc)
         connection.send_message(reply)
 
-    def push(self, connection: ServerConnection, message: push_doc) -> None:
+    def push(self, connection: ServerConnection, message: Message[Any]) -> None:
         with self.locked() as doc:
-            message.push_to_document(doc)
+            bokeh_compat.push_to_document(message, doc)
         connection.send_message(connection.ok(message))
 
-    def patch(self, connection: ServerConnection, message: patch_doc) -> None:
+    def patch(self, connection: ServerConnection, message: Message[Any]) -> None:
         self._let_next_ticks_start()
         with self.locked() as doc:
-            # Bokeh only compares the setter with listeners by identity; its type names its own sessions
-            message.apply_to_document(doc, setter=connection)  # type: ignore[arg-type]
+            # changes the patch causes carry the connection as their setter: not echoed to it
+            bokeh_compat.apply_patch(message, doc, setter=connection)
         connection.send_message(connection.ok(message))
 
     def _let_next_ticks_start(self) -> None:
@@ -191,7 +186,7 @@ class ServerSession:
             )
         if not self._connections:
             return
-        frames = message_frames(_protocol.create("PATCH-DOC", [event]))
+        frames = bokeh_compat.message_frames(bokeh_compat.patch_doc([event]))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("PATCH-DOC out to %d connections of session %s", len(self._connections), self.id[:8])
         setter: object = event.setter  # Bokeh types it as its own sessions; ours sets its connection
@@ -262,7 +257,7 @@ def drop_unused_defaults(doc: Document) -> int:
     """
     dropped = 0
     for model in doc.models:
-        values = model._unstable_default_values
+        values = bokeh_compat.default_values(model)
         for name in [name for name, value in values.items()
                      if isinstance(value, PropertyValueContainer) and not value]:
             if _references(values, name) == _UNSHARED_REFERENCES:
@@ -320,7 +315,7 @@ def _clear_model(model: Model) -> None:
     """``Model.destroy`` (document links, set property values) plus the default and themed
     values and the Python callbacks it leaves, which hold cycles back to the model."""
     model.destroy()
-    for name in ("_unstable_default_values", "_unstable_themed_values", "_callbacks", "_event_callbacks"):
+    for name in (*bokeh_compat.DEFAULT_VALUE_CACHES, "_callbacks", "_event_callbacks"):
         getattr(model, name).clear()
 
 

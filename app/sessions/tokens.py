@@ -280,7 +280,9 @@ def resolve_session_request(
     """Bokeh's SessionHandler decision order (``bokeh.server.views.session_handler``):
     return ``(session_id, token)``.
 
-    ``extra`` is what the app's ``process_request`` added: with the request's headers,
+    The token comes from the ``bokeh-token`` argument or, as Bokeh 4's pages send it to
+    ``embed.json``, the ``Bokeh-Token`` header (both: 403). ``extra`` is what the app's
+    ``process_request`` added: with the request's headers,
     cookies and arguments, the page's facts, which ``keep`` stores on the server (the token
     then holds their reference; without ``keep`` the token carries them, as Bokeh's do).
     ``carried`` always travels in the token (the user, the owning worker: checked before any
@@ -289,6 +291,11 @@ def resolve_session_request(
     request too large to mint a token for a 431.
     """
     token = last_argument(request.arguments, "bokeh-token")
+    header_token = request.headers.get("Bokeh-Token")
+    if header_token is not None:
+        if token is not None:
+            raise HTTPError(403, "session token was provided as an argument and header")
+        token = header_token.strip()
     session_id = last_argument(request.arguments, "bokeh-session-id")
     header_id = request.headers.get("Bokeh-Session-Id")
     if header_id is not None:

@@ -32,6 +32,7 @@ from tests.support.auth import (
     logout,
     page_token,
 )
+from tests.support.bokeh_version import embed_path
 from tests.support.servers import APPS as APPS_DIR
 from tests.support.servers import launch
 
@@ -83,7 +84,7 @@ def test_another_origin_cannot_read_autoload_with_the_users_cookies(two_workers,
     evil = launch("gunicorn", apps=[APPS_DIR / "hello.py"])  # any other origin
     try:
         page.goto(evil.url + "/hello")
-        target = f"{two_workers.url}/whoami/autoload.js?bokeh-autoload-element=x"
+        target = two_workers.url + embed_path("/whoami")
         outcome = page.evaluate("""async (url) => {
             try { const r = await fetch(url, {credentials: "include"});
                   return "read: " + (await r.text()).slice(0, 40); }

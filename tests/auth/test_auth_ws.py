@@ -10,6 +10,7 @@ import requests
 from bokeh.util.token import generate_jwt_token, generate_session_id, get_session_id
 
 from tests.support.auth import TIMEOUT, BokehSocket, cookie_header, handshake_status, login, logout, page_token
+from tests.support.bokeh_version import embed_path
 
 
 def test_anonymous_websocket_refused_before_upgrade(login_server):
@@ -165,7 +166,7 @@ def test_protected_and_public_routes_for_anonymous(login_server):
 
     assert get("/whoami?a=1&b=2").headers["Location"] == "/login?next=%2Fwhoami%3Fa%3D1%26b%3D2"
     assert get("/whoami/metadata").headers["Location"] == "/login?next=%2Fwhoami%2Fmetadata"
-    autoload = get("/whoami/autoload.js?bokeh-autoload-element=x")
+    autoload = get(embed_path("/whoami"))
     assert autoload.status_code == 302 and autoload.headers["Location"].startswith("/login?next=")
     assert get("/").headers["Location"] == "/login?next=%2F"
     # static files and the favicon stay public; the login page itself is not protected

@@ -4,11 +4,16 @@
 ``/``       embeds sliders mounted in the same Flask app at /bokeh/sliders;
 ``/remote`` embeds sliders from a separate bokeh-flask server, which must allow the host
 page's origin for the websocket (and refuses it otherwise).
+
+The host pages are built with the installed Bokeh's ``server_document()``: under Bokeh 3 it
+loads ``<app>/autoload.js``, under Bokeh 4 BokehJS fetches ``<app>/embed.json`` (after a CORS
+preflight, cross-origin) and opens the websocket with the token it returns.
 """
 from __future__ import annotations
 
 import pytest
 
+from tests.support.bokeh_version import EMBED_ROUTE
 from tests.support.browser import assert_no_console_errors, launch_host_app, model_value, wait_for_bokeh, wait_for_model
 from tests.support.servers import EXAMPLES, free_port, launch
 
@@ -68,11 +73,11 @@ def test_same_process_embed_under_flask_run_from_repository_root(start_host_app,
 def test_cross_origin_embed_with_allowed_origin(host_and_remote, page):
     host, remote = host_and_remote
     offset = len(remote.log_text())
-    with page.expect_response(lambda r: r.url.startswith(f"{remote.url}/sliders/autoload.js")) \
-            as autoload:
+    with page.expect_response(lambda r: r.url.startswith(f"{remote.url}/sliders/{EMBED_ROUTE}")
+                              and r.request.method == "GET") as embed:
         page.goto(host.url + "/remote")
-    # the autoload script comes from the remote server, not the host
-    assert autoload.value.ok
+    # the embed (and its session token) comes from the remote server, not the host
+    assert embed.value.ok
     assert page.locator("h1#host-heading").inner_text() == "My Flask site: remote app"
     wait_for_bokeh(page)
     assert page.locator("#bokeh-app canvas").first.is_visible()
@@ -90,9 +95,9 @@ def test_cross_origin_embed_refused_without_allowed_origin(start_server, start_h
         page.goto(host.url + "/remote")
     print("browser console:\n" + "\n".join(page.console_messages))
     text = message.value.text
-    # the script (and its session token) is not granted to an origin that may not open the
-    # websocket: the browser stops at autoload.js, before any websocket
-    assert "autoload.js" in text and "blocked by CORS policy" in text, text
+    # the embed (and its session token) is not granted to an origin that may not open the
+    # websocket: the browser stops at autoload.js or embed.json, before any websocket
+    assert EMBED_ROUTE in text and "blocked by CORS policy" in text, text
     assert f"from origin '{origin}'" in text, text
     assert "Refusing websocket" not in remote.log_text()
     # no document ever arrives, so nothing renders and no Python answer is possible

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.bokeh_version import embed_path
 from tests.support.servers import BIN, Server, free_port, launch, spawn
 
 GOOD = "from bokeh.io import curdoc\nfrom bokeh.models import Div\ncurdoc().add_root(Div(text='fine'))\n"
@@ -110,7 +111,7 @@ def test_a_client_on_this_machine_gets_the_traceback(broken_dev_server, client):
     assert page.status_code == 500
     assert 'id="traceback"' in page.text and "Traceback" in page.text
     assert "RuntimeError: cannot connect to " + SECRET in page.text
-    script = get(broken_dev_server, "/devapp/autoload.js?bokeh-autoload-element=x", client)
+    script = get(broken_dev_server, embed_path("/devapp"), client)
     assert script.status_code == 500 and SECRET in script.text
 
 
@@ -123,6 +124,6 @@ def test_a_client_elsewhere_gets_no_traceback_and_no_exception_text(broken_dev_s
     for leak in (SECRET, "tiger", "Traceback", "RuntimeError", "devapp.py", 'id="traceback"'):
         assert leak not in page.text, leak
     assert "/_dev/boot" in page.text  # it still reloads itself after the next save
-    script = get(broken_dev_server, "/devapp/autoload.js?bokeh-autoload-element=x", client)
+    script = get(broken_dev_server, embed_path("/devapp"), client)
     assert script.status_code == 500
     assert script.text == "500: the app failed to load; see the server's terminal\n"

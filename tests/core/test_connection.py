@@ -1,4 +1,9 @@
-"""bokeh_flask.app.sessions.connection.ServerConnection: fragment assembly, protocol errors, outgoing frames."""
+"""bokeh_flask.app.sessions.connection.ServerConnection: fragment assembly, protocol errors, outgoing frames.
+
+Malformed input is written by hand in the installed Bokeh's format: Bokeh 3's header,
+metadata and content frames (``{"id"}`` text frames before buffers), or Bokeh 4's one
+``{"header", "content", "buffers"}`` envelope followed by the binary buffers.
+"""
 from __future__ import annotations
 
 import json
@@ -8,17 +13,15 @@ import pytest
 from bokeh.document import Document
 from bokeh.document.events import ColumnDataChangedEvent
 from bokeh.models import ColumnDataSource, Div
-from bokeh.protocol import Protocol
 from bokeh.protocol.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bokeh_flask.app.apps.bokeh_compat import message_frames
 from bokeh_flask.app.sessions.connection import ConnectionState, ServerConnection
 from bokeh_flask.app.sessions.errors import WebSocketClose
-from bokeh_flask.app.sessions.frames import message_frames
+from tests.support.bokeh_version import BOKEH4, bokeh3_only, bokeh4_only, client_message, text_frames
 from tests.support.core import FakeTransport, make_core, new_session
-
-protocol = Protocol()
 
 _core = make_core({"/x": lambda doc: doc.add_root(Div(text="conn"))})
 _context = _core.applications["/x"]
@@ -34,17 +37,29 @@ def feed(conn, frames):
     return results
 
 
+@bokeh3_only
 def test_valid_three_frame_message():
     conn = connection()
-    msg = protocol.create("PULL-DOC-REQ")
+    msg = client_message("PULL-DOC-REQ")
     results = feed(conn, [msg.header_json, msg.metadata_json, msg.content_json])
     assert results[:2] == [None, None]
     assert isinstance(results[2], Message)
     assert results[2].msgtype == "PULL-DOC-REQ"
     assert results[2].header["msgid"] == msg.header["msgid"]
     # the receiver is ready for the next message
-    again = protocol.create("SERVER-INFO-REQ")
+    again = client_message("SERVER-INFO-REQ")
     assert feed(conn, [again.header_json, again.metadata_json, again.content_json])[2].msgtype == "SERVER-INFO-REQ"
+
+
+@bokeh4_only
+def test_valid_envelope_message():
+    conn = connection()
+    msg = client_message("PULL-DOC-REQ")
+    [result] = feed(conn, message_frames(msg))
+    assert isinstance(result, Message) and result.msgtype == "PULL-DOC-REQ"
+    assert result.header["msgid"] == msg.header["msgid"]
+    # the receiver is ready for the next message
+    assert feed(conn, message_frames(client_message("SYNC")))[0].msgtype == "SYNC"
 
 
 def test_message_with_buffers():
@@ -52,9 +67,9 @@ def test_message_with_buffers():
     source = ColumnDataSource(data={"x": np.arange(5.0), "y": np.arange(5) * 2})
     doc.add_root(source)
     # a patch carries binary buffers on every Bokeh (a pushed document only from 3.9)
-    msg = protocol.create("PATCH-DOC", [ColumnDataChangedEvent(doc, source, "data")])
+    msg = client_message("PATCH-DOC", [ColumnDataChangedEvent(doc, source, "data")])
     frames = message_frames(msg)
-    assert len(msg.buffers) >= 1 and len(frames) == 3 + 2 * len(msg.buffers)
+    assert len(msg.buffers) >= 1 and len(frames) == (1 + len(msg.buffers) if BOKEH4 else 3 + 2 * len(msg.buffers))
     conn = connection()
     results = feed(conn, frames)
     assert all(r is None for r in results[:-1])
@@ -62,6 +77,7 @@ def test_message_with_buffers():
     assert len(results[-1].buffers) == len(msg.buffers)
 
 
+@bokeh3_only
 def test_client_style_num_buffers_zero_and_absent():
     conn = connection()
     header = json.dumps({"msgid": "ABCDEF", "msgtype": "PULL-DOC-REQ", "num_buffers": 0})
@@ -97,10 +113,12 @@ def assert_protocol_close(frames):
     pytest.param(['{"msgid": "1", "msgtype": "PULL-DOC-REQ", "num_buffers": 1}', "{}", "{}",
                   '["id"]', b"x"], id="buffer-header-list"),
 ])
+@bokeh3_only
 def test_garbage_raises_protocol_close(frames):
     assert_protocol_close(frames)
 
 
+@bokeh3_only
 @pytest.mark.parametrize("position", [0, 1, 2])
 def test_binary_where_text_expected(position):
     frames = ['{"msgid": "1", "msgtype": "PULL-DOC-REQ"}', "{}", "{}"]
@@ -109,12 +127,14 @@ def test_binary_where_text_expected(position):
     assert "binary" in close.reason
 
 
+@bokeh3_only
 def test_binary_buffer_header_and_text_buffer_payload():
     head = '{"msgid": "1", "msgtype": "PULL-DOC-REQ", "num_buffers": 1}'
     assert "binary" in assert_protocol_close([head, "{}", "{}", b'{"id": "0"}']).reason
     assert "text" in assert_protocol_close([head, "{}", "{}", '{"id": "0"}', "payload as text"]).reason
 
 
+@bokeh3_only
 def test_too_many_buffers_for_header():
     head = '{"msgid": "1", "msgtype": "PULL-DOC-REQ", "num_buffers": "two"}'
     conn = connection()
@@ -126,6 +146,7 @@ def test_too_many_buffers_for_header():
         assert results[-1] is None or isinstance(results[-1], Message)
 
 
+@bokeh3_only
 @pytest.mark.parametrize("where", ["header", "buffer-header"])
 def test_deeply_nested_json_is_a_protocol_close(where):
     """A 2 KB text frame of nested arrays must close with 1002, not escape as RecursionError."""
@@ -137,14 +158,42 @@ def test_deeply_nested_json_is_a_protocol_close(where):
     assert_protocol_close(frames)
 
 
+
+_HEAD = {"msgid": "1", "msgtype": "PULL-DOC-REQ"}
+
+
+def _envelope(**fields) -> str:
+    return json.dumps({"header": _HEAD, "content": {}, "buffers": [], **fields})
+
+
+@bokeh4_only
+@pytest.mark.parametrize("frames", [
+    pytest.param(["not json"], id="envelope-not-json"),
+    pytest.param([text_frames("FOO")[0]], id="unknown-msgtype"),
+    pytest.param([_envelope(header={"msgid": "1"})], id="no-msgtype"),
+    pytest.param([json.dumps({"header": _HEAD, "content": {}})], id="no-buffers-key"),
+    pytest.param([json.dumps({"header": _HEAD, "buffers": []})], id="no-content"),
+    pytest.param([_envelope(extra=1)], id="extra-key"),
+    pytest.param([_envelope(buffers="0")], id="buffers-not-a-list"),
+    pytest.param([_envelope(content=[1])], id="content-is-a-list"),
+    pytest.param(["[1, 2]"], id="envelope-is-a-list"),
+    pytest.param([_envelope(header={"msgtype": ["x"]})], id="msgtype-unhashable"),
+    pytest.param([_envelope().encode()], id="binary-envelope"),
+    pytest.param([_envelope(buffers=["0"]), "payload as text"], id="text-buffer-payload"),
+    pytest.param(["[" * 2000], id="deeply-nested"),
+])
+def test_garbage_envelope_raises_protocol_close(frames):
+    assert_protocol_close(frames)
+
+
 def test_outgoing_frames_and_states():
     t = FakeTransport()
     conn = connection(t)
     conn.send_ack()
     assert t.msgtypes() == ["ACK"]
-    ok = conn.ok(protocol.create("PULL-DOC-REQ"))
+    ok = conn.ok(client_message("PULL-DOC-REQ"))
     assert ok.msgtype == "OK"
-    err = conn.error(protocol.create("PULL-DOC-REQ"), "bad")
+    err = conn.error(client_message("PULL-DOC-REQ"), "bad")
     assert err.msgtype == "ERROR" and err.content["text"] == "bad"
     conn.send_ping()
     conn.send_ping()
@@ -168,8 +217,13 @@ def test_failed_write_detaches():
 def test_frames_of_message_with_buffers():
     doc = Document()
     doc.add_root(ColumnDataSource(data={"x": np.arange(3.0)}))
-    msg = protocol.create("PULL-DOC-REPLY", "req", doc)
+    msg = client_message("PULL-DOC-REPLY", "req", doc)
     frames = message_frames(msg)
+    if BOKEH4:
+        envelope = json.loads(frames[0])
+        assert set(envelope) == {"header", "content", "buffers"} and len(envelope["buffers"]) == len(frames) - 1
+        assert frames[1:] and all(isinstance(payload, bytes) for payload in frames[1:])
+        return
     assert all(isinstance(f, str) for f in frames[:3])
     for head, payload in zip(frames[3::2], frames[4::2]):
         assert isinstance(head, str) and set(json.loads(head)) == {"id"}
@@ -191,8 +245,12 @@ _buffer_header = st.one_of(
     st.fixed_dictionaries({"id": _json_any}),
     st.dictionaries(st.sampled_from(["id", "x"]), _json_any, max_size=2),
 ).map(json.dumps)
+_envelope_fragment = st.fixed_dictionaries(
+    {"header": _json_any | st.fixed_dictionaries({"msgtype": _msgtypes, "msgid": _json_any})},
+    optional={"content": _json_any, "buffers": st.lists(_json_any, max_size=3) | _json_any},
+).map(json.dumps)
 _fragment = st.one_of(
-    st.text(max_size=40), st.binary(max_size=40), _header, _buffer_header,
+    st.text(max_size=40), st.binary(max_size=40), _header, _buffer_header, _envelope_fragment,
     st.sampled_from(["{}", "[]", "null", '{"events": []}', '{"doc": {}}', '{"doc": null}']),
     _json_any.map(json.dumps),
 )

@@ -11,7 +11,8 @@ from bokeh.models import ColumnDataSource, Div
 
 from bokeh_flask.app.sessions.requests import RequestInfo
 from bokeh_flask.app.sessions.session import ServerSession, SessionDestroyed
-from tests.support.core import FakeTransport, make_core, new_session, wait_until
+from tests.support.bokeh_version import client_message
+from tests.support.core import FakeTransport, make_core, message_content, message_header, new_session, wait_until
 
 
 def test_callbacks_added_by_app_code_are_scheduled():
@@ -150,7 +151,7 @@ def test_patch_fan_out_serialised_once_and_skips_setter():
     frames = [t.messages[-1] for t in (t1, t2, t3)]
     assert all(t.msgtypes()[-1] == "PATCH-DOC" for t in (t1, t2, t3))
     assert frames[0] == frames[1] == frames[2]
-    content = json.loads(frames[0][2])
+    content = json.loads(message_content(frames[0]))
     assert "new model" in json.dumps(content)  # every connection gets the full new model
 
     # a change whose setter is connection 1 is not echoed to it
@@ -173,21 +174,18 @@ def test_dead_transport_detaches_connection():
 
 
 def test_pull_push_patch_reply():
-    from bokeh.protocol import Protocol
-
-    protocol = Protocol()
     core = make_core({"/x": lambda doc: doc.add_root(Div(text="served"))})
     session = new_session(core)
     t = FakeTransport()
     c = _connect(core, session, t)
     session.pull(c, "req1")
-    header = json.loads(t.messages[-1][0])
+    header = message_header(t.messages[-1])
     assert header["msgtype"] == "PULL-DOC-REPLY" and header["reqid"] == "req1"
-    assert "served" in t.messages[-1][2]
+    assert "served" in message_content(t.messages[-1])
 
     other = Document()
     other.add_root(Div(text="pushed"))
-    push = protocol.create("PUSH-DOC", other)
+    push = client_message("PUSH-DOC", other)
     session.push(c, push)
     assert t.msgtypes()[-1] == "OK"
     assert [r.text for r in session.document.roots] == ["pushed"]

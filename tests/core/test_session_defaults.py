@@ -16,9 +16,10 @@ import pytest
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.models import Div
 
+from bokeh_flask.app.apps.bokeh_compat import default_values
 from bokeh_flask.app.sessions import session as session_module
 from bokeh_flask.app.sessions.requests import RequestInfo
-from tests.support.core import FakeTransport, make_core, new_session
+from tests.support.core import FakeTransport, make_core, message_content, message_header, new_session
 
 SLIDERS = Path(__file__).resolve().parents[2] / "examples" / "sliders.py"
 
@@ -33,18 +34,14 @@ def connect_and_pull(core: Any, key: str, session: Any, reqid: str = "1") -> Fak
 
 def empty_defaults(doc: Any) -> list[tuple[str, str]]:
     return [(type(model).__name__, name) for model in doc.models
-            for name, value in model._unstable_default_values.items()
+            for name, value in default_values(model).items()
             if isinstance(value, PropertyValueContainer) and not value]
-
-
-def text(frame: Any) -> str:
-    return frame if isinstance(frame, str) else bytes(frame).decode()
 
 
 def pull_contents(transport: FakeTransport) -> list[str]:
     """PULL-DOC-REPLY contents, with buffer ids (numbered per process) made equal."""
-    return [re.sub(r'"id":"p\d+"', '"id":"p"', text(frames[2])) for frames in transport.messages
-            if json.loads(frames[0])["msgtype"] == "PULL-DOC-REPLY"]
+    return [re.sub(r'"id":"p\d+"', '"id":"p"', message_content(frames)) for frames in transport.messages
+            if message_header(frames)["msgtype"] == "PULL-DOC-REPLY"]
 
 
 def test_pulled_session_holds_no_empty_defaults():
@@ -87,11 +84,11 @@ def test_default_held_by_app_code_is_kept_and_still_reaches_the_model():
     session = new_session(core, "/h")
     transport = connect_and_pull(core, "/h", session)
     div = session.document.select_one({"name": "div"})
-    assert div._unstable_default_values["tags"] is held[0]
+    assert default_values(div)["tags"] is held[0]
     with session.locked():
         held[0].append("changed in place")
     assert div.tags == ["changed in place"]
-    assert "changed in place" in text(transport.messages[-1][2])
+    assert "changed in place" in message_content(transport.messages[-1])
 
 
 @pytest.mark.parametrize("change", ["append", "assign"])
@@ -103,7 +100,7 @@ def test_dropped_default_reads_empty_and_changes_reach_the_browser(change):
     session = new_session(core, "/d")
     transport = connect_and_pull(core, "/d", session)
     div = session.document.select_one({"name": "div"})
-    assert "tags" not in div._unstable_default_values
+    assert "tags" not in default_values(div)
     with session.locked():
         assert div.tags == []
         if change == "append":
@@ -111,5 +108,5 @@ def test_dropped_default_reads_empty_and_changes_reach_the_browser(change):
         else:
             div.tags = ["new"]
     assert div.tags == ["new"]
-    patch = json.loads(transport.messages[-1][2])
+    patch = json.loads(message_content(transport.messages[-1]))
     assert patch["events"] == [{"kind": "ModelChanged", "model": {"id": div.id}, "attr": "tags", "new": ["new"]}]

@@ -9,13 +9,13 @@ import os
 import time
 
 import pytest
-from bokeh.protocol import Protocol
 
 from bokeh_flask.app.apps import admin_app
 from bokeh_flask.app.config.settings import SettingsError, build_settings
 from bokeh_flask.app.runtime import worker_stats
 from bokeh_flask.app.sessions import protocol_handler
 from bokeh_flask.app.sessions.requests import RequestInfo
+from tests.support.bokeh_version import client_message
 from tests.support.core import FakeTransport, make_core, new_session
 
 
@@ -41,7 +41,7 @@ def test_core_counts_sessions_connections_and_messages():
     session = new_session(core)
     context = core.applications["/x"]
     connection = core.open_connection(context, session.id, session.token, RequestInfo(), FakeTransport())
-    protocol_handler.handle(connection, Protocol().create("PULL-DOC-REQ"))
+    protocol_handler.handle(connection, client_message("PULL-DOC-REQ"))
     counts = worker_stats.app_counts(core.applications, core.connections)["apps"]
     # in: the PULL-DOC-REQ; out: the ACK and the PULL-DOC-REPLY
     assert counts["/x"] == {"sessions": 1, "connections": 1, "messages_in": 1, "messages_out": 2}

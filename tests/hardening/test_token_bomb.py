@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from bokeh_flask.app.sessions.tokens import MAX_TOKEN_LENGTH, MAX_TOKEN_PAYLOAD
+from tests.support.bokeh_version import embed_path
 from tests.support.hardening import HELLO, fresh_session_works, raw_handshake, tracebacks
 from tests.support.servers import launch
 from tests.support.wire import BokehWS, page_token
@@ -83,7 +84,7 @@ def test_bomb_on_the_websocket_is_a_400_with_one_warning(server, token, why):
     assert not tracebacks(new)
 
 
-@pytest.mark.parametrize("path", ["/hello/", "/hello/autoload.js?bokeh-autoload-element=x"])
+@pytest.mark.parametrize("path", ["/hello/", embed_path("/hello")])
 def test_bomb_as_bokeh_token_argument_is_a_400(server, path):
     before = len(server.log_text())
     response = requests.get(server.url + path, params={"bokeh-token": URL_BOMB}, timeout=30)

@@ -6,9 +6,13 @@ import re
 import pytest
 from bokeh.util.token import get_session_id, get_token_payload
 
+from tests.support.bokeh_version import bokeh3_only
 from tests.support.http import assert_status, get, page_token, request
 
 FOREIGN = "http://embedder.test:8000"
+
+#: Bokeh 4 has no autoload.js: tests/http/test_http_embed_json.py checks its embed.json.
+pytestmark = bokeh3_only
 
 
 def allowed_origin(server) -> str:

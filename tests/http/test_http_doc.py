@@ -9,6 +9,7 @@ import uuid
 import pytest
 from bokeh.util.token import get_session_id, get_token_payload
 
+from tests.support.bokeh_version import BOKEH4
 from tests.support.http import assert_status, count_in_log, get, page_token, request, script_srcs, wait_for_count
 from tests.support.servers import APPS, launch
 from tests.support.wire import BokehWS, model_by_name
@@ -21,7 +22,9 @@ def test_doc_page_served_with_and_without_slash(server, path):
     r = get(server, path)
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert "Bokeh.embed.embed_items" in r.text or "embed_items" in r.text
+    # BokehJS mounts the document: Bokeh 3 from render items in the page, Bokeh 4 from an
+    # embed declaration (which fetches embed.json)
+    assert ("Bokeh.mount_embed_declaration" if BOKEH4 else "embed_items") in r.text
 
 
 def test_doc_page_double_slash_is_404(server):

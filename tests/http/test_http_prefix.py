@@ -7,6 +7,7 @@ import re
 import pytest
 from bokeh.util.token import get_session_id
 
+from tests.support.bokeh_version import bokeh3_only, bokeh4_only, embed_path
 from tests.support.http import assert_status, get, page_token, script_srcs
 
 
@@ -22,7 +23,7 @@ def test_doc_pages_under_prefix(pre, path):
     assert get_session_id(page_token(r.text))
 
 
-@pytest.mark.parametrize("path", ["/hello", "/hello/metadata", "/hello/autoload.js?bokeh-autoload-element=x",
+@pytest.mark.parametrize("path", ["/hello", "/hello/metadata", embed_path("/hello"),
                                   "/static/js/bokeh.min.js", "/http_dirapp/static/hello.txt",
                                   "/pre/favicon.ico"])
 def test_unprefixed_routes_are_404(pre, path):
@@ -46,6 +47,7 @@ def test_metadata_under_prefix_reports_unprefixed_key(pre):
     assert r.json() == {"url": "/hello", "data": {}}
 
 
+@bokeh3_only
 def test_autoload_under_prefix(pre):
     r = get(pre, "/pre/hello/autoload.js?bokeh-autoload-element=el1&bokeh-app-path=/pre/hello")
     assert r.status_code == 200
@@ -54,6 +56,14 @@ def test_autoload_under_prefix(pre):
     abs_r = get(pre, "/pre/hello/autoload.js?bokeh-autoload-element=el1"
                      "&bokeh-absolute-url=http://example.test:8080/pre/hello")
     assert '"http://example.test:8080/pre/static/js/bokeh.min.js?v=' in abs_r.text
+
+
+@bokeh4_only
+def test_embed_json_under_prefix(pre):
+    """BokehJS 4 loads extension assets from the body's ``root_url``: the prefix."""
+    r = get(pre, "/pre/hello/embed.json")
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["resources"]["root_url"] == "/pre"
 
 
 def test_app_static_under_prefix(pre):

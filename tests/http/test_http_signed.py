@@ -10,6 +10,7 @@ from bokeh.util.token import (
     get_session_id,
 )
 
+from tests.support.bokeh_version import bokeh3_only, embed_path
 from tests.support.http import SECRET_KEY, assert_status, get, page_token
 from tests.support.servers import APPS, launch
 
@@ -46,7 +47,7 @@ def test_unsigned_or_forged_id_is_403(signed, sid_kind):
     }[sid_kind]
     assert_status(get(signed, f"/hello?bokeh-session-id={sid}"), 403)
     assert_status(get(signed, "/hello", headers={"Bokeh-Session-Id": sid}), 403)
-    assert_status(get(signed, f"/hello/autoload.js?bokeh-autoload-element=e&bokeh-session-id={sid}"), 403)
+    assert_status(get(signed, embed_path("/hello", f"bokeh-session-id={sid}")), 403)
 
 
 def test_validly_signed_id_is_accepted(signed):
@@ -66,7 +67,7 @@ def test_forged_token_is_403(signed):
 
 def test_external_signed_without_id_is_403(external):
     assert_status(get(external, "/hello"), 403)
-    assert_status(get(external, "/hello/autoload.js?bokeh-autoload-element=e"), 403)
+    assert_status(get(external, embed_path("/hello")), 403)
 
 
 def test_external_signed_with_signed_id_is_200(external):
@@ -74,7 +75,7 @@ def test_external_signed_with_signed_id_is_200(external):
     r = get(external, f"/hello?bokeh-session-id={sid}")
     assert r.status_code == 200
     assert get_session_id(page_token(r.text)) == sid
-    r = get(external, f"/hello/autoload.js?bokeh-autoload-element=e&bokeh-session-id={sid}")
+    r = get(external, embed_path("/hello", f"bokeh-session-id={sid}"))
     assert r.status_code == 200
 
 
@@ -86,6 +87,7 @@ def test_external_signed_metadata_needs_no_id(external):
     assert get(external, "/hello/metadata").json() == {"url": "/hello", "data": {}}
 
 
+@bokeh3_only
 def test_autoload_checks_element_before_session(external):
     # our deliberate choice: the element id is validated first, so no session (and no 403)
     r = get(external, "/hello/autoload.js")

@@ -1,6 +1,7 @@
 """Shared helpers for the core tests: a recording Transport and ServerCore builders."""
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Callable
 
@@ -9,6 +10,7 @@ import gevent
 from bokeh_flask.app.config.settings import build_settings
 from bokeh_flask.app.sessions.requests import RequestInfo
 from bokeh_flask.app.sessions.server import ServerCore
+from tests.support.bokeh_version import BOKEH4
 
 
 class FakeTransport:
@@ -31,9 +33,22 @@ class FakeTransport:
         self.pings.append(payload)
 
     def msgtypes(self) -> list[str]:
-        import json
+        return [message_header(m)["msgtype"] for m in self.messages]
 
-        return [json.loads(m[0])["msgtype"] for m in self.messages]
+
+def message_header(frames: list[Any]) -> dict[str, Any]:
+    """A written message's header, from Bokeh 3's header frame or Bokeh 4's envelope."""
+    head: dict[str, Any] = json.loads(frames[0])
+    return head["header"] if BOKEH4 else head
+
+
+def message_content(frames: list[Any]) -> str:
+    """A written message's content as JSON text, compact as Bokeh writes it (Bokeh 4: taken
+    out of the envelope)."""
+    if BOKEH4:
+        return json.dumps(json.loads(frames[0])["content"], separators=(",", ":"))
+    content = frames[2]
+    return content if isinstance(content, str) else bytes(content).decode()
 
 
 def make_core(apps: Any, **overrides: Any) -> ServerCore:

@@ -1,7 +1,10 @@
 """A small raw Bokeh-protocol client for the websocket tests (contract 5.1).
 
 Built on websocket-client so every frame is visible: JSON parts must arrive as text
-frames, buffer payloads as binary frames, close codes are reported as sent.
+frames, buffer payloads as binary frames, close codes are reported as sent. It speaks the
+installed Bokeh's format: 3.x's header, metadata and content frames plus an ``{"id"}`` frame
+before each buffer, or Bokeh 4's one ``{"header", "content", "buffers"}`` envelope followed
+by the buffers; :meth:`BokehWS.barrier` is ``SERVER-INFO-REQ`` (3.x) or ``SYNC`` (4).
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ import numpy as np
 import requests
 import websocket
 from websocket import ABNF
+
+from tests.support.bokeh_version import BOKEH4
 
 TIMEOUT = 10.0
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
@@ -118,11 +123,17 @@ class BokehWS:
         """One Bokeh message's msgid and frames."""
         buffers = list(buffers)
         head = {"msgid": self.new_id(), "msgtype": msgtype, **header}
-        if buffers:
-            head["num_buffers"] = len(buffers)
-        frames: list[str | bytes] = [json.dumps(head), "{}", json.dumps({} if content is None else content)]
-        for buffer_id, data in buffers:
-            frames += [json.dumps({"id": buffer_id}), data]
+        content = {} if content is None else content
+        frames: list[str | bytes]
+        if BOKEH4:
+            envelope = {"header": head, "content": content, "buffers": [buffer_id for buffer_id, _ in buffers]}
+            frames = [json.dumps(envelope), *(data for _, data in buffers)]
+        else:
+            if buffers:
+                head["num_buffers"] = len(buffers)
+            frames = [json.dumps(head), "{}", json.dumps(content)]
+            for buffer_id, data in buffers:
+                frames += [json.dumps({"id": buffer_id}), data]
         return head["msgid"], frames
 
     def send(self, msgtype: str, content: Any = None, buffers: Iterable[tuple[str, bytes]] = (),
@@ -157,16 +168,25 @@ class BokehWS:
         return json.loads(data)
 
     def recv(self) -> Msg:
-        header = self.recv_json("header")
-        metadata = self.recv_json("metadata")
-        content = self.recv_json("content")
+        if BOKEH4:
+            envelope = self.recv_json("envelope")
+            assert set(envelope) == {"header", "content", "buffers"}, envelope
+            header, metadata, content = envelope["header"], None, envelope["content"]
+            buffer_ids = envelope["buffers"]
+        else:
+            header = self.recv_json("header")
+            metadata = self.recv_json("metadata")
+            content = self.recv_json("content")
+            buffer_ids = [None] * header.get("num_buffers", 0)
         buffers: dict[str, bytes] = {}
-        for _ in range(header.get("num_buffers", 0)):
-            ref = self.recv_json("buffer header")
-            assert list(ref) == ["id"], ref
+        for buffer_id in buffer_ids:
+            if buffer_id is None:
+                ref = self.recv_json("buffer header")
+                assert list(ref) == ["id"], ref
+                buffer_id = ref["id"]
             opcode, data = self.recv_frame()
             assert opcode == ABNF.OPCODE_BINARY, f"buffer payload arrived as opcode {opcode}"
-            buffers[ref["id"]] = data
+            buffers[buffer_id] = data
         return Msg(header, metadata, content, buffers)
 
     def recv_until(self, predicate: Callable[[Msg], bool], limit: int = 200) -> list[Msg]:
@@ -192,9 +212,10 @@ class BokehWS:
         return reply
 
     def barrier(self) -> list[Msg]:
-        """Round-trip SERVER-INFO-REQ; returns the messages that arrived before its reply."""
-        reply, before = self.request("SERVER-INFO-REQ")
-        assert reply.msgtype == "SERVER-INFO-REPLY", reply
+        """Round-trip SERVER-INFO-REQ (Bokeh 4: SYNC); returns the messages that arrived
+        before its reply."""
+        reply, before = self.request(*ROUNDTRIP[:1])
+        assert reply.msgtype == ROUNDTRIP[1], reply
         return before
 
     def wait_closed(self) -> tuple[int | None, str]:
@@ -207,6 +228,10 @@ class BokehWS:
             except (websocket.WebSocketConnectionClosedException, ConnectionError):
                 return None, "connection dropped without a close frame"
         raise AssertionError("server kept sending instead of closing")
+
+
+#: The client's round trip and its reply.
+ROUNDTRIP = ("SYNC", "OK") if BOKEH4 else ("SERVER-INFO-REQ", "SERVER-INFO-REPLY")
 
 
 def parse_close(data: bytes) -> tuple[int | None, str]:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.support.wire import BokehWS, page_token
+from tests.support.bokeh_version import BOKEH4
+from tests.support.wire import ROUNDTRIP, BokehWS, page_token
 
 
 def _h(msgtype: str | None, **extra) -> str:
@@ -36,6 +37,16 @@ CASES = {
     "server-only-PULL-DOC-REPLY": [_h("PULL-DOC-REPLY", reqid="p1"), "{}", "{}"],
     "unknown-msgtype": [_h("FOO"), "{}", "{}"],
 }
+if BOKEH4:  # the same mistakes in Bokeh 4's envelope (the cases above are not envelopes at all)
+    def _envelope(msgtype: str = "PATCH-DOC", **fields) -> str:
+        return json.dumps({"header": json.loads(_h(msgtype)), "content": {"events": []}, "buffers": [], **fields})
+
+    CASES.update({
+        "envelope-unknown-msgtype": [_envelope("FOO")],
+        "envelope-buffers-not-a-list": [_envelope(buffers={"0": 1})],
+        "envelope-text-buffer-payload": [_envelope(buffers=["0"]), "text"],
+        "envelope-server-info-req": [_envelope("SERVER-INFO-REQ")],
+    })
 
 
 @pytest.mark.parametrize("frames", list(CASES.values()), ids=list(CASES))
@@ -66,10 +77,10 @@ def test_extra_buffers_on_pull_are_ignored(server, connect):
 
 def test_two_messages_back_to_back_are_both_answered(server, connect):
     ws = connect(server)
-    first = ws.send("SERVER-INFO-REQ")
+    first = ws.send(ROUNDTRIP[0])
     second = ws.send("PULL-DOC-REQ")
     replies = [ws.recv(), ws.recv()]
-    assert [(r.msgtype, r.reqid) for r in replies] == [("SERVER-INFO-REPLY", first), ("PULL-DOC-REPLY", second)]
+    assert [(r.msgtype, r.reqid) for r in replies] == [(ROUNDTRIP[1], first), ("PULL-DOC-REPLY", second)]
 
 
 def test_victim_session_survives_for_a_new_connection(server, connect):

@@ -23,6 +23,7 @@ from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Mess
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
+from tests.support.bokeh_version import BOKEH4, text_frames
 from tests.support.servers import APPS, Server, launch
 from tests.support.wire import TIMEOUT, button_click, model_by_name, model_changed, page_token, walk
 
@@ -101,6 +102,11 @@ class DeflateClient:
         raise AssertionError("unreachable")
 
     def recv(self) -> tuple[dict, Any, dict[str, bytes]]:
+        """Bokeh 3's header, metadata, content and ``{"id"}``-buffer pairs, or Bokeh 4's
+        envelope and buffers."""
+        if BOKEH4:
+            envelope = json.loads(self.recv_message())
+            return envelope["header"], envelope["content"], {i: self.recv_message() for i in envelope["buffers"]}
         header = json.loads(self.recv_message())
         self.recv_message()  # metadata
         content = json.loads(self.recv_message())
@@ -112,8 +118,7 @@ class DeflateClient:
 
     def send(self, msgtype: str, content: Any = None) -> str:
         msgid = f"C{next(self._ids):031X}"
-        head = json.dumps({"msgid": msgid, "msgtype": msgtype})
-        for part in (head, "{}", json.dumps({} if content is None else content)):
+        for part in text_frames(msgtype, msgid, content):
             self.sock.sendall(self.ws.send(TextMessage(data=part)))
         return msgid
 

@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
+from tests.support.bokeh_version import BOKEH4, text_frames
 from tests.support.wire import (
+    ROUNDTRIP,
     TIMEOUT,
     decode_ndarray,
     map_entries,
@@ -90,23 +92,33 @@ class RawWS:
 
     def send_message(self, msgtype: str) -> str:
         msgid = f"RAW{msgtype}"
-        for text in (json.dumps({"msgid": msgid, "msgtype": msgtype}), "{}", "{}"):
+        for text in text_frames(msgtype, msgid):
             self.send_text(text)
         return msgid
 
     def recv_message(self) -> tuple[dict, dict[str, tuple[bytes, bytes]]]:
-        """A Bokeh message: (header, {buffer id: (frame header, payload)}); text parts skipped
-        after the header, which names the number of buffers."""
-        frames = [self.recv_frame() for _ in range(3)]
-        assert [op for _, op, _ in frames] == [OPCODE_TEXT] * 3
-        header = json.loads(frames[0][2])
-        buffers = {}
-        for _ in range(header.get("num_buffers", 0)):
-            _, op, ref = self.recv_frame()
+        """A Bokeh message: (header, {buffer id: (frame header, payload)}); the content is
+        skipped. Bokeh 3: header, metadata and content text frames, then an ``{"id"}`` text
+        frame before each binary buffer; Bokeh 4: one text envelope naming the buffers."""
+        if BOKEH4:
+            _, op, text = self.recv_frame()
             assert op == OPCODE_TEXT
+            envelope = json.loads(text)
+            header, buffer_ids = envelope["header"], envelope["buffers"]
+        else:
+            frames = [self.recv_frame() for _ in range(3)]
+            assert [op for _, op, _ in frames] == [OPCODE_TEXT] * 3
+            header = json.loads(frames[0][2])
+            buffer_ids = [None] * header.get("num_buffers", 0)
+        buffers = {}
+        for buffer_id in buffer_ids:
+            if buffer_id is None:
+                _, op, ref = self.recv_frame()
+                assert op == OPCODE_TEXT
+                buffer_id = json.loads(ref)["id"]
             head, op, payload = self.recv_frame()
             assert op == OPCODE_BINARY
-            buffers[json.loads(ref)["id"]] = (head, payload)
+            buffers[buffer_id] = (head, payload)
         return header, buffers
 
 
@@ -147,9 +159,9 @@ def test_binary_buffer_arrives_whole_with_shortest_header(server, connect, size)
         [(head, payload)] = buffers.values()
         assert head == _expected_header(OPCODE_BINARY, size)
         assert payload == values.tobytes()
-        info_id = raw.send_message("SERVER-INFO-REQ")
+        info_id = raw.send_message(ROUNDTRIP[0])
         header, _ = raw.recv_message()
-        assert header["msgtype"] == "SERVER-INFO-REPLY" and header["reqid"] == info_id
+        assert header["msgtype"] == ROUNDTRIP[1] and header["reqid"] == info_id
     finally:
         raw.close()
 

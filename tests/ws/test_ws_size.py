@@ -11,6 +11,7 @@ from bokeh.client import pull_session
 from websocket import ABNF
 
 from bokeh_flask.app.apps.bokeh_compat import DOCUMENT_BUFFERS
+from tests.support.bokeh_version import BOKEH4
 from tests.support.wire import (
     TIMEOUT,
     BokehWS,
@@ -136,6 +137,18 @@ def test_big_pull_with_bokeh_client(server):
     assert np.array_equal(np.asarray(got), np.arange(1e6))
 
 
+#: The text frames a message starts with: Bokeh 3's header, metadata and content, Bokeh 4's envelope.
+PARTS = 1 if BOKEH4 else 3
+
+
+def _head(text: bytes) -> tuple[dict, int]:
+    """A message's header and its number of buffers, from its first frame."""
+    first = json.loads(text)
+    if BOKEH4:
+        return first["header"], len(first["buffers"])
+    return first, first.get("num_buffers", 0)
+
+
 def _server_frames(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
     """Parse unmasked server frames; (complete frames, bytes consumed)."""
     frames, i = [], 0
@@ -179,20 +192,25 @@ def test_client_pings_during_big_reply_do_not_corrupt_stream(server, connect):
         data += chunk
         frames, used = _server_frames(data)
         data_frames = [f for f in frames if f[0] in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY)]
-        if not reply_done and len(data_frames) >= 3:
-            header = json.loads(data_frames[0][1])
-            reply_done = len(data_frames) == 3 + 2 * header.get("num_buffers", 0)
+        if not reply_done and len(data_frames) >= PARTS:
+            header, buffer_count = _head(data_frames[0][1])
+            reply_done = len(data_frames) == PARTS + (1 if BOKEH4 else 2) * buffer_count
         pongs = [payload for op, payload in frames if op == ABNF.OPCODE_PONG]
         if reply_done and used == len(data) and sent and sent[-1] in pongs:
             break
     else:
         raise AssertionError("reply did not complete")
-    assert [op for op, _ in frames if op not in (ABNF.OPCODE_PONG,)][:3] == [ABNF.OPCODE_TEXT] * 3
+    assert [op for op, _ in frames if op not in (ABNF.OPCODE_PONG,)][:PARTS] == [ABNF.OPCODE_TEXT] * PARTS
     assert header["reqid"] == msgid
-    json_parts = [json.loads(p) for op, p in data_frames[:3]]
-    buffers = {json.loads(data_frames[k][1])["id"]: data_frames[k + 1][1]
-               for k in range(3, len(data_frames), 2)}
-    reply = Msg(header, json_parts[1], json_parts[2], buffers)
+    if BOKEH4:
+        envelope = json.loads(data_frames[0][1])
+        reply = Msg(header, None, envelope["content"],
+                    {i: payload for i, (_, payload) in zip(envelope["buffers"], data_frames[1:])})
+    else:
+        json_parts = [json.loads(p) for op, p in data_frames[:3]]
+        buffers = {json.loads(data_frames[k][1])["id"]: data_frames[k + 1][1]
+                   for k in range(3, len(data_frames), 2)}
+        reply = Msg(header, json_parts[1], json_parts[2], buffers)
     values, _ = _big_column(reply)
     assert np.array_equal(values, np.arange(1e6))
     assert set(pongs) <= set(sent)
