@@ -249,3 +249,35 @@ def start_pair(apps: list[str], workers: int = 1, extra: list[str] | None = None
             s.stop()
         raise
     return servers
+
+
+def smaps_rollup(pid: int) -> dict[str, int]:
+    """``/proc/PID/smaps_rollup`` in bytes (Rss, Pss, Private_Clean, ...); empty if gone.
+
+    PSS charges each shared page to its sharers in parts: summed over a server's processes it
+    is what the server costs, where RSS counts the pages a fork shares once per process."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def open_fds(pid: int) -> dict[str, str]:
+    """Descriptor -> what it points at (``socket:[inode]``, a path, ``anon_inode:...``)."""
+    out: dict[str, str] = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in names:
+        try:
+            out[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return out
