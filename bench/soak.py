@@ -156,12 +156,12 @@ def sample(server: Server, t0: float, phase: str, client: Client | None) -> list
     master = server.pid
     sessions = live_sessions(server.port)
     counts = client.snapshot() if client else {"sessions": 0, "reconnects": 0, "errors": 0}
-    rows = []
+    rows, t = [], round(time.monotonic() - t0, 1)
     for pid, role in [(master, "master"), *((p, "worker") for p in children(master))]:
         mem = smaps_rollup(pid)
         if not mem:
             continue
-        rows.append({"t": round(time.monotonic() - t0, 1), "phase": phase, "pid": pid, "role": role,
+        rows.append({"t": t, "phase": phase, "pid": pid, "role": role,
                      "rss": mem.get("Rss", 0), "pss": mem.get("Pss", 0),
                      "private": mem.get("Private_Clean", 0) + mem.get("Private_Dirty", 0),
                      "fds": len(open_fds(pid)), "sessions_live": sessions,

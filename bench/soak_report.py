@@ -30,12 +30,14 @@ def _read(out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per sample time: summed memory and descriptors, per-role sums too."""
-    by_t: dict[float, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_t[r["t"]].append(r)
+    samples: list[list[dict[str, Any]]] = []
+    for r in rows:  # a sample starts with its master's row
+        if r["role"] == "master" or not samples:
+            samples.append([])
+        samples[-1].append(r)
     out = []
-    for t in sorted(by_t):
-        rs = by_t[t]
+    for rs in samples:
+        t = rs[0]["t"]
         workers = [r for r in rs if r["role"] == "worker"]
         out.append({"t": t, "phase": rs[0]["phase"], "pss": sum(r["pss"] for r in rs),
                     "rss": sum(r["rss"] for r in rs), "private": sum(r["private"] for r in rs),
@@ -79,6 +81,7 @@ def checks(rows: list[dict[str, Any]], facts: dict[str, Any]) -> dict[str, Any]:
                        "more_than_idle": dict(kinds - base), "fewer_than_idle": dict(base - kinds)}
     return {"idle": idle, "post_warmup": ref, "end": fin,
             "ratio_pss": fin["pss"] / ref["pss"], "ratio_rss": fin["rss"] / ref["rss"],
+            "ratio_private": fin["private"] / ref["private"],
             "ratio_pss_idle": fin["pss"] / idle["pss"],
             "memory_ok": fin["pss"] <= TOLERANCE * ref["pss"],
             "fds": fd_end, "fds_ok": all(v["ok"] for v in fd_end.values()),
@@ -150,6 +153,9 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, A
         f"| total RSS at the end vs post-warm-up | {res['end']['rss'] / MiB:.1f} / "
         f"{res['post_warmup']['rss'] / MiB:.1f} MiB = {res['ratio_rss']:.3f}x | "
         "(RSS counts shared pages per process) |",
+        f"| total private memory (USS) at the end vs post-warm-up | {res['end']['private'] / MiB:.1f} / "
+        f"{res['post_warmup']['private'] / MiB:.1f} MiB = {res['ratio_private']:.3f}x | (PSS less the "
+        "shares of libraries other processes on the machine map too) |",
         f"| total PSS at the end vs idle before load | {res['end']['pss'] / MiB:.1f} / "
         f"{res['idle']['pss'] / MiB:.1f} MiB = {res['ratio_pss_idle']:.3f}x | |",
         "| descriptors at the end <= idle, every process | "
