@@ -42,7 +42,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from run import NO_EXPIRY, machine_info  # noqa: E402
-from servers import CLK_TCK, KINDS, LABEL, Server  # noqa: E402
+from servers import CLK_TCK, KINDS, LABEL, Server, run_queue_wait, tree  # noqa: E402
 from workers import count_lines, one_session, percentile, start_server, warm_up  # noqa: E402
 
 MAX_SESSIONS_PER_THREAD = 1_000_000
@@ -50,6 +50,16 @@ MAX_SESSIONS_PER_THREAD = 1_000_000
 
 def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def _own_wait() -> float:
+    """Seconds this thread has waited, runnable, for a CPU."""
+    with open("/proc/thread-self/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
+def server_wait(server: Server) -> float:
+    return sum(run_queue_wait(p) for p in tree(server.pid))
 
 
 def _client_process(jobs: Any, results: Any, threads: int) -> None:
@@ -64,9 +74,13 @@ def _client_process(jobs: Any, results: Any, threads: int) -> None:
         errors: list[str] = []
         deadline = time.monotonic() + seconds
 
+        waits = [0.0] * threads
+
         def work(i: int) -> None:
+            w0 = _own_wait()
             for j in range(MAX_SESSIONS_PER_THREAD):
                 if time.monotonic() >= deadline:
+                    waits[i] = _own_wait() - w0
                     return
                 t0 = time.perf_counter()
                 try:
@@ -85,7 +99,8 @@ def _client_process(jobs: Any, results: Any, threads: int) -> None:
         ru1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - w0
         cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         results.put({"pid": os.getpid(), "latencies": [x for xs in latencies for x in xs],
-                     "errors": len(errors), "error_samples": errors[:3], "cpu_s": cpu, "wall_s": wall})
+                     "errors": len(errors), "error_samples": errors[:3], "cpu_s": cpu, "wall_s": wall,
+                     "wait_s": sum(waits)})
 
 
 class Client:
@@ -123,9 +138,11 @@ def machine_busy() -> float:
 
 def part(client: Client, server: Server, builds: Path, seconds: float, tag: str) -> dict[str, Any]:
     builds0, cpu0, busy0, t0 = count_lines(builds), server.cpu(), machine_busy(), time.monotonic()
+    wait0 = server_wait(server)
     per_proc = client.load(server.port, seconds, tag)
     wall = time.monotonic() - t0
     server_cpu, busy = server.cpu() - cpu0, machine_busy() - busy0
+    waited = server_wait(server) - wait0
     time.sleep(0.2)  # a build is written before its page is sent; margin for the file
     builds_n = count_lines(builds) - builds0
     lat = [x for r in per_proc for x in r["latencies"]]
@@ -140,7 +157,9 @@ def part(client: Client, server: Server, builds: Path, seconds: float, tag: str)
         "builds_per_session": round(builds_n / (ok + failed), 3) if ok + failed else None,
         "server_cores": round(server_cpu / wall, 2),
         "server_cpu_ms_per_session": round(1000 * server_cpu / ok, 2) if ok else None,
+        "server_wait_ms_per_session": round(1000 * waited / ok, 2) if ok else None,
         "client_cores": round(client_cpu / wall, 2),
+        "client_wait_ms_per_session": round(1000 * sum(r["wait_s"] for r in per_proc) / ok, 2) if ok else None,
         "client_cores_per_process_max": round(max(r["cpu_s"] / r["wall_s"] for r in per_proc), 2),
         "client_cpu_ms_per_session": round(1000 * client_cpu / ok, 2) if ok else None,
         "others_cores": round((busy - server_cpu - client_cpu) / wall, 2),
@@ -185,9 +204,9 @@ def markdown(res: dict[str, Any], facts: dict[str, Any]) -> str:
         f"{m.get('nproc')} cores, {m.get('cpu_model')}, shared. A session: page GET (new connection), "
         "websocket (another), ACK, PULL-DOC, one PATCH-DOC round trip, close.", "",
         "| N | server | sessions/s | ratio | p50 ms | p99 ms | builds/session | server cores | "
-        "server CPU ms/session | client cores (max per process) | client CPU ms/session | "
-        "other processes' cores | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "server CPU ms/session | server wait ms/session | client cores (max per process) | "
+        "client CPU ms/session | client wait ms/session | other processes' cores | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, cell in res.items():
         for kind in KINDS:
@@ -196,12 +215,15 @@ def markdown(res: dict[str, Any], facts: dict[str, Any]) -> str:
                      if kind == "flask" and cell["bokeh"]["sessions_per_s"] else "")
             lines.append(f"| {n} | {LABEL[kind]} | {r['sessions_per_s']} | {ratio} | {r['p50_ms']} | "
                          f"{r['p99_ms']} | {r['builds_per_session']} | {r['server_cores']} | "
-                         f"{r['server_cpu_ms_per_session']} | {r['client_cores']} "
-                         f"({r['client_cores_per_process_max']}) | {r['client_cpu_ms_per_session']} | "
+                         f"{r['server_cpu_ms_per_session']} | {r['server_wait_ms_per_session']} | "
+                         f"{r['client_cores']} ({r['client_cores_per_process_max']}) | "
+                         f"{r['client_cpu_ms_per_session']} | {r['client_wait_ms_per_session']} | "
                          f"{r['others_cores']} | {r['errors']} |")
     lines += ["", "Ratio: bokeh-flask sessions/s / bokeh serve sessions/s at the same N. Cores = CPU "
               "seconds / wall seconds of the part (server: the whole process tree; other processes: the "
-              f"machine's busy time from /proc/stat less server and client, out of {m.get('nproc')}).", ""]
+              f"machine's busy time from /proc/stat less server and client, out of {m.get('nproc')}). "
+              "Wait = time the threads spent runnable but waiting for a CPU (/proc/.../schedstat), "
+              "summed over the server's processes or the client's threads, per session.", ""]
     return "\n".join(lines)
 
 

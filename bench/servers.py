@@ -281,3 +281,20 @@ def open_fds(pid: int) -> dict[str, str]:
         except OSError:
             pass
     return out
+
+
+def run_queue_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` have waited, runnable, for a CPU (``schedstat``'s second
+    field): on a shared machine, what other processes took from this one."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
