@@ -16,7 +16,7 @@ what kept the previous single-process client flat past 4 workers.
 
 For each N in ``--workers`` both servers start together (``--unused-session-lifetime
 3600000``: no expiry mixed in), each gets warm-up sessions, then each in turn is loaded for
-``--seconds`` (order alternating with N) and stopped as soon as its part is done. Reported
+``--seconds`` (order alternating with N and with the round) and stopped as soon as its part is done. Reported
 per server and N: sessions/s, p50/p99 of a session (nearest rank), builds per session (lines
 the app added to its builds file during the part / sessions started: the app's code runs once
 per build), server CPU per session, and the client's own CPU: every client process's
@@ -168,10 +168,11 @@ def part(client: Client, server: Server, builds: Path, seconds: float, tag: str)
     }
 
 
-def run(workers_list: list[int], seconds: float, client: Client, log_dir: Path) -> dict[str, Any]:
+def run(workers_list: list[int], seconds: float, client: Client, log_dir: Path, flip: int = 0) -> dict[str, Any]:
+    """One sweep; the order of the servers alternates with N, and ``flip`` swaps it (odd rounds)."""
     out: dict[str, Any] = {}
     for index, n in enumerate(workers_list):
-        order = KINDS if index % 2 == 0 else tuple(reversed(KINDS))
+        order = KINDS if (index + flip) % 2 == 0 else tuple(reversed(KINDS))
         servers: dict[str, Server] = {}
         cell: dict[str, Any] = {"order": [LABEL[k] for k in order]}
         try:
@@ -246,7 +247,7 @@ def main() -> None:
         rounds = []
         for i in range(args.rounds):
             (log_dir / f"round{i}").mkdir()
-            rounds.append(run(args.workers, args.seconds, client, log_dir / f"round{i}"))
+            rounds.append(run(args.workers, args.seconds, client, log_dir / f"round{i}", flip=i % 2))
     finally:
         client.close()
     facts["rounds"] = rounds
