@@ -86,7 +86,31 @@ def checks(rows: list[dict[str, Any]], facts: dict[str, Any]) -> dict[str, Any]:
             "memory_ok": fin["pss"] <= TOLERANCE * ref["pss"],
             "fds": fd_end, "fds_ok": all(v["ok"] for v in fd_end.values()),
             "peak_pss": max(r["pss"] for r in tot), "peak_sessions": max((r["sessions_live"] or 0) for r in tot),
-            "old_workers_gone": not facts.get("old_workers_alive_at_end")}
+            "old_workers_gone": not facts.get("old_workers_alive_at_end"), "trends": trends(rows, facts)}
+
+
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope, per hour, of (seconds, bytes) points, in MiB."""
+    if len(points) < 3:
+        return None
+    mt = statistics.mean(t for t, _ in points)
+    mv = statistics.mean(v for _, v in points)
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (v - mv) for t, v in points) / den * 3600 / MiB if den else None
+
+
+def trends(rows: list[dict[str, Any]], facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Growth of the totals under steady load: from the warm-up's end to the reload, and from
+    a warm-up's length after the reload to the end of the load (each set of workers apart)."""
+    a, tot = facts["args"], totals(rows)
+    reload_t = facts.get("reload", {}).get("t", a["minutes"] * 60)
+    spans = [(a["warmup"] * 60, reload_t), (reload_t + a["warmup"] * 60, a["minutes"] * 60)]
+    out = []
+    for start, end in spans:
+        pts = [r for r in tot if start <= r["t"] <= end and r["phase"] != "after"]
+        out.append({"from_min": round(start / 60, 1), "to_min": round(end / 60, 1), "samples": len(pts),
+                    **{f"{k}_mib_per_h": _slope([(r["t"], r[k]) for r in pts]) for k in ("pss", "private", "rss")}})
+    return out
 
 
 def plot(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, Any], png: Path) -> None:
@@ -127,6 +151,10 @@ def plot(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, Any],
     fig.savefig(png, dpi=90)
 
 
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}"
+
+
 def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, Any], out: Path) -> str:
     a, c, m = facts["args"], facts["client"], facts["machine"]
     ok = lambda b: "yes" if b else "**no**"  # noqa: E731
@@ -164,7 +192,14 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, A
         f"| old workers gone after the reload | {facts.get('reload', {}).get('old_workers')} | "
         f"{ok(res['old_workers_gone'])} |",
         "",
-        f"Peak total PSS {res['peak_pss'] / MiB:.1f} MiB; peak live sessions {res['peak_sessions']}.",
+        f"Peak total PSS {res['peak_pss'] / MiB:.1f} MiB; peak live sessions {res['peak_sessions']:g}.",
+        "",
+        "Growth under steady load (least-squares slope of the totals, MiB per hour):",
+        "",
+        "| minutes | samples | PSS | private (USS) | RSS |",
+        "|---|---|---|---|---|",
+        *[f"| {s['from_min']:g}-{s['to_min']:g} | {s['samples']} | {_fmt(s['pss_mib_per_h'])} | "
+          f"{_fmt(s['private_mib_per_h'])} | {_fmt(s['rss_mib_per_h'])} |" for s in res["trends"]],
         "",
         "## Samples (every minute)",
         "",
