@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -298,3 +299,27 @@ def run_queue_wait(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / 1e9
+
+
+def smaps_by_mapping(pid: int) -> dict[str, dict[str, int]]:
+    """``/proc/PID/smaps`` summed by what is mapped: ``[heap]`` (malloc's brk heap), ``anon``
+    (anonymous mmaps: pymalloc's arenas, large objects, thread stacks), ``[stack]``, and files
+    by name with pid digits made generic. Rss, Pss and private bytes per kind."""
+    out: dict[str, dict[str, int]] = {}
+    kind = "?"
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 6)
+                if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                    name = head[5].strip() if len(head) > 5 else ""
+                    kind = ("anon" if not name else name if name.startswith("[")
+                            else re.sub(r"\d+", "N", os.path.basename(name)))
+                    continue
+                key = head[0].rstrip(":")
+                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                    entry = out.setdefault(kind, {"Rss": 0, "Pss": 0, "Private": 0})
+                    entry["Private" if key.startswith("Private") else key] += int(head[1]) * 1024
+    except OSError:
+        pass
+    return out

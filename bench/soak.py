@@ -49,7 +49,7 @@ sys.path.insert(0, str(BENCH))
 
 from client import HTTP, BokehWS, RoundTripper  # noqa: E402
 from run import machine_info  # noqa: E402
-from servers import Server, children, open_fds, smaps_rollup  # noqa: E402
+from servers import Server, children, open_fds, smaps_by_mapping, smaps_rollup  # noqa: E402
 from workers import APP, HOST, _Pulled, one_session, start_server  # noqa: E402
 
 FIELDS = ["t", "phase", "pid", "role", "rss", "pss", "private", "fds", "sessions_live",
@@ -175,6 +175,11 @@ def fd_table(server: Server) -> dict[str, dict[str, str]]:
     return {str(pid): open_fds(pid) for pid in [server.pid, *children(server.pid)]}
 
 
+def mappings(server: Server) -> dict[str, dict[str, dict[str, int]]]:
+    """Every process's memory by what is mapped (heap, anonymous, each file), for where it went."""
+    return {str(pid): smaps_by_mapping(pid) for pid in [server.pid, *children(server.pid)]}
+
+
 def soak(args: argparse.Namespace, out: Path, log_dir: Path) -> dict[str, Any]:
     extra = ["--unused-session-lifetime", str(args.lifetime_ms), "--check-unused-sessions",
              str(args.check_ms), "--metrics"]
@@ -191,6 +196,7 @@ def soak(args: argparse.Namespace, out: Path, log_dir: Path) -> dict[str, Any]:
         t0 = time.monotonic()
         facts["master"] = server.pid
         facts["idle_fds"] = fd_table(server)
+        facts["smaps"] = {"idle": mappings(server)}
         client = Client(server.port, args.rate, args.reconnect_share, args.threads)
         load_s, reload_s = args.minutes * 60, args.reload_at * 60
         end_s = load_s + args.after * 60
@@ -218,6 +224,8 @@ def soak(args: argparse.Namespace, out: Path, log_dir: Path) -> dict[str, Any]:
                 rows = sample(server, t0, phase, client)
                 writer.writerows(rows)
                 f.flush()
+                if phase == "load" and "post_warmup" not in facts["smaps"]:
+                    facts["smaps"]["post_warmup"] = mappings(server)
                 if i % 6 == 0:
                     total = sum(r["pss"] for r in rows) / 2**20
                     log(f"t={el:.0f}s {phase}: {len(rows)} processes, PSS {total:.1f} MiB, "
@@ -227,6 +235,7 @@ def soak(args: argparse.Namespace, out: Path, log_dir: Path) -> dict[str, Any]:
         loader.join(60)
         facts["client"] = {**client.snapshot(), "error_samples": client.errors}
         facts["end_fds"] = fd_table(server)
+        facts["smaps"]["end"] = mappings(server)
         facts["workers_at_end"] = children(server.pid)
         facts["old_workers_alive_at_end"] = [p for p in facts.get("reload", {}).get("old_workers", [])
                                              if os.path.exists(f"/proc/{p}")]

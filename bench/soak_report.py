@@ -151,6 +151,37 @@ def plot(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, Any],
     fig.savefig(png, dpi=90)
 
 
+def where(facts: dict[str, Any]) -> list[str]:
+    """Markdown rows: PSS by mapping kind, master and the workers (summed) apart, idle vs
+    post-warm-up vs end, the kinds that moved most first."""
+    stages = facts.get("smaps", {})
+    if "idle" not in stages or "end" not in stages:
+        return []
+    master = str(facts["master"])
+
+    def by_role(stage: dict[str, Any], role: str) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for pid, kinds in stage.items():
+            if (pid == master) == (role == "master"):
+                for kind, v in kinds.items():
+                    out[kind] += v["Pss"]
+        return out
+
+    rows = ["| role | mapping | PSS idle | post-warm-up | end | end - idle |", "|---|---|---|---|---|---|"]
+    for role in ("workers", "master"):
+        idle, end = by_role(stages["idle"], role), by_role(stages["end"], role)
+        warm = by_role(stages.get("post_warmup", {}), role)
+        kinds = sorted(set(idle) | set(end), key=lambda k: -abs(end.get(k, 0) - idle.get(k, 0)))
+        for kind in kinds[:6]:
+            rows.append(f"| {role} | `{kind}` | {idle.get(kind, 0) / MiB:.2f} | {warm.get(kind, 0) / MiB:.2f} | "
+                        f"{end.get(kind, 0) / MiB:.2f} | {(end.get(kind, 0) - idle.get(kind, 0)) / MiB:+.2f} |")
+        rest = kinds[6:]
+        rows.append(f"| {role} | all else | | | | "
+                    f"{sum(end.get(k, 0) - idle.get(k, 0) for k in rest) / MiB:+.2f} |")
+    return ["Where the memory is (PSS in MiB by mapping, `/proc/PID/smaps`; workers summed; "
+            "the end's workers are the reload's new ones):", "", *rows, ""]
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:+.1f}"
 
@@ -201,6 +232,7 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], res: dict[str, A
         *[f"| {s['from_min']:g}-{s['to_min']:g} | {s['samples']} | {_fmt(s['pss_mib_per_h'])} | "
           f"{_fmt(s['private_mib_per_h'])} | {_fmt(s['rss_mib_per_h'])} |" for s in res["trends"]],
         "",
+        *where(facts),
         "## Samples (every minute)",
         "",
         "| min | phase | workers | PSS total | PSS master | PSS workers | RSS total | fds | live sessions "
