@@ -73,7 +73,6 @@ def _client_process(jobs: Any, results: Any, threads: int) -> None:
         latencies: list[list[float]] = [[] for _ in range(threads)]
         errors: list[str] = []
         deadline = time.monotonic() + seconds
-
         waits = [0.0] * threads
 
         def work(i: int) -> None:
@@ -158,6 +157,8 @@ def part(client: Client, server: Server, builds: Path, seconds: float, tag: str)
         "server_cores": round(server_cpu / wall, 2),
         "server_cpu_ms_per_session": round(1000 * server_cpu / ok, 2) if ok else None,
         "server_wait_ms_per_session": round(1000 * waited / ok, 2) if ok else None,
+        # the server's threads running or runnable, on average: N for N busy one-thread workers
+        "server_busy_threads": round((server_cpu + waited) / wall, 2),
         "client_cores": round(client_cpu / wall, 2),
         "client_wait_ms_per_session": round(1000 * sum(r["wait_s"] for r in per_proc) / ok, 2) if ok else None,
         "client_cores_per_process_max": round(max(r["cpu_s"] / r["wall_s"] for r in per_proc), 2),
