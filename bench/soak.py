@@ -19,7 +19,8 @@ Every ``--interval`` seconds (10) each process of the server (master and workers
 each time, so the reload's new workers are picked up) is sampled: RSS, PSS and private
 memory (``/proc/PID/smaps_rollup``) and open descriptors, with the live sessions from
 ``--metrics`` (``bokeh_flask_sessions``) and the client's counts. Rows go to ``<out>.csv`` as
-they are taken (a stopped soak keeps what it saw); the run's facts to ``<out>.json``;
+they are taken (a stopped soak keeps what it saw); the run's facts to ``<out>.json``, with
+each process's memory by mapping (``/proc/PID/smaps``) at idle, after the warm-up and at the end;
 :mod:`soak_report` then writes ``<out>.md`` and ``<out>.png``.
 
 Checks: the server's total PSS at the end (mean of the last three samples) is within 10% of
