@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -249,3 +250,76 @@ def start_pair(apps: list[str], workers: int = 1, extra: list[str] | None = None
             s.stop()
         raise
     return servers
+
+
+def smaps_rollup(pid: int) -> dict[str, int]:
+    """``/proc/PID/smaps_rollup`` in bytes (Rss, Pss, Private_Clean, ...); empty if gone.
+
+    PSS charges each shared page to its sharers in parts: summed over a server's processes it
+    is what the server costs, where RSS counts the pages a fork shares once per process."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def open_fds(pid: int) -> dict[str, str]:
+    """Descriptor -> what it points at (``socket:[inode]``, a path, ``anon_inode:...``)."""
+    out: dict[str, str] = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in names:
+        try:
+            out[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
+def run_queue_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` have waited, runnable, for a CPU (``schedstat``'s second
+    field): on a shared machine, what other processes took from this one."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
+def smaps_by_mapping(pid: int) -> dict[str, dict[str, int]]:
+    """``/proc/PID/smaps`` summed by what is mapped: ``[heap]`` (malloc's brk heap), ``anon``
+    (anonymous mmaps: pymalloc's arenas, large objects, thread stacks), ``[stack]``, and files
+    by name with pid digits made generic. Rss, Pss and private bytes per kind."""
+    out: dict[str, dict[str, int]] = {}
+    kind = "?"
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 6)
+                if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                    name = head[5].strip() if len(head) > 5 else ""
+                    kind = ("anon" if not name else name if name.startswith("[")
+                            else re.sub(r"\d+", "N", os.path.basename(name)))
+                    continue
+                key = head[0].rstrip(":")
+                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                    entry = out.setdefault(kind, {"Rss": 0, "Pss": 0, "Private": 0})
+                    entry["Private" if key.startswith("Private") else key] += int(head[1]) * 1024
+    except OSError:
+        pass
+    return out
