@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bokeh.settings import settings as bokeh_settings
 
@@ -102,8 +102,10 @@ def page_bundle(document: Document, resources: Resources | None) -> Bundle | Non
         return None
     if not any(type(root).__module__.startswith("panel.") for root in document.roots):
         return None
-    from panel.io.resources import bundle_resources
+    from panel.io import resources as panel_resources
     from panel.io.state import set_curdoc
 
+    # Any: typed in Panel 1.10, untyped in older releases (mypy runs against both)
+    bundle_resources: Any = panel_resources.bundle_resources
     with set_curdoc(document):
         return serve_bundle_locally(bundle_resources(document.roots, resources), resources)

@@ -199,7 +199,8 @@ class RedisChannel:
 
         delay = REDIS_RETRY[0]
         while True:
-            pubsub = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_keepalive=True).pubsub()
+            client: Any = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_keepalive=True)
+            pubsub = client.pubsub()  # Any: redis-py types pubsub() in some releases only
             try:
                 self._subscribe(pubsub)
                 for message in self.newest():  # what was sent while this worker was not subscribed
