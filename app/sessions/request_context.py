@@ -38,6 +38,9 @@ from .tokens import CONTEXT_KEY, payload_from_json, payload_to_json, short_id
 
 log = logging.getLogger(__name__)
 
+#: While the store fails, how long pages and rebuilds go without it before it is tried
+#: again: an unreachable Redis host would otherwise hold every page for its connect timeout.
+RETRY_AFTER = 5.0
 #: How long the facts are kept beyond the token's lifetime (a session made from an unexpired
 #: token may be rebuilt until it expires; a margin for clocks and slow reconnects).
 KEEP_AFTER_EXPIRY = 120.0
@@ -147,6 +150,7 @@ class PageFactsKeeper:
         self.store = store
         self.ttl = ttl
         self._failing = False
+        self._retry_at = 0.0
 
     def keep(self, session_id: str, user: str | None, payload: dict[str, Any]) -> str:
         """Store ``payload`` for this session and return its reference. A store that cannot
@@ -154,6 +158,8 @@ class PageFactsKeeper:
         would make it too long for proxies), and a rebuild of this session uses the
         websocket request's facts."""
         ref = secrets.token_urlsafe(16)
+        if self._resting():
+            return ref
         try:
             self.store.put(ref, PageFacts(session_id, user, payload), self.ttl)
         except Exception as exc:
@@ -171,13 +177,7 @@ class PageFactsKeeper:
         if not isinstance(ref, str):
             return payload
         rest = {k: v for k, v in payload.items() if k != CONTEXT_KEY}
-        try:
-            facts = self.store.get(ref)
-        except Exception as exc:
-            self._warn(f"cannot read page request facts ({exc})")
-            facts = None
-        else:
-            self._recovered()
+        facts = None if self._resting() else self._read(ref)
         if facts is None:
             log.warning("session %s: the page's request facts are gone (expired, or kept where this "
                         "server cannot read them): rebuilding it from the websocket request",
@@ -187,7 +187,21 @@ class PageFactsKeeper:
             raise HTTPError(403, "Invalid session token: its request context belongs to another session")
         return {**facts.payload, **rest}
 
+    def _read(self, ref: str) -> PageFacts | None:
+        try:
+            facts = self.store.get(ref)
+        except Exception as exc:
+            self._warn(f"cannot read page request facts ({exc})")
+            return None
+        self._recovered()
+        return facts
+
+    def _resting(self) -> bool:
+        """Whether the store failed less than :data:`RETRY_AFTER` seconds ago."""
+        return self._failing and time.monotonic() < self._retry_at
+
     def _warn(self, message: str) -> None:
+        self._retry_at = time.monotonic() + RETRY_AFTER
         if not self._failing:
             self._failing = True
             log.warning("%s; said once until the store answers again", message)
