@@ -54,7 +54,7 @@ CLOSE_TICK = 0.05
 
 class _TrackedStreamServer(StreamServer):
     """gunicorn's gevent worker keeps its servers in local variables of ``run``; this
-    records them, so a drain can stop their accepting at once."""
+    records them, so a drain can close their listening sockets at once."""
 
     servers: list[StreamServer] = []
 
@@ -114,7 +114,11 @@ class BokehGeventWorker(ggevent.GeventWorker):
                 transport.stop(self)
             successor = self._wait_for_successor() if wait_for_successor else False
             for server in _TrackedStreamServer.servers:
-                server.stop_accepting()
+                # close, not only stop accepting: on a shutdown the master has closed its copy,
+                # so the port refuses at once and a load balancer moves on instead of queueing
+                # connections this worker will reset when it exits (a reload's new workers and
+                # the master keep theirs)
+                server.close()
             if successor and any(core.settings.dev for core in cores):
                 # --dev: the pages notice the new worker by themselves and reload; closing
                 # their websockets first would have BokehJS rebuild each session for nothing
