@@ -69,6 +69,8 @@ class Admission:
     user: str | None
     #: the worker of this host that owns the session, when another one holds it
     owner: str | None
+    #: the token's payload with its page facts, read once here for a session built here
+    payload: dict[str, Any] | None = None
 
 
 def parse_subprotocols(header: str | None) -> list[str]:
@@ -112,13 +114,14 @@ def admit(core: ServerCore, handshake: Handshake, authenticate: Callable[[], str
     if expired and rebuilt_here:
         log.info("Refusing websocket: %s", EXPIRED)
         raise Refusal("expired", 403, f"Invalid session token: {EXPIRED}")
+    payload = None
     if rebuilt_here:  # its page facts must be this session's, before the upgrade
         try:
-            core.facts.expand(session_id, user, decode_token(token)[1])
+            payload = core.facts.expand(session_id, user, decode_token(token)[1])
         except HTTPError as error:
             log.warning("Refusing websocket of session %s: %s", short_id(session_id), error.reason)
             raise Refusal("token", error.status, error.reason) from None
-    return Admission(context, session_id, token, expired, user, owner)
+    return Admission(context, session_id, token, expired, user, owner, payload)
 
 
 def _check_token(core: ServerCore, context: ApplicationContext, token: str, user: str | None) -> tuple[str, bool]:

@@ -329,10 +329,12 @@ class ServerCore:
         return extra
 
     def open_connection(self, context: ApplicationContext, session_id: str, token: str,
-                        request: RequestInfo, transport: Transport, *, create: bool = True) -> ServerConnection:
+                        request: RequestInfo, transport: Transport, *, create: bool = True,
+                        payload: dict[str, Any] | None = None) -> ServerConnection:
         """Get (or, with ``create``, build) the token's session here, subscribe a connection,
         send ACK first. A session that ended since the handshake closes the connection
-        when it may not be built again (an expired token)."""
+        when it may not be built again (an expired token). ``payload``: the token's payload
+        with its page facts, when the handshake has read them already."""
         session = context.get_session(session_id, request_user(request))
         if session is None:
             if not create:
@@ -340,7 +342,7 @@ class ServerCore:
             try:
                 if context.load_error is not None:
                     raise context.load_error
-                session = context.create_session_if_needed(session_id, token, request)
+                session = context.create_session_if_needed(session_id, token, request, payload)
             except AppLoadError as exc:  # --dev: the page shows it; the log has it already
                 raise WebSocketClose(CLOSE_INTERNAL_ERROR, "the app failed to load") from exc
         if session.expiration_requested:  # its user logged out since the handshake

@@ -88,7 +88,8 @@ class WSHandler(AuthRequestHandler):
     def __init__(self, core: ServerCore, application_context: ApplicationContext, sock: socket.socket,
                  protocol: Connection, session_id: str, token: str, request_info: RequestInfo, *,
                  max_message_size: int | None = None, receive_bytes: int = RECEIVE_BYTES,
-                 token_expired: bool = False, deflate: bool = False) -> None:
+                 token_expired: bool = False, deflate: bool = False,
+                 payload: dict[str, Any] | None = None) -> None:
         self.core = core
         self.application_context = application_context
         self.sock = sock
@@ -98,6 +99,7 @@ class WSHandler(AuthRequestHandler):
         self.token = token
         #: an expired token may re-attach to its live session, never build a new one
         self.token_expired = token_expired
+        self.payload = payload
         #: the handshake's request, until :meth:`open` hands it to the core
         self.handshake_request: RequestInfo | None = request_info
         self.max_message_size = max_message_size
@@ -185,7 +187,8 @@ class WSHandler(AuthRequestHandler):
             protocol = tuned
         handler = cls(core, admission.context, sock, protocol,
                       admission.session_id, admission.token, info, max_message_size=ws.max_message_size,
-                      receive_bytes=ws.receive_bytes, token_expired=admission.expired, deflate=tuned is not None)
+                      receive_bytes=ws.receive_bytes, token_expired=admission.expired, deflate=tuned is not None,
+                      payload=admission.payload)
         # the finished Server lets go of what it held; its stubs type these as always set
         ws.environ = ws.ws = ws.sock = ws.thread = None  # type: ignore[assignment]
         ws.connected = False
@@ -235,7 +238,7 @@ class WSHandler(AuthRequestHandler):
         assert request_info is not None, "open() runs once"
         self.connection = self.core.open_connection(
             self.application_context, self.session_id, self.token, request_info, self,
-            create=not self.token_expired)
+            create=not self.token_expired, payload=self.payload)
         self.handshake_request = None  # a session created here keeps its own reference
         log.info("WebSocket connection opened: app %s, session %s", self.application_context.url,
                  short_id(self.session_id))
